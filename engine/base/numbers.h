@@ -1,0 +1,22 @@
+// Integer text as Redis reads and writes it (INCR, SET ... PX, the RESP protocol).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+namespace mirrorkv::internal {
+
+// Parses `text` as a base-10 int64 in Redis's strict form: an optional '-', then
+// digits, no leading zeros (except "0" itself), no '+', no spaces, at most 20 bytes, no
+// overflow. Returns false, leaving *out unchanged, otherwise.
+bool ParseInt64(std::string_view text, int64_t* out);
+
+// The longest int64 in base 10: "-9223372036854775808".
+inline constexpr size_t kMaxInt64Digits = 20;
+
+// Writes `value` in base 10 into `buffer` (at least kMaxInt64Digits bytes) and returns
+// the view of what it wrote.
+std::string_view FormatInt64(int64_t value, char* buffer);
+
+}  // namespace mirrorkv::internal

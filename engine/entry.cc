@@ -1,0 +1,82 @@
+// Entry encoding; the bytes come from the stripe's EntryArena.
+#include "engine/entry.h"
+
+#include "engine/base/check.h"
+
+namespace mirrorkv::internal {
+namespace {
+
+size_t VarintBytes(uint64_t v) {
+  size_t n = 1;
+  while (v >= 0x80) {
+    v >>= 7;
+    ++n;
+  }
+  return n;
+}
+
+char* EncodeVarint(char* p, uint64_t v) {
+  while (v >= 0x80) {
+    *p++ = static_cast<char>(v | 0x80);
+    v >>= 7;
+  }
+  *p++ = static_cast<char>(v);
+  return p;
+}
+
+}  // namespace
+
+size_t Entry::BodyBytes(size_t key_size, size_t value_size, bool has_expiry) {
+  return (has_expiry ? 8 : 0) + VarintBytes(key_size) + VarintBytes(value_size) + key_size +
+         value_size;
+}
+
+size_t Entry::AllocationSize(size_t key_size, size_t value_size, bool has_expiry) {
+  return EntryArena::ClassBytes(kHeaderBytes + BodyBytes(key_size, value_size, has_expiry));
+}
+
+Entry* Entry::Create(EntryArena& arena, std::string_view key, std::string_view value,
+                     int64_t deadline_ms, uint8_t epoch, size_t* allocated_bytes) {
+  size_t n = kHeaderBytes + BodyBytes(key.size(), value.size(), deadline_ms > 0);
+  auto* entry = static_cast<Entry*>(arena.Allocate(n, allocated_bytes));
+  entry->next_ = nullptr;
+  entry->meta_ = 0;
+  entry->WriteBody(key, value, deadline_ms, epoch);
+  return entry;
+}
+
+size_t Entry::Destroy(EntryArena& arena, Entry* entry) {
+  size_t bytes = EntryArena::UsableBytes(entry, entry->LayoutBytes());
+  arena.Free(entry, bytes);
+  return bytes;
+}
+
+void Entry::WriteBody(std::string_view key, std::string_view value, int64_t deadline_ms,
+                      uint8_t epoch) {
+  MIRRORKV_DCHECK(deadline_ms >= 0 && deadline_ms <= kMaxDeadline);
+  char* p = reinterpret_cast<char*>(this) + kHeaderBytes;
+  if (deadline_ms > 0) {
+    meta_ |= kHasExpiry;
+    set_deadline(deadline_ms, epoch);
+    p += 8;
+  } else {
+    meta_ &= ~kHasExpiry;
+  }
+  p = EncodeVarint(p, key.size());
+  p = EncodeVarint(p, value.size());
+  // memmove: when rewriting in place the key may shift by a few bytes over itself.
+  std::memmove(p, key.data(), key.size());
+  if (!value.empty()) std::memcpy(p + key.size(), value.data(), value.size());
+}
+
+bool Entry::TryRewrite(std::string_view value, int64_t deadline_ms, uint8_t epoch) {
+  std::string_view old_key = key();
+  size_t n = kHeaderBytes + BodyBytes(old_key.size(), value.size(), deadline_ms > 0);
+  if (!EntryArena::FitsInPlace(this, LayoutBytes(), n)) return false;
+  // The key view aliases this entry: WriteBody moves it with memmove before writing
+  // the value after it.
+  WriteBody(old_key, value, deadline_ms, epoch);
+  return true;
+}
+
+}  // namespace mirrorkv::internal

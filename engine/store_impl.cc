@@ -1,0 +1,831 @@
+// Store::Impl: the string commands over the striped table, lazy and active expiry,
+// eviction, and mutation reporting.
+//
+// Every operation follows the same shape: validate (no lock), make room under the
+// memory limit (eviction takes stripe locks one at a time), then lock the key's stripe,
+// find the live entry (deleting it first if its deadline passed), change it, report the
+// effect while still holding the lock, unlock. Holding the lock while reporting is what
+// makes the reported order per key equal the order in which the changes took effect.
+//
+// Active expiry. Each stripe has a TTL wheel of (hash|epoch, deadline) items. Items are
+// never removed when a key changes: a delivered item is checked against the table and
+// dropped if stale. To keep a key whose deadline is refreshed on every request (a
+// sliding session) from piling up items, a later deadline re-uses the armed item: when
+// that item fires early, it is rescheduled to the key's current deadline. Only an
+// earlier deadline (or a key that had none) arms a new item, under a new epoch, which
+// makes the older item stale. The epoch is 8 bits: once in 256 re-arms an old item can
+// look current, which costs one extra reschedule per firing and never an early expiry
+// (the deadline is always checked).
+#include "engine/store_impl.h"
+
+#include <algorithm>
+#include <limits>
+
+#include "engine/base/check.h"
+#include "engine/base/numbers.h"
+#include "engine/glob.h"
+
+namespace mirrorkv {
+
+using internal::Entry;
+using internal::Stripe;
+using internal::StripedTable;
+
+namespace {
+
+// The low 56 bits of a key hash identify it in a wheel item; the top 8 hold the epoch.
+constexpr uint64_t kHashIdMask = (uint64_t{1} << 56) - 1;
+
+uint64_t WheelId(uint64_t hash, uint8_t epoch) {
+  return (hash & kHashIdMask) | (static_cast<uint64_t>(epoch) << 56);
+}
+
+// A small fast generator for eviction sampling; one per thread, so no sharing.
+uint64_t NextRandom() {
+  thread_local uint64_t state =
+      0x9e3779b97f4a7c15ull ^ reinterpret_cast<uintptr_t>(&state) ^
+      static_cast<uint64_t>(std::hash<std::thread::id>()(std::this_thread::get_id()));
+  // splitmix64
+  uint64_t z = (state += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+// Adds ttl to now, or returns false when the sum leaves the representable range.
+bool DeadlineAfter(int64_t now, int64_t ttl, int64_t* deadline) {
+  if (ttl > Entry::kMaxDeadline - now) return false;
+  *deadline = now + ttl;
+  return true;
+}
+
+}  // namespace
+
+Store::Impl::Impl(const StoreOptions& options)
+    : options_(options),
+      clock_(options.clock != nullptr ? options.clock : SystemClock::Default()),
+      table_(options.stripe_count, clock_->NowMillis()),
+      listener_(options.listener),
+      max_memory_(options.max_memory),
+      policy_(options.eviction_policy),
+      replica_(options.replica) {
+  if (options_.eviction_policy == EvictionPolicy::kAllKeysSieve) {
+    SetEvictionPolicy(EvictionPolicy::kAllKeysSieve);
+  }
+  if (options_.active_expiry_interval.count() > 0) {
+    expiry_thread_ = std::thread([this] { ExpiryThreadMain(); });
+  }
+}
+
+Store::Impl::~Impl() {
+  {
+    MutexLock lock(&thread_mu_);
+    stopping_ = true;
+  }
+  thread_cv_.SignalAll();
+  if (expiry_thread_.joinable()) expiry_thread_.join();
+}
+
+void Store::Impl::ExpiryThreadMain() {
+  MutexLock lock(&thread_mu_);
+  while (!stopping_) {
+    thread_cv_.WaitWithTimeout(&thread_mu_, options_.active_expiry_interval);
+    if (stopping_) break;
+    thread_mu_.Unlock();
+    ExpireDue();
+    thread_mu_.Lock();
+  }
+}
+
+// --- Checks ---
+
+Status Store::Impl::CheckWritable() const {
+  if (replica()) return Status::FailedPrecondition(kReadOnlyMessage);
+  return Status::Ok();
+}
+
+Status Store::Impl::CheckSizes(std::string_view key, std::string_view value) const {
+  if (key.size() > options_.max_key_bytes) {
+    return Status::InvalidArgument("key exceeds the configured max_key_bytes");
+  }
+  if (value.size() > options_.max_value_bytes) {
+    return Status::InvalidArgument("value exceeds the configured max_value_bytes");
+  }
+  return Status::Ok();
+}
+
+// --- Lookup, change, report ---
+
+Entry** Store::Impl::FindLive(Stripe& stripe, uint64_t hash, std::string_view key,
+                              LazyNow& now) {
+  Entry** link = StripedTable::FindLink(stripe, hash, key);
+  if (link == nullptr || !(*link)->has_expiry() || (*link)->deadline() > now.get()) return link;
+  if (!replica()) {
+    ++stripe.expired;
+    Remove(stripe, link, MutationCause::kExpired);
+  }
+  return nullptr;
+}
+
+void Store::Impl::Touch(Stripe& stripe, Entry* entry) {
+  entry->set_lru(++stripe.access_clock);
+  entry->set_visited(true);
+}
+
+uint8_t Store::Impl::ArmDeadline(Stripe& stripe, const Entry* old, uint64_t hash,
+                                 int64_t deadline_ms) {
+  if (deadline_ms <= 0) return 0;
+  if (old != nullptr && old->has_expiry() && deadline_ms >= old->deadline()) {
+    return old->epoch();  // the armed item fires no later than needed; see the top
+  }
+  uint8_t epoch = stripe.next_epoch++;
+  size_t before = stripe.wheel.MemoryBytes();
+  stripe.wheel.Schedule(WheelId(hash, epoch), deadline_ms);
+  table_.AddMemory(static_cast<int64_t>(stripe.wheel.MemoryBytes()) -
+                   static_cast<int64_t>(before));
+  return epoch;
+}
+
+Entry* Store::Impl::Upsert(Stripe& stripe, Entry** link, uint64_t hash, std::string_view key,
+                           std::string_view value, int64_t deadline_ms) {
+  Entry* entry;
+  if (link != nullptr) {
+    uint8_t epoch = ArmDeadline(stripe, *link, hash, deadline_ms);
+    entry = table_.Replace(stripe, link, value, deadline_ms, epoch);
+  } else {
+    uint8_t epoch = ArmDeadline(stripe, nullptr, hash, deadline_ms);
+    entry = table_.Insert(stripe, hash, key, value, deadline_ms, epoch);
+    if (policy_.load(std::memory_order_relaxed) == EvictionPolicy::kAllKeysSieve) {
+      size_t before = stripe.sieve_queue.capacity();
+      stripe.sieve_queue.push_back(hash);
+      if (stripe.sieve_queue.size() > 2 * stripe.count + 16) CompactSieveQueue(stripe);
+      table_.AddMemory(static_cast<int64_t>(stripe.sieve_queue.capacity() - before) * 8);
+    }
+  }
+  Touch(stripe, entry);
+  return entry;
+}
+
+Entry* Store::Impl::ChangeDeadline(Stripe& stripe, Entry** link, uint64_t hash,
+                                   int64_t deadline_ms) {
+  uint8_t epoch = ArmDeadline(stripe, *link, hash, deadline_ms);
+  return table_.Replace(stripe, link, (*link)->value(), deadline_ms, epoch);
+}
+
+void Store::Impl::Remove(Stripe& stripe, Entry** link, MutationCause cause) {
+  ReportOne(MutationKind::kDelete, cause, (*link)->key());
+  table_.Erase(stripe, link);
+}
+
+// --- Writes ---
+
+Result<bool> Store::Impl::Set(std::string_view key, std::string_view value,
+                              const SetOptions& options) {
+  MIRRORKV_RETURN_IF_ERROR(CheckWritable());
+  MIRRORKV_RETURN_IF_ERROR(CheckSizes(key, value));
+  LazyNow now(clock_);
+  int64_t deadline = 0;
+  switch (options.expiry.kind()) {
+    case Expiry::Kind::kClear:
+    case Expiry::Kind::kKeep:
+      break;
+    case Expiry::Kind::kAfter:
+      if (options.expiry.millis() <= 0 ||
+          !DeadlineAfter(now.get(), options.expiry.millis(), &deadline)) {
+        return Status::InvalidArgument("invalid expire time");
+      }
+      break;
+    case Expiry::Kind::kAt:
+      deadline = options.expiry.millis();
+      if (deadline <= 0 || deadline > Entry::kMaxDeadline) {
+        return Status::InvalidArgument("invalid expire time");
+      }
+      break;
+  }
+  bool keep_ttl = options.expiry.kind() == Expiry::Kind::kKeep;
+  MIRRORKV_RETURN_IF_ERROR(
+      MakeRoom(Entry::AllocationSize(key.size(), value.size(), deadline > 0 || keep_ttl)));
+
+  uint64_t hash = StripedTable::Hash(key);
+  Stripe& stripe = table_.StripeFor(hash);
+  MutexLock lock(&stripe.mu);
+  Entry** link = FindLive(stripe, hash, key, now);
+  if (options.previous_value != nullptr) {
+    *options.previous_value =
+        link ? std::optional<std::string>((*link)->value()) : std::nullopt;
+  }
+  if ((options.condition == SetCondition::kIfAbsent && link != nullptr) ||
+      (options.condition == SetCondition::kIfPresent && link == nullptr)) {
+    return false;
+  }
+  if (keep_ttl) deadline = link ? (*link)->deadline() : 0;
+  if (deadline > 0 && deadline <= now.get() && options.expiry.kind() == Expiry::Kind::kAt) {
+    // A deadline already past: the write leaves the key deleted, as in Redis.
+    if (link != nullptr) Remove(stripe, link, MutationCause::kWrite);
+    return true;
+  }
+  Entry* entry = Upsert(stripe, link, hash, key, value, deadline);
+  ReportOne(MutationKind::kSet, MutationCause::kWrite, entry->key(), entry->value(), deadline);
+  return true;
+}
+
+Result<std::string> Store::Impl::GetDel(std::string_view key) {
+  MIRRORKV_RETURN_IF_ERROR(CheckWritable());
+  uint64_t hash = StripedTable::Hash(key);
+  Stripe& stripe = table_.StripeFor(hash);
+  LazyNow now(clock_);
+  MutexLock lock(&stripe.mu);
+  Entry** link = FindLive(stripe, hash, key, now);
+  if (link == nullptr) {
+    ++stripe.misses;
+    return Status::NotFound();
+  }
+  ++stripe.hits;
+  std::string value((*link)->value());
+  Remove(stripe, link, MutationCause::kWrite);
+  return value;
+}
+
+Result<std::string> Store::Impl::GetEx(std::string_view key, Expiry expiry) {
+  if (expiry.kind() != Expiry::Kind::kKeep) MIRRORKV_RETURN_IF_ERROR(CheckWritable());
+  LazyNow now(clock_);
+  int64_t deadline = 0;
+  if (expiry.kind() == Expiry::Kind::kAfter) {
+    if (expiry.millis() <= 0 || !DeadlineAfter(now.get(), expiry.millis(), &deadline)) {
+      return Status::InvalidArgument("invalid expire time");
+    }
+  } else if (expiry.kind() == Expiry::Kind::kAt) {
+    deadline = expiry.millis();
+    if (deadline <= 0 || deadline > Entry::kMaxDeadline) {
+      return Status::InvalidArgument("invalid expire time");
+    }
+  }
+  uint64_t hash = StripedTable::Hash(key);
+  Stripe& stripe = table_.StripeFor(hash);
+  MutexLock lock(&stripe.mu);
+  Entry** link = FindLive(stripe, hash, key, now);
+  if (link == nullptr) {
+    ++stripe.misses;
+    return Status::NotFound();
+  }
+  ++stripe.hits;
+  std::string value((*link)->value());
+  switch (expiry.kind()) {
+    case Expiry::Kind::kKeep:
+      Touch(stripe, *link);
+      break;
+    case Expiry::Kind::kClear:
+      if ((*link)->has_expiry()) {
+        Entry* entry = ChangeDeadline(stripe, link, hash, 0);
+        ReportOne(MutationKind::kPersist, MutationCause::kWrite, entry->key());
+      }
+      break;
+    case Expiry::Kind::kAfter:
+    case Expiry::Kind::kAt:
+      if (deadline <= now.get()) {
+        Remove(stripe, link, MutationCause::kWrite);
+      } else {
+        Entry* entry = ChangeDeadline(stripe, link, hash, deadline);
+        ReportOne(MutationKind::kExpireAt, MutationCause::kWrite, entry->key(), {}, deadline);
+      }
+      break;
+  }
+  return value;
+}
+
+Result<bool> Store::Impl::Del(std::string_view key) {
+  MIRRORKV_RETURN_IF_ERROR(CheckWritable());
+  uint64_t hash = StripedTable::Hash(key);
+  Stripe& stripe = table_.StripeFor(hash);
+  LazyNow now(clock_);
+  MutexLock lock(&stripe.mu);
+  Entry** link = FindLive(stripe, hash, key, now);
+  if (link == nullptr) return false;
+  Remove(stripe, link, MutationCause::kWrite);
+  return true;
+}
+
+Result<int64_t> Store::Impl::IncrBy(std::string_view key, int64_t delta) {
+  MIRRORKV_RETURN_IF_ERROR(CheckWritable());
+  MIRRORKV_RETURN_IF_ERROR(CheckSizes(key, {}));
+  MIRRORKV_RETURN_IF_ERROR(
+      MakeRoom(Entry::AllocationSize(key.size(), internal::kMaxInt64Digits, true)));
+  uint64_t hash = StripedTable::Hash(key);
+  Stripe& stripe = table_.StripeFor(hash);
+  LazyNow now(clock_);
+  MutexLock lock(&stripe.mu);
+  Entry** link = FindLive(stripe, hash, key, now);
+  int64_t current = 0;
+  if (link != nullptr && !internal::ParseInt64((*link)->value(), &current)) {
+    return Status::InvalidArgument("value is not an integer or out of range");
+  }
+  int64_t result;
+  if (__builtin_add_overflow(current, delta, &result)) {
+    return Status::InvalidArgument("increment or decrement would overflow");
+  }
+  char buffer[internal::kMaxInt64Digits];
+  std::string_view text = internal::FormatInt64(result, buffer);
+  int64_t deadline = link ? (*link)->deadline() : 0;
+  Entry* entry = Upsert(stripe, link, hash, key, text, deadline);
+  // Logged as the resulting value, never as "add delta": replaying it is idempotent.
+  ReportOne(MutationKind::kSet, MutationCause::kWrite, entry->key(), entry->value(), deadline);
+  return result;
+}
+
+Result<bool> Store::Impl::Expire(std::string_view key, Expiry expiry,
+                                 ExpireCondition condition) {
+  MIRRORKV_RETURN_IF_ERROR(CheckWritable());
+  LazyNow now(clock_);
+  int64_t deadline;
+  if (expiry.kind() == Expiry::Kind::kAfter) {
+    // A negative ttl is allowed and means "already expired"; only overflow is an error.
+    if (expiry.millis() > 0 && !DeadlineAfter(now.get(), expiry.millis(), &deadline)) {
+      return Status::InvalidArgument("invalid expire time");
+    }
+    if (expiry.millis() <= 0) deadline = 0;
+  } else if (expiry.kind() == Expiry::Kind::kAt) {
+    deadline = expiry.millis();
+    if (deadline > Entry::kMaxDeadline) return Status::InvalidArgument("invalid expire time");
+  } else {
+    return Status::InvalidArgument("Expire takes Expiry::After or Expiry::At");
+  }
+  uint64_t hash = StripedTable::Hash(key);
+  Stripe& stripe = table_.StripeFor(hash);
+  MutexLock lock(&stripe.mu);
+  Entry** link = FindLive(stripe, hash, key, now);
+  if (link == nullptr) return false;
+  int64_t current = (*link)->deadline();  // 0: none, which counts as infinite
+  bool applies = true;
+  switch (condition) {
+    case ExpireCondition::kAlways: break;
+    case ExpireCondition::kIfNoExpiry: applies = current == 0; break;
+    case ExpireCondition::kIfHasExpiry: applies = current != 0; break;
+    case ExpireCondition::kIfGreater: applies = current != 0 && deadline > current; break;
+    case ExpireCondition::kIfLess: applies = current == 0 || deadline < current; break;
+  }
+  if (!applies) return false;
+  if (deadline <= now.get()) {
+    Remove(stripe, link, MutationCause::kWrite);
+    return true;
+  }
+  Entry* entry = ChangeDeadline(stripe, link, hash, deadline);
+  ReportOne(MutationKind::kExpireAt, MutationCause::kWrite, entry->key(), {}, deadline);
+  return true;
+}
+
+Result<bool> Store::Impl::Persist(std::string_view key) {
+  MIRRORKV_RETURN_IF_ERROR(CheckWritable());
+  uint64_t hash = StripedTable::Hash(key);
+  Stripe& stripe = table_.StripeFor(hash);
+  LazyNow now(clock_);
+  MutexLock lock(&stripe.mu);
+  Entry** link = FindLive(stripe, hash, key, now);
+  if (link == nullptr || !(*link)->has_expiry()) return false;
+  Entry* entry = ChangeDeadline(stripe, link, hash, 0);
+  ReportOne(MutationKind::kPersist, MutationCause::kWrite, entry->key());
+  return true;
+}
+
+void Store::Impl::LockStripes(std::span<const size_t> indices) {
+  for (size_t i : indices) table_.stripe(i).mu.Lock();
+}
+
+void Store::Impl::UnlockStripes(std::span<const size_t> indices) {
+  for (size_t i : indices) table_.stripe(i).mu.Unlock();
+}
+
+Status Store::Impl::MultiSet(std::span<const std::pair<std::string_view, std::string_view>> pairs,
+                             bool only_if_none_exists, bool* written) {
+  *written = false;
+  MIRRORKV_RETURN_IF_ERROR(CheckWritable());
+  size_t incoming = 0;
+  for (const auto& [key, value] : pairs) {
+    MIRRORKV_RETURN_IF_ERROR(CheckSizes(key, value));
+    incoming += Entry::AllocationSize(key.size(), value.size(), false);
+  }
+  MIRRORKV_RETURN_IF_ERROR(MakeRoom(incoming));
+
+  std::vector<uint64_t> hashes(pairs.size());
+  std::vector<size_t> stripes(pairs.size());
+  for (size_t i = 0; i < pairs.size(); ++i) {
+    hashes[i] = StripedTable::Hash(pairs[i].first);
+    stripes[i] = table_.StripeIndex(hashes[i]);
+  }
+  std::vector<size_t> order = stripes;
+  std::sort(order.begin(), order.end());
+  order.erase(std::unique(order.begin(), order.end()), order.end());
+
+  LazyNow now(clock_);
+  LockStripes(order);
+  bool blocked = false;
+  if (only_if_none_exists) {
+    for (size_t i = 0; i < pairs.size() && !blocked; ++i) {
+      Stripe& stripe = table_.stripe(stripes[i]);
+      stripe.mu.AssertHeld();
+      blocked = FindLive(stripe, hashes[i], pairs[i].first, now) != nullptr;
+    }
+  }
+  if (!blocked) {
+    std::vector<Mutation> batch;
+    if (reporting()) batch.reserve(pairs.size());
+    for (size_t i = 0; i < pairs.size(); ++i) {
+      Stripe& stripe = table_.stripe(stripes[i]);
+      stripe.mu.AssertHeld();
+      const auto& [key, value] = pairs[i];
+      Upsert(stripe, FindLive(stripe, hashes[i], key, now), hashes[i], key, value, 0);
+      // The caller's views, not the entry's: a repeated key may reallocate an entry
+      // reported earlier in the batch.
+      if (reporting()) batch.push_back({MutationKind::kSet, MutationCause::kWrite, key, value, 0});
+    }
+    if (reporting()) Report(batch);
+    *written = true;
+  }
+  UnlockStripes(order);
+  return Status::Ok();
+}
+
+Status Store::Impl::FlushAll() {
+  MIRRORKV_RETURN_IF_ERROR(CheckWritable());
+  FlushAllLocked(MutationCause::kWrite);
+  return Status::Ok();
+}
+
+void Store::Impl::FlushAllLocked(MutationCause cause) {
+  for (size_t i = 0; i < table_.stripe_count(); ++i) table_.stripe(i).mu.Lock();
+  for (size_t i = 0; i < table_.stripe_count(); ++i) {
+    Stripe& stripe = table_.stripe(i);
+    table_.Clear(stripe);
+    int64_t freed = static_cast<int64_t>(stripe.wheel.MemoryBytes()) +
+                    static_cast<int64_t>(stripe.sieve_queue.capacity() * 8);
+    stripe.wheel.Clear();
+    std::vector<uint64_t>().swap(stripe.sieve_queue);
+    stripe.sieve_hand = 0;
+    table_.AddMemory(static_cast<int64_t>(stripe.wheel.MemoryBytes()) - freed);
+  }
+  ReportOne(MutationKind::kFlushAll, cause, {});
+  for (size_t i = table_.stripe_count(); i-- > 0;) table_.stripe(i).mu.Unlock();
+}
+
+// --- Reads ---
+
+bool Store::Impl::Read(std::string_view key, Store::ValueCallback callback, void* context) {
+  uint64_t hash = StripedTable::Hash(key);
+  Stripe& stripe = table_.StripeFor(hash);
+  LazyNow now(clock_);
+  MutexLock lock(&stripe.mu);
+  Entry** link = FindLive(stripe, hash, key, now);
+  if (link == nullptr) {
+    ++stripe.misses;
+    return false;
+  }
+  ++stripe.hits;
+  Touch(stripe, *link);
+  if (callback != nullptr) callback(context, (*link)->value());
+  return true;
+}
+
+int64_t Store::Impl::ExpireTime(std::string_view key) {
+  uint64_t hash = StripedTable::Hash(key);
+  Stripe& stripe = table_.StripeFor(hash);
+  LazyNow now(clock_);
+  MutexLock lock(&stripe.mu);
+  Entry** link = FindLive(stripe, hash, key, now);
+  if (link == nullptr) return kTtlMissingKey;
+  return (*link)->has_expiry() ? (*link)->deadline() : kTtlNoExpiry;
+}
+
+ScanPage Store::Impl::Scan(uint64_t cursor, const ScanOptions& options) {
+  ScanPage page;
+  int64_t now = clock_->NowMillis();
+  page.cursor = Walk(cursor, std::max<size_t>(options.count, 1),
+                     [&](std::string_view key, std::string_view, int64_t deadline) {
+                       if (deadline > 0 && deadline <= now) return;
+                       if (!options.match.empty() && !internal::GlobMatch(options.match, key)) {
+                         return;
+                       }
+                       page.keys.emplace_back(key);
+                     });
+  return page;
+}
+
+size_t Store::Impl::size() const {
+  size_t total = 0;
+  for (size_t i = 0; i < table_.stripe_count(); ++i) {
+    Stripe& stripe = table_.stripe(i);
+    MutexLock lock(&stripe.mu);
+    total += stripe.count;
+  }
+  return total;
+}
+
+StoreStats Store::Impl::stats() const {
+  StoreStats stats;
+  stats.stripe_keys.reserve(table_.stripe_count());
+  for (size_t i = 0; i < table_.stripe_count(); ++i) {
+    Stripe& stripe = table_.stripe(i);
+    MutexLock lock(&stripe.mu);
+    stats.keys += stripe.count;
+    stats.keys_with_expiry += stripe.with_expiry;
+    stats.hits += stripe.hits;
+    stats.misses += stripe.misses;
+    stats.expired += stripe.expired;
+    stats.evicted += stripe.evicted;
+    stats.stripe_keys.push_back(stripe.count);
+  }
+  stats.memory_used = static_cast<uint64_t>(std::max<int64_t>(table_.memory_bytes(), 0));
+  stats.max_memory = max_memory_.load(std::memory_order_relaxed);
+  return stats;
+}
+
+// --- Active expiry ---
+
+size_t Store::Impl::ExpireDue() {
+  if (replica()) return 0;
+  size_t budget = options_.active_expiry_budget;
+  size_t expired = 0;
+  const size_t stripes = table_.stripe_count();
+  size_t start = expiry_cursor_.fetch_add(1, std::memory_order_relaxed);
+  int64_t now = clock_->NowMillis();
+  for (size_t i = 0; i < stripes && expired < budget; ++i) {
+    Stripe& stripe = table_.stripe((start + i) & (stripes - 1));
+    MutexLock lock(&stripe.mu);
+    expired += ExpireStripe(stripe, now, budget - expired);
+  }
+  return expired;
+}
+
+size_t Store::Impl::ExpireStripe(Stripe& stripe, int64_t now, size_t budget) {
+  if (stripe.wheel.size() == 0) return 0;
+  // Delivered items are collected first: handling one may reschedule into the wheel.
+  thread_local std::vector<internal::TtlWheel::Item> due;
+  due.clear();
+  size_t wheel_before = stripe.wheel.MemoryBytes();
+  stripe.wheel.Advance(now, budget,
+                       [](const internal::TtlWheel::Item& item) { due.push_back(item); });
+  size_t expired = 0;
+  for (const auto& item : due) {
+    int epoch = static_cast<int>(item.id >> 56);
+    Entry** link = FindByHash(stripe, item.id, kHashIdMask, epoch);
+    if (link == nullptr) continue;  // stale: the key was deleted or re-armed
+    if ((*link)->deadline() <= now) {
+      ++stripe.expired;
+      ++expired;
+      Remove(stripe, link, MutationCause::kExpired);
+    } else {
+      stripe.wheel.Schedule(item.id, (*link)->deadline());
+    }
+  }
+  table_.AddMemory(static_cast<int64_t>(stripe.wheel.MemoryBytes()) -
+                   static_cast<int64_t>(wheel_before));
+  return expired;
+}
+
+Entry** Store::Impl::FindByHash(Stripe& stripe, uint64_t hash, uint64_t hash_mask, int epoch) {
+  Entry** link = &stripe.buckets[hash & stripe.bucket_mask];
+  for (; *link != nullptr; link = (*link)->next_link()) {
+    Entry* e = *link;
+    if (epoch >= 0 && (!e->has_expiry() || e->epoch() != epoch)) continue;
+    if (((StripedTable::Hash(e->key()) ^ hash) & hash_mask) == 0) return link;
+  }
+  return nullptr;
+}
+
+// --- Eviction ---
+
+Status Store::Impl::MakeRoom(size_t incoming) {
+  size_t limit = max_memory_.load(std::memory_order_relaxed);
+  if (limit == 0) return Status::Ok();
+  while (static_cast<size_t>(std::max<int64_t>(table_.memory_bytes(), 0)) + incoming > limit) {
+    EvictionPolicy policy = policy_.load(std::memory_order_relaxed);
+    if (policy == EvictionPolicy::kNoEviction || !EvictOne(policy)) {
+      return Status::ResourceExhausted(kOutOfMemoryMessage);
+    }
+  }
+  return Status::Ok();
+}
+
+bool Store::Impl::EvictOne(EvictionPolicy policy) {
+  const size_t stripes = table_.stripe_count();
+  size_t start = NextRandom() & (stripes - 1);
+  for (size_t i = 0; i < stripes; ++i) {
+    Stripe& stripe = table_.stripe((start + i) & (stripes - 1));
+    MutexLock lock(&stripe.mu);
+    Entry** victim = PickVictim(stripe, policy);
+    if (victim == nullptr) continue;
+    ++stripe.evicted;
+    Remove(stripe, victim, MutationCause::kEvicted);
+    return true;
+  }
+  return false;
+}
+
+Entry** Store::Impl::PickVictim(Stripe& stripe, EvictionPolicy policy) {
+  if (stripe.count == 0) return nullptr;
+  bool volatile_only =
+      policy == EvictionPolicy::kVolatileLru || policy == EvictionPolicy::kVolatileTtl;
+  if (volatile_only && stripe.with_expiry == 0) return nullptr;
+  if (policy == EvictionPolicy::kAllKeysSieve) return PickSieve(stripe);
+  return PickSampled(stripe, policy);
+}
+
+Entry** Store::Impl::PickSampled(Stripe& stripe, EvictionPolicy policy) {
+  // Redis's approximation: look at a few random keys and evict the best of them. The
+  // sample comes from random buckets; a stripe at least 1/8 full (it shrinks below that)
+  // finds a key in a few probes, and a final linear pass handles a stripe whose few
+  // candidates (volatile keys) random probes missed.
+  bool volatile_only =
+      policy == EvictionPolicy::kVolatileLru || policy == EvictionPolicy::kVolatileTtl;
+  const size_t want = policy == EvictionPolicy::kAllKeysRandom
+                          ? 1
+                          : std::max<size_t>(options_.eviction_samples, 1);
+  Entry** best = nullptr;
+  size_t seen = 0;
+  auto consider = [&](Entry** link) {
+    Entry* e = *link;
+    if (volatile_only && !e->has_expiry()) return;
+    ++seen;
+    if (best == nullptr) {
+      best = link;
+      return;
+    }
+    Entry* b = *best;
+    if (policy == EvictionPolicy::kVolatileTtl) {
+      if (e->deadline() < b->deadline()) best = link;
+    } else {
+      // Ages in the stripe's access clock; the 24-bit difference handles wrap-around.
+      uint32_t age_e = (stripe.access_clock - e->lru()) & Entry::kLruMask;
+      uint32_t age_b = (stripe.access_clock - b->lru()) & Entry::kLruMask;
+      if (age_e > age_b) best = link;
+    }
+  };
+  auto scan_bucket = [&](size_t b) {
+    for (Entry** link = &stripe.buckets[b]; *link != nullptr && seen < want;
+         link = (*link)->next_link()) {
+      consider(link);
+    }
+  };
+  const size_t buckets = stripe.bucket_mask + 1;
+  for (size_t probe = 0; probe < want * 4 && seen < want; ++probe) {
+    scan_bucket(NextRandom() & stripe.bucket_mask);
+  }
+  if (best == nullptr) {
+    size_t start = NextRandom() & stripe.bucket_mask;
+    for (size_t i = 0; i < buckets && seen < want; ++i) scan_bucket((start + i) & stripe.bucket_mask);
+  }
+  return best;
+}
+
+Entry** Store::Impl::PickSieve(Stripe& stripe) {
+  // SIEVE: the hand moves from the oldest key towards the newest. A key visited since
+  // the hand last passed keeps its place (its bit is cleared); the first unvisited key
+  // is the victim. The queue holds hashes, not pointers, so deletes elsewhere need not
+  // touch it: a hash whose key is gone is skipped and compacted away.
+  std::vector<uint64_t>& queue = stripe.sieve_queue;
+  if (queue.empty()) RebuildSieveQueue(stripe);
+  // Two full turns suffice: the first clears every visited bit.
+  for (size_t steps = 0; steps < 2 * queue.size() + 2; ++steps) {
+    if (stripe.sieve_hand >= queue.size()) {
+      CompactSieveQueue(stripe);
+      stripe.sieve_hand = 0;
+      if (queue.empty()) return nullptr;
+    }
+    uint64_t hash = queue[stripe.sieve_hand];
+    Entry** link = FindByHash(stripe, hash, ~uint64_t{0}, -1);
+    if (link == nullptr) {
+      queue[stripe.sieve_hand++] = 0;  // a tombstone; the key is gone
+      continue;
+    }
+    if ((*link)->visited()) {
+      (*link)->set_visited(false);
+      ++stripe.sieve_hand;
+      continue;
+    }
+    queue[stripe.sieve_hand++] = 0;
+    return link;
+  }
+  return nullptr;
+}
+
+void Store::Impl::CompactSieveQueue(Stripe& stripe) {
+  // Drops tombstones and hashes of keys that are gone, keeping FIFO order and the hand
+  // on the same key. O(queue) and run when the queue doubles past the key count, so
+  // amortized O(1) per insert.
+  std::vector<uint64_t>& queue = stripe.sieve_queue;
+  size_t out = 0;
+  size_t new_hand = 0;
+  for (size_t i = 0; i < queue.size(); ++i) {
+    if (i == stripe.sieve_hand) new_hand = out;
+    if (queue[i] != 0 && FindByHash(stripe, queue[i], ~uint64_t{0}, -1) != nullptr) {
+      queue[out++] = queue[i];
+    }
+  }
+  if (stripe.sieve_hand >= queue.size()) new_hand = out;
+  queue.resize(out);
+  stripe.sieve_hand = new_hand;
+}
+
+void Store::Impl::RebuildSieveQueue(Stripe& stripe) {
+  size_t before = stripe.sieve_queue.capacity();
+  stripe.sieve_queue.clear();
+  stripe.sieve_hand = 0;
+  for (size_t b = 0; b <= stripe.bucket_mask; ++b) {
+    for (Entry* e = stripe.buckets[b]; e != nullptr; e = e->next()) {
+      stripe.sieve_queue.push_back(StripedTable::Hash(e->key()));
+    }
+  }
+  table_.AddMemory((static_cast<int64_t>(stripe.sieve_queue.capacity()) -
+                    static_cast<int64_t>(before)) * 8);
+}
+
+void Store::Impl::SetEvictionPolicy(EvictionPolicy policy) {
+  policy_.store(policy, std::memory_order_relaxed);
+  // Stored before the rebuild: an insert that still saw the old policy is covered by
+  // the rebuild of its stripe, one that sees the new policy pushes its own hash.
+  for (size_t i = 0; i < table_.stripe_count(); ++i) {
+    Stripe& stripe = table_.stripe(i);
+    MutexLock lock(&stripe.mu);
+    if (policy == EvictionPolicy::kAllKeysSieve) {
+      RebuildSieveQueue(stripe);
+    } else if (!stripe.sieve_queue.empty()) {
+      table_.AddMemory(-static_cast<int64_t>(stripe.sieve_queue.capacity()) * 8);
+      std::vector<uint64_t>().swap(stripe.sieve_queue);
+      stripe.sieve_hand = 0;
+    }
+  }
+}
+
+// --- Replication entry points ---
+
+Status Store::Impl::Apply(const Mutation& m) {
+  if (m.kind == MutationKind::kFlushAll) {
+    FlushAllLocked(MutationCause::kWrite);
+    return Status::Ok();
+  }
+  MIRRORKV_RETURN_IF_ERROR(CheckSizes(m.key, m.value));
+  if (m.expire_at_ms < 0 || m.expire_at_ms > Entry::kMaxDeadline) {
+    return Status::InvalidArgument("deadline out of range");
+  }
+  uint64_t hash = StripedTable::Hash(m.key);
+  Stripe& stripe = table_.StripeFor(hash);
+  MutexLock lock(&stripe.mu);
+  // Expired entries are still entries here: the primary decides when they go.
+  Entry** link = StripedTable::FindLink(stripe, hash, m.key);
+  switch (m.kind) {
+    case MutationKind::kSet: {
+      Entry* entry = Upsert(stripe, link, hash, m.key, m.value, m.expire_at_ms);
+      ReportOne(MutationKind::kSet, MutationCause::kWrite, entry->key(), entry->value(),
+                m.expire_at_ms);
+      break;
+    }
+    case MutationKind::kDelete:
+      if (link != nullptr) Remove(stripe, link, MutationCause::kWrite);
+      break;
+    case MutationKind::kExpireAt:
+      if (link != nullptr && m.expire_at_ms > 0) {
+        Entry* entry = ChangeDeadline(stripe, link, hash, m.expire_at_ms);
+        ReportOne(MutationKind::kExpireAt, MutationCause::kWrite, entry->key(), {},
+                  m.expire_at_ms);
+      }
+      break;
+    case MutationKind::kPersist:
+      if (link != nullptr && (*link)->has_expiry()) {
+        Entry* entry = ChangeDeadline(stripe, link, hash, 0);
+        ReportOne(MutationKind::kPersist, MutationCause::kWrite, entry->key());
+      }
+      break;
+    case MutationKind::kFlushAll:
+      break;  // handled above, before any lock
+  }
+  return Status::Ok();
+}
+
+Status Store::Impl::SwapContents(Impl& source) {
+  if (&source == this) return Status::Ok();
+  if (source.table_.stripe_count() != table_.stripe_count()) {
+    return Status::InvalidArgument("SwapContents needs stores with the same stripe count");
+  }
+  for (size_t i = 0; i < table_.stripe_count(); ++i) table_.stripe(i).mu.Lock();
+  for (size_t i = 0; i < table_.stripe_count(); ++i) source.table_.stripe(i).mu.Lock();
+  table_.SwapContents(source.table_);
+  // SIEVE queues follow the entries; rebuild where the policies differ.
+  bool sieve = policy_.load(std::memory_order_relaxed) == EvictionPolicy::kAllKeysSieve;
+  for (size_t i = 0; i < table_.stripe_count(); ++i) {
+    Stripe& stripe = table_.stripe(i);
+    if (sieve && stripe.sieve_queue.empty() && stripe.count > 0) RebuildSieveQueue(stripe);
+  }
+  for (size_t i = table_.stripe_count(); i-- > 0;) source.table_.stripe(i).mu.Unlock();
+  for (size_t i = table_.stripe_count(); i-- > 0;) table_.stripe(i).mu.Unlock();
+  return Status::Ok();
+}
+
+void Store::Impl::SetReplicationSink(MutationListener* sink) {
+  for (size_t i = 0; i < table_.stripe_count(); ++i) table_.stripe(i).mu.Lock();
+  sink_ = sink;
+  for (size_t i = table_.stripe_count(); i-- > 0;) table_.stripe(i).mu.Unlock();
+}
+
+void Store::Impl::SetReplicaMode(bool replica) {
+  replica_.store(replica, std::memory_order_relaxed);
+}
+
+}  // namespace mirrorkv

@@ -1,0 +1,231 @@
+// Store::Impl: the engine behind the public Store, and the internal entry points that
+// the snapshot and replication modules use (applying a primary's mutations, walking
+// every entry, installing the replication sink).
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <bit>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "engine/base/mutex.h"
+#include "engine/striped_table.h"
+#include "mirrorkv/clock.h"
+#include "mirrorkv/mutation.h"
+#include "mirrorkv/options.h"
+#include "mirrorkv/store.h"
+
+namespace mirrorkv {
+
+// The message of kResourceExhausted when the memory limit refuses a write; the server
+// sends it to clients as Redis does ("-OOM ...").
+inline constexpr std::string_view kOutOfMemoryMessage =
+    "OOM command not allowed when used memory > 'maxmemory'.";
+// The message of kFailedPrecondition for a write to a replica-mode Store.
+inline constexpr std::string_view kReadOnlyMessage =
+    "READONLY You can't write against a read only replica.";
+
+class Store::Impl {
+ public:
+  explicit Impl(const StoreOptions& options);
+  ~Impl();
+
+  // The operations of the public Store; see store.h for their contracts.
+  Result<bool> Set(std::string_view key, std::string_view value, const SetOptions& options);
+  Result<std::string> GetDel(std::string_view key);
+  Result<std::string> GetEx(std::string_view key, Expiry expiry);
+  Result<bool> Del(std::string_view key);
+  Result<int64_t> IncrBy(std::string_view key, int64_t delta);
+  Result<bool> Expire(std::string_view key, Expiry expiry, ExpireCondition condition);
+  Result<bool> Persist(std::string_view key);
+  Status MultiSet(std::span<const std::pair<std::string_view, std::string_view>> pairs,
+                  bool only_if_none_exists, bool* written);
+  Status FlushAll();
+  bool Read(std::string_view key, Store::ValueCallback callback, void* context);
+  int64_t ExpireTime(std::string_view key);
+  ScanPage Scan(uint64_t cursor, const ScanOptions& options);
+  size_t size() const;
+  StoreStats stats() const;
+  size_t ExpireDue();
+  void SetMaxMemory(size_t bytes) { max_memory_.store(bytes, std::memory_order_relaxed); }
+  void SetEvictionPolicy(EvictionPolicy policy);
+
+  // --- For the snapshot and replication modules ---
+
+  // Applies one mutation received from a primary (or read from a snapshot): no replica
+  // check, no eviction, deadlines stored as given even if past (the primary's delete
+  // will follow). Reports it onward like any write. kInvalidArgument, with nothing
+  // changed, for a key or value over the limits or a malformed mutation.
+  Status Apply(const Mutation& mutation);
+
+  // Walks entries with the SCAN cursor scheme: calls visit(key, value, deadline_ms) for
+  // the entries of whole buckets, with the bucket's stripe locked, until about
+  // `max_entries` were visited, and returns the next cursor (0 when done). Expired
+  // entries are included; the caller decides (a snapshot drops them).
+  template <typename Visit>
+  uint64_t Walk(uint64_t cursor, size_t max_entries, Visit&& visit);
+
+  // Replaces this Store's whole content with `source`'s, atomically for readers (every
+  // stripe lock is held across the exchange), and leaves `source` with the old content.
+  // Used to load a snapshot into a fresh Store and publish it only once it is complete.
+  // Both must have the same stripe count (kInvalidArgument otherwise). Statistics
+  // (hits, misses ...) stay with their Store. Reports nothing to listeners: a caller
+  // that needs the change replicated does so itself (a full resync does).
+  Status SwapContents(Impl& source) ABSL_NO_THREAD_SAFETY_ANALYSIS;
+
+  // Installs (or, with null, removes) the replication log's sink. It sees every
+  // mutation, in the same order and under the same locks as the options' listener.
+  // Takes every stripe lock, so no mutation is half reported across the switch.
+  void SetReplicationSink(MutationListener* sink) ABSL_NO_THREAD_SAFETY_ANALYSIS;
+  // Switches replica mode (see StoreOptions::replica); used by promotion.
+  void SetReplicaMode(bool replica);
+  bool replica() const { return replica_.load(std::memory_order_relaxed); }
+  const Clock& clock() const { return *clock_; }
+  const StoreOptions& options() const { return options_; }
+
+ private:
+  // The time, read from the clock at most once per operation and only if needed.
+  class LazyNow {
+   public:
+    explicit LazyNow(const Clock* clock) : clock_(clock) {}
+    int64_t get() {
+      if (now_ < 0) now_ = clock_->NowMillis();
+      return now_;
+    }
+
+   private:
+    const Clock* clock_;
+    int64_t now_ = -1;
+  };
+
+  Status CheckWritable() const;
+  Status CheckSizes(std::string_view key, std::string_view value) const;
+  // Evicts until `incoming` more bytes fit under max_memory, or refuses. Called before
+  // taking the write's own stripe lock (eviction takes stripe locks itself).
+  Status MakeRoom(size_t incoming);
+  // Evicts one key chosen by the policy. Returns false if nothing could be evicted.
+  bool EvictOne(EvictionPolicy policy);
+  // Chooses the victim within one stripe; null if the stripe has no candidate.
+  internal::Entry** PickVictim(internal::Stripe& stripe, EvictionPolicy policy)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(stripe.mu);
+  internal::Entry** PickSampled(internal::Stripe& stripe, EvictionPolicy policy)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(stripe.mu);
+  internal::Entry** PickSieve(internal::Stripe& stripe) ABSL_EXCLUSIVE_LOCKS_REQUIRED(stripe.mu);
+  void RebuildSieveQueue(internal::Stripe& stripe) ABSL_EXCLUSIVE_LOCKS_REQUIRED(stripe.mu);
+  void CompactSieveQueue(internal::Stripe& stripe) ABSL_EXCLUSIVE_LOCKS_REQUIRED(stripe.mu);
+  // The link of the entry whose hash is `hash` (and epoch `epoch` when >= 0), or null.
+  static internal::Entry** FindByHash(internal::Stripe& stripe, uint64_t hash, uint64_t hash_mask,
+                                      int epoch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(stripe.mu);
+
+  // The link of the live entry for `key`, or null. On a primary an expired entry found
+  // on the way is deleted (reported as kExpired); on a replica it is only hidden.
+  internal::Entry** FindLive(internal::Stripe& stripe, uint64_t hash, std::string_view key,
+                             LazyNow& now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(stripe.mu);
+  // Records an access for LRU and SIEVE.
+  static void Touch(internal::Stripe& stripe, internal::Entry* entry)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(stripe.mu);
+  // Inserts or replaces the key's entry with `value` and `deadline_ms` (0: none), arming
+  // the TTL wheel when the deadline is new or earlier. `link` is FindLive's result.
+  internal::Entry* Upsert(internal::Stripe& stripe, internal::Entry** link, uint64_t hash,
+                          std::string_view key, std::string_view value, int64_t deadline_ms)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(stripe.mu);
+  // Gives the live entry at `link` a new deadline (0 removes it).
+  internal::Entry* ChangeDeadline(internal::Stripe& stripe, internal::Entry** link,
+                                  uint64_t hash, int64_t deadline_ms)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(stripe.mu);
+  // Reports and erases the entry at `link`.
+  void Remove(internal::Stripe& stripe, internal::Entry** link, MutationCause cause)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(stripe.mu);
+  // The epoch for an entry going from `old` (may be null) to `deadline_ms`, scheduling a
+  // wheel item when the existing one would fire too late.
+  uint8_t ArmDeadline(internal::Stripe& stripe, const internal::Entry* old, uint64_t hash,
+                      int64_t deadline_ms) ABSL_EXCLUSIVE_LOCKS_REQUIRED(stripe.mu);
+  // Expires due keys of one stripe; returns how many, at most `budget`.
+  size_t ExpireStripe(internal::Stripe& stripe, int64_t now, size_t budget)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(stripe.mu);
+  void FlushAllLocked(MutationCause cause) ABSL_NO_THREAD_SAFETY_ANALYSIS;
+
+  // Sends one batch to the listener and the replication sink. Requires the locks of the
+  // stripes of every key in the batch.
+  void Report(std::span<const Mutation> batch) {
+    if (listener_ != nullptr) listener_->OnMutations(batch);
+    if (sink_ != nullptr) sink_->OnMutations(batch);
+  }
+  bool reporting() const { return listener_ != nullptr || sink_ != nullptr; }
+  void ReportOne(MutationKind kind, MutationCause cause, std::string_view key,
+                 std::string_view value = {}, int64_t expire_at_ms = 0) {
+    if (!reporting()) return;
+    Mutation m{kind, cause, key, value, expire_at_ms};
+    Report({&m, 1});
+  }
+
+  // Locks the given stripe indices (sorted, unique) in ascending order, and unlocks them.
+  void LockStripes(std::span<const size_t> indices) ABSL_NO_THREAD_SAFETY_ANALYSIS;
+  void UnlockStripes(std::span<const size_t> indices) ABSL_NO_THREAD_SAFETY_ANALYSIS;
+
+  void ExpiryThreadMain();
+
+  const StoreOptions options_;
+  const Clock* const clock_;
+  internal::StripedTable table_;
+  MutationListener* const listener_;
+  // Written with every stripe lock held and read with at least one held.
+  MutationListener* sink_ = nullptr;
+  // Relaxed: configuration values read on each write; no data depends on their order.
+  std::atomic<size_t> max_memory_;
+  std::atomic<EvictionPolicy> policy_;
+  std::atomic<bool> replica_;
+  // Which stripe ExpireDue starts from, so that a budget cut does not always favour the
+  // low stripes. Relaxed: any value is correct.
+  std::atomic<size_t> expiry_cursor_{0};
+
+  Mutex thread_mu_;
+  CondVar thread_cv_;
+  bool stopping_ ABSL_GUARDED_BY(thread_mu_) = false;
+  std::thread expiry_thread_;
+};
+
+template <typename Visit>
+uint64_t Store::Impl::Walk(uint64_t cursor, size_t max_entries, Visit&& visit) {
+  // The cursor holds the stripe index in its low bits and that stripe's bucket cursor
+  // above them, so that any bucket count fits.
+  const size_t stripes = table_.stripe_count();
+  const int stripe_bits = std::countr_zero(stripes);
+  size_t stripe_index = cursor & (stripes - 1);
+  uint64_t bucket_cursor = cursor >> stripe_bits;
+  size_t visited = 0;
+  // Bounds the work on a sparse table, where most buckets are empty.
+  size_t buckets_left = std::max<size_t>(max_entries, 1) * 10;
+  while (true) {
+    internal::Stripe& stripe = table_.stripe(stripe_index);
+    {
+      MutexLock lock(&stripe.mu);
+      // An empty stripe holds no key that could be missed: skip its buckets.
+      if (stripe.count == 0) bucket_cursor = 0;
+      while (bucket_cursor != 0 || stripe.count != 0) {
+        bucket_cursor = internal::StripedTable::VisitBucket(
+            stripe, bucket_cursor, [&](const internal::Entry& e) {
+              visit(e.key(), e.value(), e.deadline());
+              ++visited;
+            });
+        --buckets_left;
+        if (bucket_cursor == 0 || visited >= max_entries || buckets_left == 0) break;
+      }
+    }
+    if (bucket_cursor == 0) {
+      if (++stripe_index == stripes) return 0;
+    }
+    if (visited >= max_entries || buckets_left == 0) {
+      return (bucket_cursor << stripe_bits) | stripe_index;
+    }
+  }
+}
+
+}  // namespace mirrorkv
