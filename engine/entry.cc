@@ -54,19 +54,23 @@ size_t Entry::Destroy(EntryArena& arena, Entry* entry) {
 void Entry::WriteBody(std::string_view key, std::string_view value, int64_t deadline_ms,
                       uint8_t epoch) {
   MIRRORKV_DCHECK(deadline_ms >= 0 && deadline_ms <= kMaxDeadline);
-  char* p = reinterpret_cast<char*>(this) + kHeaderBytes;
-  if (deadline_ms > 0) {
+  char* body = reinterpret_cast<char*>(this) + kHeaderBytes;
+  bool has_expiry = deadline_ms > 0;
+  char* key_at = body + (has_expiry ? 8 : 0) + VarintBytes(key.size()) + VarintBytes(value.size());
+  // The key first: when rewriting in place, `key` points at the key's old position, which
+  // the new deadline word or lengths may overlap. memmove copes with the overlap of the
+  // old and new key positions themselves.
+  std::memmove(key_at, key.data(), key.size());
+  if (has_expiry) {
     meta_ |= kHasExpiry;
     set_deadline(deadline_ms, epoch);
-    p += 8;
   } else {
     meta_ &= ~kHasExpiry;
   }
+  char* p = body + (has_expiry ? 8 : 0);
   p = EncodeVarint(p, key.size());
-  p = EncodeVarint(p, value.size());
-  // memmove: when rewriting in place the key may shift by a few bytes over itself.
-  std::memmove(p, key.data(), key.size());
-  if (!value.empty()) std::memcpy(p + key.size(), value.data(), value.size());
+  EncodeVarint(p, value.size());
+  if (!value.empty()) std::memcpy(key_at + key.size(), value.data(), value.size());
 }
 
 bool Entry::TryRewrite(std::string_view value, int64_t deadline_ms, uint8_t epoch) {

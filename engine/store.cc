@@ -86,6 +86,18 @@ Result<bool> Store::MultiSetIfAbsent(
 
 Status Store::FlushAll() { return impl_->FlushAll(); }
 
+Result<UpdateAction> Store::UpdateWithCallback(std::string_view key, UpdateCallback callback,
+                                               void* context) {
+  return impl_->Update(key, callback, context);
+}
+
+Result<bool> Store::Rename(std::string_view source, std::string_view destination,
+                           bool only_if_absent) {
+  return impl_->Rename(source, destination, only_if_absent);
+}
+
+Result<std::string> Store::RandomKey() const { return impl_->RandomKey(); }
+
 Result<std::string> Store::Get(std::string_view key) const {
   std::string value;
   MIRRORKV_RETURN_IF_ERROR(Get(key, &value));

@@ -466,6 +466,113 @@ void Store::Impl::FlushAllLocked(MutationCause cause) {
   for (size_t i = table_.stripe_count(); i-- > 0;) table_.stripe(i).mu.Unlock();
 }
 
+Result<UpdateAction> Store::Impl::Update(std::string_view key, Store::UpdateCallback callback,
+                                         void* context) {
+  MIRRORKV_RETURN_IF_ERROR(CheckWritable());
+  MIRRORKV_RETURN_IF_ERROR(CheckSizes(key, {}));
+  uint64_t hash = StripedTable::Hash(key);
+  Stripe& stripe = table_.StripeFor(hash);
+  size_t room = Entry::AllocationSize(key.size(), 0, true);
+  std::string replacement;
+  // Eviction cannot run under the stripe lock (it takes other stripes' locks), so when
+  // the result needs more room than was made, unlock, make that much room, and retry.
+  while (true) {
+    MIRRORKV_RETURN_IF_ERROR(MakeRoom(room));
+    LazyNow now(clock_);
+    MutexLock lock(&stripe.mu);
+    Entry** link = FindLive(stripe, hash, key, now);
+    std::string_view current_value;
+    if (link != nullptr) current_value = (*link)->value();
+    replacement.clear();
+    MIRRORKV_ASSIGN_OR_RETURN(UpdateAction action,
+                              callback(context, link ? &current_value : nullptr, replacement));
+    if (action == UpdateAction::kKeep) return action;
+    MIRRORKV_RETURN_IF_ERROR(CheckSizes(key, replacement));
+    size_t needed = Entry::AllocationSize(key.size(), replacement.size(), true);
+    size_t limit = max_memory_.load(std::memory_order_relaxed);
+    if (limit != 0 && needed > room &&
+        static_cast<size_t>(std::max<int64_t>(table_.memory_bytes(), 0)) + needed > limit) {
+      room = needed;
+      continue;
+    }
+    int64_t deadline = link ? (*link)->deadline() : 0;
+    Entry* entry = Upsert(stripe, link, hash, key, replacement, deadline);
+    ReportOne(MutationKind::kSet, MutationCause::kWrite, entry->key(), entry->value(), deadline);
+    return action;
+  }
+}
+
+Result<bool> Store::Impl::Rename(std::string_view source, std::string_view destination,
+                                 bool only_if_absent) {
+  MIRRORKV_RETURN_IF_ERROR(CheckWritable());
+  MIRRORKV_RETURN_IF_ERROR(CheckSizes(destination, {}));
+  uint64_t source_hash = StripedTable::Hash(source);
+  uint64_t destination_hash = StripedTable::Hash(destination);
+  size_t indices[2] = {table_.StripeIndex(source_hash), table_.StripeIndex(destination_hash)};
+  if (indices[0] > indices[1]) std::swap(indices[0], indices[1]);
+  std::span<const size_t> order(indices, indices[0] == indices[1] ? 1 : 2);
+  Stripe& from = table_.StripeFor(source_hash);
+  Stripe& to = table_.StripeFor(destination_hash);
+  LazyNow now(clock_);
+  LockStripes(order);
+  from.mu.AssertHeld();
+  to.mu.AssertHeld();
+  Status status;
+  bool moved = false;
+  Entry** source_link = FindLive(from, source_hash, source, now);
+  if (source_link == nullptr) {
+    status = Status::NotFound("no such key");
+  } else if (source == destination) {
+    moved = !only_if_absent;
+  } else {
+    Entry** destination_link = FindLive(to, destination_hash, destination, now);
+    if (!(only_if_absent && destination_link != nullptr)) {
+      // Copy out before the source goes: the destination insert may resize its stripe
+      // (the same stripe, possibly), which would invalidate the source link.
+      std::string value((*source_link)->value());
+      int64_t deadline = (*source_link)->deadline();
+      if (reporting()) {
+        Mutation batch[2] = {{MutationKind::kDelete, MutationCause::kWrite, source, {}, 0},
+                             {MutationKind::kSet, MutationCause::kWrite, destination, value,
+                              deadline}};
+        Report(batch);
+      }
+      table_.Erase(from, source_link);
+      Upsert(to, StripedTable::FindLink(to, destination_hash, destination), destination_hash,
+             destination, value, deadline);
+      moved = true;
+    }
+  }
+  UnlockStripes(order);
+  if (!status.ok()) return status;
+  return moved;
+}
+
+Result<std::string> Store::Impl::RandomKey() {
+  const size_t stripes = table_.stripe_count();
+  // A bounded number of tries: expired keys met on the way are deleted (on a primary)
+  // and skipped, and an empty store is detected after one pass over the stripes.
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    size_t start = NextRandom() & (stripes - 1);
+    for (size_t i = 0; i < stripes; ++i) {
+      Stripe& stripe = table_.stripe((start + i) & (stripes - 1));
+      MutexLock lock(&stripe.mu);
+      if (stripe.count == 0) continue;
+      size_t bucket = NextRandom() & stripe.bucket_mask;
+      for (size_t probe = 0; probe <= stripe.bucket_mask; ++probe) {
+        Entry* e = stripe.buckets[(bucket + probe) & stripe.bucket_mask];
+        if (e == nullptr) continue;
+        LazyNow now(clock_);
+        std::string key(e->key());
+        if (FindLive(stripe, StripedTable::Hash(key), key, now) != nullptr) return key;
+        break;  // it was expired; try another stripe
+      }
+      break;
+    }
+  }
+  return Status::NotFound();
+}
+
 // --- Reads ---
 
 bool Store::Impl::Read(std::string_view key, Store::ValueCallback callback, void* context) {

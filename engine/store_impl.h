@@ -48,6 +48,11 @@ class Store::Impl {
   Status MultiSet(std::span<const std::pair<std::string_view, std::string_view>> pairs,
                   bool only_if_none_exists, bool* written);
   Status FlushAll();
+  Result<UpdateAction> Update(std::string_view key, Store::UpdateCallback callback,
+                              void* context);
+  Result<bool> Rename(std::string_view source, std::string_view destination,
+                      bool only_if_absent);
+  Result<std::string> RandomKey();
   bool Read(std::string_view key, Store::ValueCallback callback, void* context);
   int64_t ExpireTime(std::string_view key);
   ScanPage Scan(uint64_t cursor, const ScanOptions& options);

@@ -109,6 +109,12 @@ struct ScanPage {
   std::vector<std::string> keys;
 };
 
+// What an Update callback decided.
+enum class UpdateAction : uint8_t {
+  kWrite,  // store the replacement (keeping the key's deadline)
+  kKeep,   // change nothing
+};
+
 struct StoreStats {
   uint64_t keys = 0;          // entries held, including expired ones not yet reclaimed
   uint64_t keys_with_expiry = 0;
@@ -183,6 +189,26 @@ class Store {
   // FLUSHALL: removes every key atomically.
   Status FlushAll();
 
+  // Read-modify-write of one key, atomic with respect to every other call (APPEND,
+  // SETRANGE, INCRBYFLOAT and the like). Calls
+  //   Result<UpdateAction> updater(const std::string_view* current, std::string& replacement)
+  // with the key's stripe locked: `current` is null when the key is absent (or expired),
+  // `replacement` starts empty. On kWrite the replacement is stored, keeping the key's
+  // deadline (none for a new key), and reported as a Set. An error from the updater is
+  // returned with nothing changed. The updater may be called more than once (when the
+  // memory limit needs eviction, which cannot run under the lock), so it must be a pure
+  // function of `current`; it must not call into this Store.
+  template <typename Updater>
+  Result<UpdateAction> Update(std::string_view key, Updater&& updater);
+
+  // RENAME / RENAMENX: moves the value and deadline of `source` to `destination`,
+  // replacing what it held (or, with only_if_absent, doing nothing if it holds a live
+  // value). Atomic: both stripes are locked together; reported as one batch (a Delete of
+  // the source, a Set of the destination). Returns whether it moved. kNotFound if the
+  // source does not exist. Renaming a key to itself succeeds and changes nothing.
+  Result<bool> Rename(std::string_view source, std::string_view destination,
+                      bool only_if_absent = false);
+
   // --- Reads (never fail except kNotFound) ---
 
   // GET: a copy of the value; kNotFound if absent or expired.
@@ -218,6 +244,10 @@ class Store {
   // not be. An unknown cursor value is treated as a position (never an error).
   ScanPage Scan(uint64_t cursor, const ScanOptions& options = {}) const;
 
+  // RANDOMKEY: some live key, chosen at random (roughly uniformly: a random stripe, then
+  // a random bucket). kNotFound if the Store is empty.
+  Result<std::string> RandomKey() const;
+
   // DBSIZE: entries held, including expired ones not yet reclaimed (as Redis counts).
   size_t size() const;
   StoreStats stats() const;
@@ -244,6 +274,10 @@ class Store {
 
   using ValueCallback = void (*)(void* context, std::string_view value);
   bool ReadWithCallback(std::string_view key, ValueCallback callback, void* context) const;
+  using UpdateCallback = Result<UpdateAction> (*)(void* context, const std::string_view* current,
+                                                  std::string& replacement);
+  Result<UpdateAction> UpdateWithCallback(std::string_view key, UpdateCallback callback,
+                                          void* context);
 
   std::unique_ptr<Impl> impl_;
 };
@@ -254,6 +288,17 @@ bool Store::Read(std::string_view key, Visitor&& visitor) const {
   return ReadWithCallback(
       key, [](void* context, std::string_view value) { (*static_cast<V*>(context))(value); },
       const_cast<void*>(static_cast<const void*>(std::addressof(visitor))));
+}
+
+template <typename Updater>
+Result<UpdateAction> Store::Update(std::string_view key, Updater&& updater) {
+  using U = std::remove_reference_t<Updater>;
+  return UpdateWithCallback(
+      key,
+      [](void* context, const std::string_view* current, std::string& replacement) {
+        return Result<UpdateAction>((*static_cast<U*>(context))(current, replacement));
+      },
+      const_cast<void*>(static_cast<const void*>(std::addressof(updater))));
 }
 
 }  // namespace mirrorkv

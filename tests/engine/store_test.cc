@@ -7,6 +7,7 @@
 
 #include <map>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -578,6 +579,106 @@ TEST_F(StoreTest, OpenRejectsBadOptions) {
   auto store = Store::Open(options);
   ASSERT_TRUE(store.ok());
   EXPECT_EQ((*store)->stats().stripe_keys.size(), 4u);
+}
+
+TEST_F(StoreTest, UpdateAppendsKeepingDeadline) {
+  auto append = [](std::string_view suffix) {
+    return [suffix](const std::string_view* current, std::string& out) {
+      if (current != nullptr) out = *current;
+      out += suffix;
+      return UpdateAction::kWrite;
+    };
+  };
+  EXPECT_EQ(*store_->Update("k", append("ab")), UpdateAction::kWrite);
+  ASSERT_TRUE(*store_->Expire("k", Expiry::After(5s)));
+  EXPECT_EQ(*store_->Update("k", append("cd")), UpdateAction::kWrite);
+  EXPECT_EQ(GetOr("k"), "abcd");
+  EXPECT_EQ(store_->Ttl("k"), 5000);
+  EXPECT_EQ(listener_.TakeLog().back(), "set k abcd @" + std::to_string(kStart + 5000));
+}
+
+TEST_F(StoreTest, UpdateErrorOrKeepChangesNothing) {
+  ASSERT_TRUE(store_->Set("k", "v").ok());
+  listener_.TakeLog();
+  auto failed = store_->Update("k", [](const std::string_view*, std::string& out) -> Result<UpdateAction> {
+    out = "partial";
+    return Status::InvalidArgument("value is not a valid float");
+  });
+  EXPECT_EQ(failed.status().code(), StatusCode::kInvalidArgument);
+  auto kept = store_->Update("absent", [](const std::string_view* current, std::string&) {
+    EXPECT_EQ(current, nullptr);
+    return UpdateAction::kKeep;
+  });
+  EXPECT_EQ(*kept, UpdateAction::kKeep);
+  EXPECT_EQ(GetOr("k"), "v");
+  EXPECT_FALSE(store_->Exists("absent"));
+  EXPECT_TRUE(listener_.TakeLog().empty());
+}
+
+TEST_F(StoreTest, UpdateEvictsToMakeRoomForAGrowingValue) {
+  StoreOptions options;
+  options.max_memory = 256 << 10;
+  options.eviction_policy = EvictionPolicy::kAllKeysLru;
+  Reopen(options);
+  for (int i = 0; i < 3000; ++i) {
+    ASSERT_TRUE(store_->Set("k" + std::to_string(i), std::string(100, 'x')).ok());
+  }
+  uint64_t evicted_before = store_->stats().evicted;
+  auto grow = [](const std::string_view*, std::string& out) {
+    out.assign(64 << 10, 'y');
+    return UpdateAction::kWrite;
+  };
+  ASSERT_TRUE(store_->Update("big", grow).ok());
+  EXPECT_EQ(GetOr("big").size(), 64u << 10);
+  EXPECT_LE(store_->stats().memory_used, options.max_memory);
+  // 64 KiB of room for the new value came from evicting about 64 KiB of small keys.
+  EXPECT_GT(store_->stats().evicted, evicted_before + 300);
+}
+
+TEST_F(StoreTest, RenameMovesValueAndDeadlineAsOneBatch) {
+  ASSERT_TRUE(store_->Set("a", "1", {.expiry = Expiry::After(5s)}).ok());
+  ASSERT_TRUE(store_->Set("b", "old").ok());
+  listener_.TakeLog();
+  EXPECT_TRUE(*store_->Rename("a", "b"));
+  EXPECT_FALSE(store_->Exists("a"));
+  EXPECT_EQ(GetOr("b"), "1");
+  EXPECT_EQ(store_->Ttl("b"), 5000);
+  EXPECT_THAT(listener_.TakeLog(),
+              ElementsAre("del a", "set b 1 @" + std::to_string(kStart + 5000)));
+  EXPECT_EQ(listener_.batches().back(), 2u);
+}
+
+TEST_F(StoreTest, RenameEdgeCases) {
+  EXPECT_TRUE(store_->Rename("missing", "x").status().IsNotFound());
+  ASSERT_TRUE(store_->Set("a", "1").ok());
+  ASSERT_TRUE(store_->Set("b", "2").ok());
+  EXPECT_FALSE(*store_->Rename("a", "b", /*only_if_absent=*/true));
+  EXPECT_EQ(GetOr("a"), "1");
+  EXPECT_TRUE(*store_->Rename("a", "a"));
+  EXPECT_EQ(GetOr("a"), "1");
+  EXPECT_TRUE(*store_->Rename("a", "c", /*only_if_absent=*/true));
+  EXPECT_EQ(GetOr("c"), "1");
+  // Many renames inside one stripe, so that inserting the destination resizes it.
+  StoreOptions options;
+  options.stripe_count = 1;
+  Reopen(options);
+  for (int i = 0; i < 100; ++i) {
+    ASSERT_TRUE(store_->Set("s" + std::to_string(i), std::to_string(i)).ok());
+    ASSERT_TRUE(*store_->Rename("s" + std::to_string(i), "d" + std::to_string(i)));
+  }
+  for (int i = 0; i < 100; ++i) EXPECT_EQ(GetOr("d" + std::to_string(i)), std::to_string(i));
+}
+
+TEST_F(StoreTest, RandomKeyReturnsLiveKeys) {
+  EXPECT_TRUE(store_->RandomKey().status().IsNotFound());
+  ASSERT_TRUE(store_->Set("live", "v").ok());
+  ASSERT_TRUE(store_->Set("dead", "v", {.expiry = Expiry::After(1ms)}).ok());
+  clock_.Advance(5);
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(*store_->RandomKey(), "live");
+  std::set<std::string> seen;
+  for (int i = 0; i < 50; ++i) ASSERT_TRUE(store_->Set("k" + std::to_string(i), "v").ok());
+  for (int i = 0; i < 2000; ++i) seen.insert(*store_->RandomKey());
+  EXPECT_GT(seen.size(), 40u);
 }
 
 TEST(EvictionPolicyTest, ParseAndNameRoundTrip) {

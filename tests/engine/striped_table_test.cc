@@ -67,6 +67,31 @@ TEST_F(StripedTableTest, ReplaceKeepsKeyAndAccountsMemory) ABSL_NO_THREAD_SAFETY
   EXPECT_EQ(e->value(), std::string(1000, 'x'));
 }
 
+TEST_F(StripedTableTest, InPlaceRewriteThatAddsOrDropsTheDeadlineKeepsTheKey)
+    ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  // Sizes chosen so that old and new layouts share an arena class and the entry is
+  // rewritten in place while its key shifts by the 8-byte deadline word.
+  Insert("abcdefgh");  // 12 + 2 + 8 + 17 bytes: the 40-byte class
+  uint64_t hash = StripedTable::Hash("abcdefgh");
+  Entry* before = StripedTable::Find(stripe_, hash, "abcdefgh");
+  Entry* e = table_.Replace(stripe_, StripedTable::FindLink(stripe_, hash, "abcdefgh"),
+                            "xyz12", 5000, 3);  // 12 + 8 + 2 + 8 + 5: still 40
+#if !defined(MIRRORKV_SANITIZE_ADDRESS) && !defined(MIRRORKV_SANITIZE_THREAD)
+  EXPECT_EQ(e, before);  // rewritten in place, the case under test
+#endif
+  EXPECT_EQ(e->key(), "abcdefgh");
+  EXPECT_EQ(e->value(), "xyz12");
+  EXPECT_EQ(e->deadline(), 5000);
+  e = table_.Replace(stripe_, StripedTable::FindLink(stripe_, hash, "abcdefgh"),
+                     "value-longer-15", 0, 0);  // 12 + 2 + 8 + 15: still 40
+#if !defined(MIRRORKV_SANITIZE_ADDRESS) && !defined(MIRRORKV_SANITIZE_THREAD)
+  EXPECT_EQ(e, before);
+#endif
+  EXPECT_EQ(e->key(), "abcdefgh");
+  EXPECT_EQ(e->value(), "value-longer-15");
+  EXPECT_FALSE(e->has_expiry());
+}
+
 TEST_F(StripedTableTest, CursorVisitsStableKeysAcrossGrowthAndShrink) {
   std::set<std::string> stable;
   for (int i = 0; i < 200; ++i) {
