@@ -3,7 +3,7 @@
 #include <array>
 #include <utility>
 
-#include "absl/strings/match.h"
+#include "engine/base/strings.h"
 
 namespace mirrorkv {
 namespace {
@@ -21,8 +21,7 @@ constexpr std::array<std::pair<EvictionPolicy, std::string_view>, 6> kPolicyName
 
 Result<EvictionPolicy> ParseEvictionPolicy(std::string_view name) {
   for (const auto& [policy, text] : kPolicyNames) {
-    if (absl::EqualsIgnoreCase(absl::string_view(name.data(), name.size()),
-                               absl::string_view(text.data(), text.size()))) {
+    if (internal::EqualsIgnoreCase(name, text)) {
       return policy;
     }
   }

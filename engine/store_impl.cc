@@ -101,7 +101,17 @@ void Store::Impl::ExpiryThreadMain() {
 
 Status Store::Impl::CheckWritable() const {
   if (replica()) return Status::FailedPrecondition(kReadOnlyMessage);
+  if (writes_refused_.load(std::memory_order_acquire)) {
+    MutexLock lock(&refusal_mu_);
+    if (!refusal_.ok()) return refusal_;
+  }
   return Status::Ok();
+}
+
+void Store::Impl::SetWriteRefusal(Status refusal) {
+  MutexLock lock(&refusal_mu_);
+  writes_refused_.store(!refusal.ok(), std::memory_order_release);
+  refusal_ = std::move(refusal);
 }
 
 Status Store::Impl::CheckSizes(std::string_view key, std::string_view value) const {
@@ -446,12 +456,22 @@ Status Store::Impl::MultiSet(std::span<const std::pair<std::string_view, std::st
 
 Status Store::Impl::FlushAll() {
   MIRRORKV_RETURN_IF_ERROR(CheckWritable());
-  FlushAllLocked(MutationCause::kWrite);
+  LockAllStripes();
+  ClearAllLocked();
+  ReportOne(MutationKind::kFlushAll, MutationCause::kWrite, {});
+  UnlockAllStripes();
   return Status::Ok();
 }
 
-void Store::Impl::FlushAllLocked(MutationCause cause) {
+void Store::Impl::LockAllStripes() {
   for (size_t i = 0; i < table_.stripe_count(); ++i) table_.stripe(i).mu.Lock();
+}
+
+void Store::Impl::UnlockAllStripes() {
+  for (size_t i = table_.stripe_count(); i-- > 0;) table_.stripe(i).mu.Unlock();
+}
+
+void Store::Impl::ClearAllLocked() {
   for (size_t i = 0; i < table_.stripe_count(); ++i) {
     Stripe& stripe = table_.stripe(i);
     table_.Clear(stripe);
@@ -462,8 +482,6 @@ void Store::Impl::FlushAllLocked(MutationCause cause) {
     stripe.sieve_hand = 0;
     table_.AddMemory(static_cast<int64_t>(stripe.wheel.MemoryBytes()) - freed);
   }
-  ReportOne(MutationKind::kFlushAll, cause, {});
-  for (size_t i = table_.stripe_count(); i-- > 0;) table_.stripe(i).mu.Unlock();
 }
 
 Result<UpdateAction> Store::Impl::Update(std::string_view key, Store::UpdateCallback callback,
@@ -863,47 +881,72 @@ void Store::Impl::SetEvictionPolicy(EvictionPolicy policy) {
 
 // --- Replication entry points ---
 
-Status Store::Impl::Apply(const Mutation& m) {
-  if (m.kind == MutationKind::kFlushAll) {
-    FlushAllLocked(MutationCause::kWrite);
-    return Status::Ok();
+Status Store::Impl::ApplyBatch(std::span<const Mutation> batch) {
+  bool flush = false;
+  for (const Mutation& m : batch) {
+    if (m.kind == MutationKind::kFlushAll) {
+      flush = true;
+      continue;
+    }
+    MIRRORKV_RETURN_IF_ERROR(CheckSizes(m.key, m.value));
+    if (m.expire_at_ms < 0 || m.expire_at_ms > Entry::kMaxDeadline) {
+      return Status::InvalidArgument("deadline out of range");
+    }
   }
-  MIRRORKV_RETURN_IF_ERROR(CheckSizes(m.key, m.value));
-  if (m.expire_at_ms < 0 || m.expire_at_ms > Entry::kMaxDeadline) {
-    return Status::InvalidArgument("deadline out of range");
+  std::vector<size_t> order;
+  if (flush) {
+    LockAllStripes();
+  } else {
+    order.reserve(batch.size());
+    for (const Mutation& m : batch) order.push_back(table_.StripeIndex(StripedTable::Hash(m.key)));
+    std::sort(order.begin(), order.end());
+    order.erase(std::unique(order.begin(), order.end()), order.end());
+    LockStripes(order);
+  }
+  std::vector<Mutation> effective;
+  for (const Mutation& m : batch) {
+    // The caller's views stay valid for the call, unlike the entries' (a later mutation
+    // of the batch may replace an entry).
+    if (ApplyLocked(m) && reporting()) effective.push_back(m);
+  }
+  if (!effective.empty()) Report(effective);
+  if (flush) {
+    UnlockAllStripes();
+  } else {
+    UnlockStripes(order);
+  }
+  return Status::Ok();
+}
+
+bool Store::Impl::ApplyLocked(const Mutation& m) {
+  if (m.kind == MutationKind::kFlushAll) {
+    ClearAllLocked();
+    return true;
   }
   uint64_t hash = StripedTable::Hash(m.key);
   Stripe& stripe = table_.StripeFor(hash);
-  MutexLock lock(&stripe.mu);
   // Expired entries are still entries here: the primary decides when they go.
   Entry** link = StripedTable::FindLink(stripe, hash, m.key);
   switch (m.kind) {
-    case MutationKind::kSet: {
-      Entry* entry = Upsert(stripe, link, hash, m.key, m.value, m.expire_at_ms);
-      ReportOne(MutationKind::kSet, MutationCause::kWrite, entry->key(), entry->value(),
-                m.expire_at_ms);
-      break;
-    }
+    case MutationKind::kSet:
+      Upsert(stripe, link, hash, m.key, m.value, m.expire_at_ms);
+      return true;
     case MutationKind::kDelete:
-      if (link != nullptr) Remove(stripe, link, MutationCause::kWrite);
-      break;
+      if (link == nullptr) return false;
+      table_.Erase(stripe, link);
+      return true;
     case MutationKind::kExpireAt:
-      if (link != nullptr && m.expire_at_ms > 0) {
-        Entry* entry = ChangeDeadline(stripe, link, hash, m.expire_at_ms);
-        ReportOne(MutationKind::kExpireAt, MutationCause::kWrite, entry->key(), {},
-                  m.expire_at_ms);
-      }
-      break;
+      if (link == nullptr || m.expire_at_ms <= 0) return false;
+      ChangeDeadline(stripe, link, hash, m.expire_at_ms);
+      return true;
     case MutationKind::kPersist:
-      if (link != nullptr && (*link)->has_expiry()) {
-        Entry* entry = ChangeDeadline(stripe, link, hash, 0);
-        ReportOne(MutationKind::kPersist, MutationCause::kWrite, entry->key());
-      }
-      break;
+      if (link == nullptr || !(*link)->has_expiry()) return false;
+      ChangeDeadline(stripe, link, hash, 0);
+      return true;
     case MutationKind::kFlushAll:
-      break;  // handled above, before any lock
+      break;  // handled above
   }
-  return Status::Ok();
+  return false;
 }
 
 Status Store::Impl::SwapContents(Impl& source) {
@@ -911,8 +954,8 @@ Status Store::Impl::SwapContents(Impl& source) {
   if (source.table_.stripe_count() != table_.stripe_count()) {
     return Status::InvalidArgument("SwapContents needs stores with the same stripe count");
   }
-  for (size_t i = 0; i < table_.stripe_count(); ++i) table_.stripe(i).mu.Lock();
-  for (size_t i = 0; i < table_.stripe_count(); ++i) source.table_.stripe(i).mu.Lock();
+  LockAllStripes();
+  source.LockAllStripes();
   table_.SwapContents(source.table_);
   // SIEVE queues follow the entries; rebuild where the policies differ.
   bool sieve = policy_.load(std::memory_order_relaxed) == EvictionPolicy::kAllKeysSieve;
@@ -920,15 +963,15 @@ Status Store::Impl::SwapContents(Impl& source) {
     Stripe& stripe = table_.stripe(i);
     if (sieve && stripe.sieve_queue.empty() && stripe.count > 0) RebuildSieveQueue(stripe);
   }
-  for (size_t i = table_.stripe_count(); i-- > 0;) source.table_.stripe(i).mu.Unlock();
-  for (size_t i = table_.stripe_count(); i-- > 0;) table_.stripe(i).mu.Unlock();
+  source.UnlockAllStripes();
+  UnlockAllStripes();
   return Status::Ok();
 }
 
 void Store::Impl::SetReplicationSink(MutationListener* sink) {
-  for (size_t i = 0; i < table_.stripe_count(); ++i) table_.stripe(i).mu.Lock();
+  LockAllStripes();
   sink_ = sink;
-  for (size_t i = table_.stripe_count(); i-- > 0;) table_.stripe(i).mu.Unlock();
+  UnlockAllStripes();
 }
 
 void Store::Impl::SetReplicaMode(bool replica) {

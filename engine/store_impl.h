@@ -64,11 +64,18 @@ class Store::Impl {
 
   // --- For the snapshot and replication modules ---
 
-  // Applies one mutation received from a primary (or read from a snapshot): no replica
-  // check, no eviction, deadlines stored as given even if past (the primary's delete
-  // will follow). Reports it onward like any write. kInvalidArgument, with nothing
-  // changed, for a key or value over the limits or a malformed mutation.
-  Status Apply(const Mutation& mutation);
+  // Applies mutations received from a primary (or read from a snapshot) as one atomic
+  // change: the stripes of every key are locked together (all of them if the batch holds
+  // a kFlushAll), in order. No replica check, no eviction; deadlines are stored as given
+  // even if past (the primary's delete will follow). The effective mutations are
+  // reported onward as one batch. kInvalidArgument, with nothing changed, if any key or
+  // value is over the limits or any deadline is out of range.
+  Status ApplyBatch(std::span<const Mutation> batch);
+  Status Apply(const Mutation& mutation) { return ApplyBatch({&mutation, 1}); }
+
+  // Makes every public write fail with `refusal` (a non-OK status) until called with OK.
+  // The replication primary uses it for min_replicas_to_write.
+  void SetWriteRefusal(Status refusal) ABSL_LOCKS_EXCLUDED(refusal_mu_);
 
   // Walks entries with the SCAN cursor scheme: calls visit(key, value, deadline_ms) for
   // the entries of whole buckets, with the bucket's stripe locked, until about
@@ -155,7 +162,14 @@ class Store::Impl {
   // Expires due keys of one stripe; returns how many, at most `budget`.
   size_t ExpireStripe(internal::Stripe& stripe, int64_t now, size_t budget)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(stripe.mu);
-  void FlushAllLocked(MutationCause cause) ABSL_NO_THREAD_SAFETY_ANALYSIS;
+  // Locks every stripe, in order, and unlocks them.
+  void LockAllStripes() ABSL_NO_THREAD_SAFETY_ANALYSIS;
+  void UnlockAllStripes() ABSL_NO_THREAD_SAFETY_ANALYSIS;
+  // Empties every stripe; requires every stripe lock. Reports nothing.
+  void ClearAllLocked() ABSL_NO_THREAD_SAFETY_ANALYSIS;
+  // Applies one validated mutation with its stripe (or, for kFlushAll, every stripe)
+  // locked. Returns whether it changed anything.
+  bool ApplyLocked(const Mutation& m) ABSL_NO_THREAD_SAFETY_ANALYSIS;
 
   // Sends one batch to the listener and the replication sink. Requires the locks of the
   // stripes of every key in the batch.
@@ -187,6 +201,10 @@ class Store::Impl {
   std::atomic<size_t> max_memory_;
   std::atomic<EvictionPolicy> policy_;
   std::atomic<bool> replica_;
+  // Set while writes are refused; refusal_ holds the status to return.
+  std::atomic<bool> writes_refused_{false};
+  mutable Mutex refusal_mu_;
+  Status refusal_ ABSL_GUARDED_BY(refusal_mu_);
   // Which stripe ExpireDue starts from, so that a budget cut does not always favour the
   // low stripes. Relaxed: any value is correct.
   std::atomic<size_t> expiry_cursor_{0};

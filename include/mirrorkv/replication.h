@@ -1,0 +1,208 @@
+// Replication: a Primary streams every change of its Store to Replicas, which keep
+// read-only copies; a Replica can be promoted to a Primary that the others follow.
+//
+// The protocol is Redis's PSYNC2 (docs/replication_protocol.md): a replica sends PING,
+// REPLCONF and `PSYNC <replication id> <offset + 1>`. The primary answers `+CONTINUE`
+// and the missing bytes when the replica's position is still in its backlog (a partial
+// resync), or `+FULLRESYNC <id> <offset>`, a snapshot and the stream from that offset.
+// The same protocol runs over an in-process transport pair or TCP (transport.h).
+//
+//   auto primary = mirrorkv::Primary::Create(*primary_store, {});
+//   auto [near, far] = mirrorkv::CreateInProcessTransportPair();
+//   (*primary)->Serve(std::move(far));
+//   auto replica = mirrorkv::Replica::Create(*replica_store, ConnectorReturning(near), {});
+//   (*replica)->Start();
+//   ...
+//   (*primary)->WaitForReplicas(1, 100ms);   // the writes so far are on one replica
+//
+// Positions. A position is (replication id, offset): the id names a history of
+// changes, the offset counts the bytes of its stream, exactly as Redis counts them.
+// After a promotion the new primary has a new id and keeps the old one as a secondary
+// id, valid up to the offset where the histories part; the other replicas and the old
+// primary then continue with a partial resync.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "mirrorkv/snapshot.h"
+#include "mirrorkv/status.h"
+#include "mirrorkv/store.h"
+#include "mirrorkv/transport.h"
+
+namespace mirrorkv {
+
+// (replication id, offset): the same pair a snapshot records.
+using ReplicationPosition = SnapshotPosition;
+
+// A new random replication id: 40 lower-case hex characters.
+std::string NewReplicationId();
+
+struct PrimaryOptions {
+  // Bytes of stream kept for partial resyncs (Redis's repl-backlog-size). A replica
+  // disconnected for longer than the backlog lasts needs a full resync.
+  size_t backlog_bytes = 1 << 20;
+  // How often the primary sends PING down the stream (repl-ping-replica-period), so
+  // that idle replicas can tell a live link from a dead one.
+  std::chrono::milliseconds ping_interval{10'000};
+  // A replica that has acknowledged nothing for this long is disconnected (repl-timeout).
+  std::chrono::milliseconds replica_timeout{60'000};
+  // Writes are refused (kFailedPrecondition, "NOREPLICAS ...") while fewer than this many
+  // replicas acknowledged within min_replicas_max_lag (min-replicas-to-write and
+  // min-replicas-max-lag). 0 disables the check.
+  size_t min_replicas_to_write = 0;
+  std::chrono::milliseconds min_replicas_max_lag{10'000};
+  // If not empty, replicas must AUTH with it first (requirepass).
+  std::string password;
+  // The position this store's data corresponds to, when it continues an earlier
+  // history (a primary restarted from its snapshot): replicas at that position then
+  // resume with a partial resync. Empty id: a new random id, starting at offset 0.
+  ReplicationPosition resume_from;
+  // Bytes of stream a replica may fall behind while it receives a snapshot before the
+  // sync is abandoned (Redis's client-output-buffer-limit for replicas).
+  size_t sync_buffer_limit = 256u << 20;
+};
+
+// What a primary knows about one connected replica.
+struct ReplicaInfo {
+  std::string peer;               // the transport's peer
+  uint16_t listening_port = 0;    // as the replica announced (REPLCONF listening-port)
+  bool online = false;            // past the initial sync, streaming
+  uint64_t acked_offset = 0;      // the last offset it acknowledged
+  uint64_t lag_bytes = 0;         // the primary's offset minus acked_offset
+  std::chrono::milliseconds since_ack{0};  // time since its last acknowledgement
+};
+
+// A primary: the Store, its command log, and a session per replica. Thread-safe.
+class Primary {
+ public:
+  // Makes `store` a replication primary: its changes are logged from now on. `store`
+  // is borrowed, must outlive the Primary, and must not be in replica mode
+  // (kFailedPrecondition). Only one Primary per Store.
+  static Result<std::unique_ptr<Primary>> Create(Store& store, const PrimaryOptions& options);
+  // Disconnects every replica and stops logging. The Store keeps its data.
+  ~Primary();
+  Primary(const Primary&) = delete;
+  Primary& operator=(const Primary&) = delete;
+
+  // Serves one replica over `transport`, on a thread owned by the Primary, until the
+  // link breaks or the Primary is destroyed.
+  void Serve(std::unique_ptr<Transport> transport);
+
+  // Serves a replica whose handshake was already read by the caller (a server that
+  // parsed the commands itself): `capabilities` as given in REPLCONF capa, then
+  // PSYNC's `replication_id` ("?" for none) and `offset` (the argument, i.e. the
+  // replica's offset + 1, or -1).
+  void ServeAfterHandshake(std::unique_ptr<Transport> transport, uint16_t listening_port,
+                           std::vector<std::string> capabilities, std::string replication_id,
+                           int64_t offset);
+
+  // The current position: the replication id and the offset of the last logged byte.
+  ReplicationPosition position() const;
+  // The secondary id and the offset up to which it is valid; empty after Create.
+  ReplicationPosition secondary_position() const;
+
+  // WAIT: blocks until `count` replicas have acknowledged everything logged before the
+  // call, or `timeout` passes, and returns how many have (possibly fewer than `count`;
+  // 0 replicas connected returns 0 at once). Asks replicas for an acknowledgement
+  // right away (REPLCONF GETACK) rather than waiting for their periodic one.
+  size_t WaitForReplicas(size_t count, std::chrono::milliseconds timeout);
+
+  std::vector<ReplicaInfo> replicas() const;
+
+  class Impl;
+
+ private:
+  friend class Replica;  // Promote builds a Primary around the replica's log
+  explicit Primary(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+struct ReplicaOptions {
+  // Bytes of received stream this replica keeps, so that after a promotion the other
+  // replicas can continue from it with a partial resync.
+  size_t backlog_bytes = 1 << 20;
+  // How often the replica acknowledges its offset (REPLCONF ACK).
+  std::chrono::milliseconds ack_interval{1000};
+  // The link is considered down when nothing arrives for this long (repl-timeout).
+  std::chrono::milliseconds timeout{60'000};
+  // Pause between attempts to (re)connect.
+  std::chrono::milliseconds reconnect_delay{100};
+  // Announced to the primary (REPLCONF listening-port); 0 for none.
+  uint16_t listening_port = 0;
+  // Sent with AUTH if not empty (masterauth).
+  std::string password;
+  // Where to resume from, for a store that already holds the data up to a position
+  // (an old primary rejoining as a replica, a store loaded from a snapshot). Empty:
+  // the first sync is a full resync.
+  ReplicationPosition resume_from;
+};
+
+enum class LinkState : uint8_t {
+  kStopped,     // not started, or stopped
+  kConnecting,  // connecting or in the handshake
+  kSyncing,     // receiving a snapshot
+  kConnected,   // streaming
+  kDown,        // the last attempt failed; retrying after reconnect_delay
+};
+
+struct ReplicaStatus {
+  LinkState link = LinkState::kStopped;
+  // The primary's replication id and the offset applied so far.
+  ReplicationPosition position;
+  uint64_t full_resyncs = 0;
+  uint64_t partial_resyncs = 0;
+  // Time since the last byte from the primary, and since the link went down (0 while up).
+  std::chrono::milliseconds since_last_io{0};
+  std::chrono::milliseconds down_for{0};
+  // Why the link last went down; OK if it never did.
+  Status last_error;
+};
+
+// A replica: keeps `store` equal to the primary's, applying the stream. Thread-safe.
+class Replica {
+ public:
+  // Returns a transport to the primary, for each (re)connection attempt.
+  using Connector = std::function<Result<std::unique_ptr<Transport>>()>;
+
+  // `store` is borrowed, must outlive the Replica, and is switched to replica mode
+  // (public writes fail with kFailedPrecondition; reads still work).
+  static Result<std::unique_ptr<Replica>> Create(Store& store, Connector connector,
+                                                 const ReplicaOptions& options);
+  // Stops the link.
+  ~Replica();
+  Replica(const Replica&) = delete;
+  Replica& operator=(const Replica&) = delete;
+
+  // Starts (or restarts) following the primary on a thread owned by the Replica.
+  void Start();
+  // Stops following and closes the link; the data stays. Blocks until the thread ends.
+  void Stop();
+  // Follows another primary from now on (REPLICAOF): reconnects through `connector`,
+  // asking for a partial resync from the current position.
+  void SetConnector(Connector connector);
+
+  ReplicaStatus status() const;
+  // The position applied so far: what a promotion would continue from.
+  ReplicationPosition position() const;
+
+  // Stops following and turns this replica's store into a primary's (promotion). The
+  // new primary has a new replication id; the current id stays valid as its secondary
+  // id up to the current offset, and the backlog received so far is kept, so that the
+  // other replicas continue with a partial resync. The Replica must not be used
+  // afterwards except to be destroyed.
+  Result<std::unique_ptr<Primary>> Promote(const PrimaryOptions& options);
+
+  class Impl;
+
+ private:
+  explicit Replica(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace mirrorkv

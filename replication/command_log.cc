@@ -1,0 +1,254 @@
+// CommandLog: encoding, the chunk ring, in-order publication.
+#include "replication/command_log.h"
+
+#include <algorithm>
+#include <cstring>
+#include <limits>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "engine/base/check.h"
+#include "replication/resp.h"
+
+namespace mirrorkv::internal {
+namespace {
+
+// A chunk's `base` while an append is re-claiming it, and before its first use.
+constexpr uint64_t kClaiming = std::numeric_limits<uint64_t>::max();
+constexpr uint64_t kNeverUsed = kClaiming - 1;
+
+// Spins briefly, then yields: the awaited append is usually mid-memcpy on another core,
+// but on a machine with fewer cores than writers it may need this one.
+void Pause(int* spins) {
+  if (++*spins < 64) return;
+  std::this_thread::yield();
+}
+
+uint64_t AlignDown(uint64_t offset, uint64_t unit) { return offset - offset % unit; }
+
+}  // namespace
+
+struct CommandLog::Chunk {
+  // First offset of the range this chunk holds, kNeverUsed, or kClaiming.
+  std::atomic<uint64_t> base{kNeverUsed};
+  // Readers copying out of this chunk right now.
+  std::atomic<uint32_t> pins{0};
+  std::unique_ptr<char[]> data;
+};
+
+void EncodeMutations(std::span<const Mutation> batch, std::string* out) {
+  // A batch of several mutations is one atomic change on the primary: MULTI ... EXEC
+  // makes it one on the replica too, as Redis does when a command propagates several.
+  bool transaction = batch.size() > 1;
+  if (transaction) AppendCommand(out, {"MULTI"});
+  for (const Mutation& m : batch) {
+    switch (m.kind) {
+      case MutationKind::kSet:
+        if (m.expire_at_ms > 0) {
+          AppendArrayHeader(out, 5);
+          AppendBulk(out, "SET");
+          AppendBulk(out, m.key);
+          AppendBulk(out, m.value);
+          AppendBulk(out, "PXAT");
+          AppendBulkInt(out, m.expire_at_ms);
+        } else {
+          AppendCommand(out, {"SET", m.key, m.value});
+        }
+        break;
+      case MutationKind::kDelete:
+        AppendCommand(out, {"DEL", m.key});
+        break;
+      case MutationKind::kExpireAt:
+        AppendArrayHeader(out, 3);
+        AppendBulk(out, "PEXPIREAT");
+        AppendBulk(out, m.key);
+        AppendBulkInt(out, m.expire_at_ms);
+        break;
+      case MutationKind::kPersist:
+        AppendCommand(out, {"PERSIST", m.key});
+        break;
+      case MutationKind::kFlushAll:
+        AppendCommand(out, {"FLUSHALL"});
+        break;
+    }
+  }
+  if (transaction) AppendCommand(out, {"EXEC"});
+}
+
+CommandLog::CommandLog(size_t backlog_bytes, uint64_t start_offset)
+    : chunk_count_(std::max<size_t>(2, (backlog_bytes + kChunkBytes - 1) / kChunkBytes)),
+      start_offset_(start_offset),
+      chunks_(new Chunk[chunk_count_]),
+      min_valid_(start_offset),
+      reserved_(start_offset),
+      published_(start_offset) {
+  for (size_t i = 0; i < chunk_count_; ++i) chunks_[i].data.reset(new char[kChunkBytes]);
+  // The chunk holding the start offset has no append owning its first byte: claim it.
+  Claim(AlignDown(start_offset, kChunkBytes));
+}
+
+CommandLog::Chunk& CommandLog::ChunkFor(uint64_t base) const {
+  return chunks_[(base / kChunkBytes) % chunk_count_];
+}
+
+void CommandLog::Claim(uint64_t base) {
+  Chunk& chunk = ChunkFor(base);
+  // Readers are shut out, and the ones inside are waited for. The seq_cst pair (this
+  // store, then the pins load; a reader's pin, then its base load) guarantees that
+  // either this sees the reader's pin, or the reader sees kClaiming.
+  chunk.base.store(kClaiming, std::memory_order_seq_cst);
+  int spins = 0;
+  while (chunk.pins.load(std::memory_order_seq_cst) != 0) Pause(&spins);
+  chunk.base.store(base, std::memory_order_release);
+}
+
+CommandLog::~CommandLog() { Close(); }
+
+void CommandLog::OnMutations(std::span<const Mutation> batch) {
+  // Encoded outside any shared state; the buffer is reused across appends of a thread.
+  thread_local std::string encoded;
+  encoded.clear();
+  EncodeMutations(batch, &encoded);
+  Append(encoded);
+}
+
+uint64_t CommandLog::Append(std::string_view bytes) {
+  if (bytes.empty()) return end_offset();
+  uint64_t start = reserved_.fetch_add(bytes.size(), std::memory_order_relaxed);
+  uint64_t end = start + bytes.size();
+  // The chunk being written always starts a re-claim of the slot its range wraps onto,
+  // so a range longer than the ring minus one chunk would wait on itself.
+  if (bytes.size() > capacity() - kChunkBytes) {
+    AppendOversized(start, end);
+  } else {
+    CopyIn(start, bytes);
+    Publish(start, end);
+  }
+  WakeWaiters();
+  return end;
+}
+
+void CommandLog::CopyIn(uint64_t start, std::string_view bytes) {
+  const uint64_t capacity = this->capacity();
+  uint64_t pos = start;
+  const uint64_t end = start + bytes.size();
+  while (pos < end) {
+    uint64_t base = AlignDown(pos, kChunkBytes);
+    Chunk& chunk = ChunkFor(base);
+    int spins = 0;
+    if (pos == base && chunk.base.load(std::memory_order_acquire) != base) {
+      // This append owns the chunk's first byte, so it re-claims the chunk (unless the
+      // constructor or an oversized append already did). First, every append into the
+      // range the chunk held before must have finished copying; they all precede this
+      // one, so waiting for their publication suffices.
+      uint64_t old_end = base + kChunkBytes - capacity;  // may wrap: compared below
+      if (base + kChunkBytes > start_offset_ + capacity) {
+        while (published_.load(std::memory_order_acquire) < old_end) Pause(&spins);
+      }
+      Claim(base);
+    } else {
+      // Another append owns the first byte; it may not have re-claimed the chunk yet.
+      while (chunk.base.load(std::memory_order_acquire) != base) Pause(&spins);
+    }
+    uint64_t n = std::min(end, base + kChunkBytes) - pos;
+    std::memcpy(chunk.data.get() + (pos - base), bytes.data() + (pos - start), n);
+    pos += n;
+  }
+}
+
+void CommandLog::Publish(uint64_t start, uint64_t end) {
+  int spins = 0;
+  while (published_.load(std::memory_order_acquire) != start) Pause(&spins);
+  published_.store(end, std::memory_order_seq_cst);
+}
+
+void CommandLog::AppendOversized(uint64_t start, uint64_t end) {
+  // Nothing of this range is kept: once every earlier append has published, every
+  // chunk is marked as holding nothing, readers before `end` fall out, and the range is
+  // published so that offsets keep counting the bytes as Redis does.
+  int spins = 0;
+  while (published_.load(std::memory_order_acquire) != start) Pause(&spins);
+  for (size_t i = 0; i < chunk_count_; ++i) {
+    Chunk& chunk = chunks_[i];
+    chunk.base.store(kClaiming, std::memory_order_seq_cst);
+    while (chunk.pins.load(std::memory_order_seq_cst) != 0) Pause(&spins);
+    chunk.base.store(kNeverUsed, std::memory_order_release);
+  }
+  // Appends after this one start inside the chunk holding `end`, whose first byte no
+  // append will write: claim it for them, as the constructor does for the start.
+  Claim(AlignDown(end, kChunkBytes));
+  min_valid_.store(end, std::memory_order_release);
+  published_.store(end, std::memory_order_seq_cst);
+}
+
+uint64_t CommandLog::first_offset() const {
+  uint64_t end = end_offset();
+  uint64_t floor = min_valid_.load(std::memory_order_acquire);
+  // The chunk holding `end` may already be re-claimed by an append in flight, so only
+  // the chunks before it are certain: capacity minus one chunk, aligned.
+  uint64_t window = capacity() - kChunkBytes;
+  uint64_t aligned_end = AlignDown(end, kChunkBytes);
+  if (aligned_end > window) floor = std::max(floor, aligned_end - window);
+  return std::min(floor, end);
+}
+
+Result<size_t> CommandLog::Read(uint64_t from, size_t max_bytes, std::string* out) const {
+  uint64_t end = published_.load(std::memory_order_acquire);
+  if (from > end) {
+    return Status::InvalidArgument(absl::StrCat("offset ", from, " is beyond the end ", end));
+  }
+  if (from < first_offset()) {
+    return Status::NotFound(absl::StrCat("offset ", from, " fell out of the backlog"));
+  }
+  uint64_t to = end - from > max_bytes ? from + max_bytes : end;  // no overflow near 2^64
+  size_t appended_before = out->size();
+  for (uint64_t pos = from; pos < to;) {
+    uint64_t base = AlignDown(pos, kChunkBytes);
+    Chunk& chunk = ChunkFor(base);
+    chunk.pins.fetch_add(1, std::memory_order_seq_cst);
+    if (chunk.base.load(std::memory_order_seq_cst) != base) {
+      chunk.pins.fetch_sub(1, std::memory_order_release);
+      out->resize(appended_before);
+      return Status::NotFound(absl::StrCat("offset ", pos, " fell out of the backlog"));
+    }
+    uint64_t n = std::min(to, base + kChunkBytes) - pos;
+    out->append(chunk.data.get() + (pos - base), n);
+    // Release: the copy above happens before an append that re-claims the chunk.
+    chunk.pins.fetch_sub(1, std::memory_order_release);
+    pos += n;
+  }
+  return static_cast<size_t>(to - from);
+}
+
+bool CommandLog::WaitForData(uint64_t from, std::chrono::milliseconds timeout) const {
+  if (end_offset() > from) return true;
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  waiters_.fetch_add(1, std::memory_order_seq_cst);
+  bool available;
+  {
+    MutexLock lock(&wait_mu_);
+    while (!(available = published_.load(std::memory_order_seq_cst) > from) && !closed_) {
+      auto now = std::chrono::steady_clock::now();
+      if (now >= deadline) break;
+      wait_cv_.WaitWithTimeout(&wait_mu_, deadline - now);
+    }
+  }
+  waiters_.fetch_sub(1, std::memory_order_relaxed);
+  return available;
+}
+
+void CommandLog::WakeWaiters() {
+  // seq_cst, pairing with WaitForData: either this load sees the waiter, or the
+  // waiter's load of published_ sees the new end.
+  if (waiters_.load(std::memory_order_seq_cst) == 0) return;
+  MutexLock lock(&wait_mu_);
+  wait_cv_.SignalAll();
+}
+
+void CommandLog::Close() {
+  MutexLock lock(&wait_mu_);
+  closed_ = true;
+  wait_cv_.SignalAll();
+}
+
+}  // namespace mirrorkv::internal

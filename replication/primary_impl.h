@@ -1,0 +1,99 @@
+// Primary::Impl: the command log of a primary Store and one session per replica.
+//
+// Each session runs on its own thread: it answers the handshake, decides between a
+// partial and a full resync, sends the snapshot if needed, then copies the log to the
+// replica. A second thread per session reads the replica's REPLCONF ACKs. A monitor
+// thread sends PINGs down the stream, disconnects replicas that stopped acknowledging,
+// and keeps min_replicas_to_write enforced.
+//
+// Lock order: ack_mu_ before mu_ (WaitForReplicas counts acknowledgements, under mu_,
+// while holding ack_mu_ so that no acknowledgement signal is missed). Neither is held
+// while calling into the Store or the log, which take their own locks.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <list>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "engine/base/mutex.h"
+#include "mirrorkv/replication.h"
+#include "replication/command_log.h"
+#include "replication/transport_io.h"
+
+namespace mirrorkv {
+namespace internal {
+class CatchUp;
+}  // namespace internal
+
+class Primary::Impl {
+ public:
+  // Takes over `log`, which must hold the stream up to the store's current state
+  // (empty for a new history), and installs it as the store's replication sink.
+  // `secondary` is the previous history's id and the offset up to which it is valid
+  // (empty id: none).
+  Impl(Store& store, const PrimaryOptions& options, std::unique_ptr<internal::CommandLog> log,
+       std::string replication_id, ReplicationPosition secondary);
+  ~Impl();
+
+  void Serve(std::unique_ptr<Transport> transport);
+  void ServeAfterHandshake(std::unique_ptr<Transport> transport, uint16_t listening_port,
+                           std::vector<std::string> capabilities, std::string replication_id,
+                           int64_t offset);
+  ReplicationPosition position() const;
+  ReplicationPosition secondary_position() const;
+  size_t WaitForReplicas(size_t count, std::chrono::milliseconds timeout);
+  std::vector<ReplicaInfo> replicas() const;
+
+ private:
+  struct Session;
+
+  // What the replica asked for in its handshake.
+  struct Handshake {
+    uint16_t listening_port = 0;
+    bool mirrorkv_snapshot = false;  // announced "capa mirrorkv-snapshot"
+    std::string replication_id = "?";
+    int64_t offset = -1;
+  };
+
+  void StartSession(std::unique_ptr<Transport> transport, std::optional<Handshake> handshake)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // The session thread: handshake (unless given), resync, stream.
+  void RunSession(Session& session, std::optional<Handshake> handshake);
+  Status ReadHandshake(Session& session, internal::TransportReader& reader, Handshake* out);
+  // Where streaming starts for a partial resync, or nullopt when a full one is needed.
+  std::optional<uint64_t> PartialResyncStart(const Handshake& handshake) const
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // Sends the +FULLRESYNC reply and the data set, and returns the offset the snapshot
+  // starts from; `catch_up` copies what is logged from there on, meanwhile.
+  Result<uint64_t> FullResync(Session& session, const Handshake& handshake,
+                              internal::CatchUp* catch_up);
+  Status Stream(Session& session, uint64_t from);
+  void ReadAcks(Session& session, internal::TransportReader* reader);
+  void MonitorMain();
+  // Joins and drops sessions whose threads have finished.
+  void ReapSessions() ABSL_LOCKS_EXCLUDED(mu_);
+
+  Store& store_;
+  const PrimaryOptions options_;
+  std::unique_ptr<internal::CommandLog> log_;
+  const std::string replication_id_;
+  const ReplicationPosition secondary_;
+
+  mutable Mutex mu_;
+  std::list<std::unique_ptr<Session>> sessions_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  CondVar stop_cv_;
+
+  // Signalled on every acknowledgement, for WaitForReplicas.
+  mutable Mutex ack_mu_;
+  CondVar ack_cv_;
+
+  std::thread monitor_;
+};
+
+}  // namespace mirrorkv

@@ -1,0 +1,388 @@
+// Replica: the link thread (connect, handshake, full or partial resync, stream), the
+// replica's own backlog, and promotion.
+//
+// The link thread owns the connection. Everything it applies goes through a
+// StreamApplier, which validates each command whole before changing the Store, and the
+// applied offset counts a command's bytes only once its effect is in the Store (for a
+// MULTI block, at its EXEC). So a link that breaks anywhere, or a stream that turns out
+// to be malformed, leaves the Store and the offset consistent, and the next connection
+// asks for exactly the bytes not yet applied.
+#include <algorithm>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "engine/base/strings.h"
+#include "engine/store_impl.h"
+#include "replication/command_log.h"
+#include "replication/primary_impl.h"
+#include "replication/resp.h"
+#include "replication/stream_applier.h"
+#include "replication/transport_io.h"
+
+namespace mirrorkv {
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+using internal::AsAbsl;
+
+int64_t SteadyMillis() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now().time_since_epoch())
+      .count();
+}
+
+std::string AckCommand(uint64_t offset) {
+  std::string out;
+  internal::AppendArrayHeader(&out, 3);
+  internal::AppendBulk(&out, "REPLCONF");
+  internal::AppendBulk(&out, "ACK");
+  internal::AppendBulkInt(&out, static_cast<int64_t>(offset));
+  return out;
+}
+
+}  // namespace
+
+class Replica::Impl {
+ public:
+  Impl(Store& store, Connector connector, const ReplicaOptions& options)
+      : store_(store), options_(options), connector_(std::move(connector)) {
+    store_.impl().SetReplicaMode(true);
+    MutexLock lock(&mu_);
+    replication_id_ = options_.resume_from.replication_id;
+    offset_ = options_.resume_from.offset;
+    log_ = std::make_unique<internal::CommandLog>(options_.backlog_bytes, offset_);
+  }
+
+  ~Impl() { Stop(); }
+
+  void Start() ABSL_LOCKS_EXCLUDED(mu_) {
+    MutexLock lock(&mu_);
+    if (running_) return;
+    running_ = true;
+    stop_ = false;
+    link_ = LinkState::kConnecting;
+    thread_ = std::thread([this] { Run(); });
+  }
+
+  void Stop() ABSL_LOCKS_EXCLUDED(mu_) {
+    std::thread thread;
+    {
+      MutexLock lock(&mu_);
+      stop_ = true;
+      if (transport_ != nullptr) transport_->Close();
+      thread = std::move(thread_);
+    }
+    wake_.SignalAll();
+    if (thread.joinable()) thread.join();
+    MutexLock lock(&mu_);
+    running_ = false;
+    link_ = LinkState::kStopped;
+  }
+
+  void SetConnector(Connector connector) ABSL_LOCKS_EXCLUDED(mu_) {
+    MutexLock lock(&mu_);
+    connector_ = std::move(connector);
+    if (transport_ != nullptr) transport_->Close();  // reconnect through the new one
+  }
+
+  ReplicaStatus status() const ABSL_LOCKS_EXCLUDED(mu_) {
+    int64_t now = SteadyMillis();
+    MutexLock lock(&mu_);
+    ReplicaStatus status;
+    status.link = link_;
+    status.position = {replication_id_, offset_};
+    status.full_resyncs = full_resyncs_;
+    status.partial_resyncs = partial_resyncs_;
+    int64_t last_io = last_io_ms_.load(std::memory_order_relaxed);
+    status.since_last_io = std::chrono::milliseconds(last_io == 0 ? 0 : now - last_io);
+    status.down_for = std::chrono::milliseconds(down_since_ms_ == 0 ? 0 : now - down_since_ms_);
+    status.last_error = last_error_;
+    return status;
+  }
+
+  ReplicationPosition position() const ABSL_LOCKS_EXCLUDED(mu_) {
+    MutexLock lock(&mu_);
+    return {replication_id_, offset_};
+  }
+
+  Result<std::unique_ptr<Primary>> Promote(const PrimaryOptions& options)
+      ABSL_LOCKS_EXCLUDED(mu_) {
+    Stop();
+    std::unique_ptr<internal::CommandLog> log;
+    ReplicationPosition previous;
+    {
+      MutexLock lock(&mu_);
+      log = std::move(log_);
+      previous = {replication_id_, offset_};
+    }
+    store_.impl().SetReplicaMode(false);
+    // The replica's backlog already holds the stream up to `previous.offset`; the new
+    // history continues it, and the old id stays valid up to that offset.
+    auto impl = std::make_unique<Primary::Impl>(store_, options, std::move(log),
+                                                NewReplicationId(), std::move(previous));
+    return std::unique_ptr<Primary>(new Primary(std::move(impl)));
+  }
+
+ private:
+  void Run() ABSL_LOCKS_EXCLUDED(mu_);
+  Status RunLink(Transport& transport);
+  Status Handshake(Transport& transport, internal::TransportReader& reader, bool* full);
+  Status ReceiveSnapshot(internal::TransportReader& reader, const std::string& id,
+                         uint64_t offset);
+  Status StreamLoop(Transport& transport, internal::TransportReader& reader);
+  // Records that `bytes` of stream were applied: appends them to the backlog and
+  // advances the offset.
+  void Commit(std::string_view bytes) ABSL_LOCKS_EXCLUDED(mu_);
+  void SetLink(LinkState state) ABSL_LOCKS_EXCLUDED(mu_) {
+    MutexLock lock(&mu_);
+    link_ = state;
+  }
+  bool stopping() const ABSL_LOCKS_EXCLUDED(mu_) {
+    MutexLock lock(&mu_);
+    return stop_;
+  }
+
+  Store& store_;
+  const ReplicaOptions options_;
+
+  mutable Mutex mu_;
+  CondVar wake_;
+  Connector connector_ ABSL_GUARDED_BY(mu_);
+  std::string replication_id_ ABSL_GUARDED_BY(mu_);
+  uint64_t offset_ ABSL_GUARDED_BY(mu_) = 0;
+  // The stream received, for partial resyncs of others after a promotion. Replaced
+  // only by the link thread (on a full resync), under mu_.
+  std::unique_ptr<internal::CommandLog> log_ ABSL_GUARDED_BY(mu_);
+  LinkState link_ ABSL_GUARDED_BY(mu_) = LinkState::kStopped;
+  uint64_t full_resyncs_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t partial_resyncs_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t down_since_ms_ ABSL_GUARDED_BY(mu_) = 0;
+  Status last_error_ ABSL_GUARDED_BY(mu_);
+  Transport* transport_ ABSL_GUARDED_BY(mu_) = nullptr;  // the live link, for Stop
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  bool running_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread thread_ ABSL_GUARDED_BY(mu_);
+  // Relaxed: a timestamp for status(), ordering nothing.
+  std::atomic<int64_t> last_io_ms_{0};
+};
+
+void Replica::Impl::Run() {
+  while (!stopping()) {
+    Connector connector;
+    {
+      MutexLock lock(&mu_);
+      connector = connector_;
+      link_ = LinkState::kConnecting;
+    }
+    Status status;
+    Result<std::unique_ptr<Transport>> transport = connector();
+    if (transport.ok()) {
+      {
+        MutexLock lock(&mu_);
+        transport_ = transport->get();
+        if (stop_) transport_->Close();
+      }
+      status = RunLink(**transport);
+      MutexLock lock(&mu_);
+      transport_ = nullptr;
+    } else {
+      status = transport.status();
+    }
+    MutexLock lock(&mu_);
+    if (stop_) break;
+    link_ = LinkState::kDown;
+    last_error_ = status;
+    if (down_since_ms_ == 0) down_since_ms_ = SteadyMillis();
+    wake_.WaitWithTimeout(&mu_, options_.reconnect_delay);
+  }
+}
+
+Status Replica::Impl::RunLink(Transport& transport) {
+  internal::TransportReader reader(transport, options_.timeout);
+  bool full = false;
+  MIRRORKV_RETURN_IF_ERROR(Handshake(transport, reader, &full));
+  {
+    MutexLock lock(&mu_);
+    link_ = LinkState::kConnected;
+    down_since_ms_ = 0;
+  }
+  return StreamLoop(transport, reader);
+}
+
+Status Replica::Impl::Handshake(Transport& transport, internal::TransportReader& reader,
+                                bool* full) {
+  auto expect = [&](std::string_view command, std::string_view what) -> Result<std::string> {
+    MIRRORKV_RETURN_IF_ERROR(transport.Send(command));
+    Result<std::string> reply = reader.ReadLine();
+    if (reply.ok() && reply->rfind('-', 0) == 0) {
+      return Status::Unavailable(
+          absl::StrCat("primary refused ", AsAbsl(what), ": ", reply->substr(1)));
+    }
+    return reply;
+  };
+  std::string command;
+  internal::AppendCommand(&command, {"PING"});
+  MIRRORKV_RETURN_IF_ERROR(transport.Send(command));
+  MIRRORKV_ASSIGN_OR_RETURN(std::string pong, reader.ReadLine());
+  // A primary that wants AUTH first answers NOAUTH; the AUTH below settles it.
+  if (pong != "+PONG" && pong.rfind("-NOAUTH", 0) != 0) {
+    return Status::Unavailable(absl::StrCat("unexpected reply to PING: ", pong));
+  }
+  if (!options_.password.empty()) {
+    command.clear();
+    internal::AppendCommand(&command, {"AUTH", options_.password});
+    MIRRORKV_RETURN_IF_ERROR(expect(command, "AUTH").status());
+  }
+  if (options_.listening_port != 0) {
+    command.clear();
+    internal::AppendCommand(&command, {"REPLCONF", "listening-port",
+                                       std::to_string(options_.listening_port)});
+    MIRRORKV_RETURN_IF_ERROR(expect(command, "REPLCONF listening-port").status());
+  }
+  command.clear();
+  internal::AppendCommand(&command, {"REPLCONF", "capa", "eof", "capa", "psync2", "capa",
+                                     "mirrorkv-snapshot"});
+  MIRRORKV_RETURN_IF_ERROR(expect(command, "REPLCONF capa").status());
+
+  ReplicationPosition asked = position();
+  command.clear();
+  if (asked.replication_id.empty()) {
+    internal::AppendCommand(&command, {"PSYNC", "?", "-1"});
+  } else {
+    internal::AppendCommand(&command, {"PSYNC", asked.replication_id,
+                                       std::to_string(asked.offset + 1)});
+  }
+  MIRRORKV_ASSIGN_OR_RETURN(std::string reply, expect(command, "PSYNC"));
+  last_io_ms_.store(SteadyMillis(), std::memory_order_relaxed);
+  std::vector<std::string> words = absl::StrSplit(reply, ' ', absl::SkipEmpty());
+  if (words.size() == 3 && words[0] == "+FULLRESYNC" && words[1].size() == 40) {
+    uint64_t offset = 0;
+    if (!absl::SimpleAtoi(words[2], &offset)) {
+      return Status::Corruption(absl::StrCat("bad offset in ", reply));
+    }
+    *full = true;
+    return ReceiveSnapshot(reader, words[1], offset);
+  }
+  if (!words.empty() && words[0] == "+CONTINUE" && words.size() <= 2) {
+    MutexLock lock(&mu_);
+    // A new id means the primary was promoted: the same history continues under it.
+    if (words.size() == 2) replication_id_ = words[1];
+    ++partial_resyncs_;
+    return Status::Ok();
+  }
+  return Status::Corruption(absl::StrCat("unexpected reply to PSYNC: ", reply.substr(0, 100)));
+}
+
+Status Replica::Impl::ReceiveSnapshot(internal::TransportReader& reader, const std::string& id,
+                                      uint64_t offset) {
+  SetLink(LinkState::kSyncing);
+  MIRRORKV_ASSIGN_OR_RETURN(std::string header, reader.ReadLine());
+  if (header.size() != 5 + 40 || header.rfind("$EOF:", 0) != 0) {
+    return Status::Corruption(absl::StrCat(
+        "expected a mirrorkv snapshot ($EOF:<mark>) after FULLRESYNC, got '",
+        header.substr(0, 60), "'"));
+  }
+  const std::string mark = header.substr(5);
+  internal::TransportReadableFile source(reader);
+  SnapshotReadOptions read_options;
+  read_options.max_key_bytes = store_.impl().options().max_key_bytes;
+  read_options.max_value_bytes = store_.impl().options().max_value_bytes;
+  // Loaded whole and verified before it replaces the data: a broken transfer leaves the
+  // store as it was.
+  MIRRORKV_ASSIGN_OR_RETURN(SnapshotInfo info, LoadSnapshot(store_, source, read_options));
+  std::string trailer(40, '\0');
+  MIRRORKV_RETURN_IF_ERROR(reader.ReadExact(trailer.data(), trailer.size()));
+  if (trailer != mark) return Status::Corruption("snapshot not followed by its end mark");
+  if (info.position.replication_id != id || info.position.offset != offset) {
+    return Status::Corruption("snapshot position differs from the FULLRESYNC reply");
+  }
+  MutexLock lock(&mu_);
+  replication_id_ = id;
+  offset_ = offset;
+  log_ = std::make_unique<internal::CommandLog>(options_.backlog_bytes, offset);
+  ++full_resyncs_;
+  return Status::Ok();
+}
+
+void Replica::Impl::Commit(std::string_view bytes) {
+  MutexLock lock(&mu_);
+  log_->Append(bytes);
+  offset_ += bytes.size();
+}
+
+Status Replica::Impl::StreamLoop(Transport& transport, internal::TransportReader& reader) {
+  uint64_t offset = position().offset;
+  // The bytes of an open MULTI block: committed together at its EXEC.
+  std::string block;
+  uint64_t command_end = offset;  // the offset a GETACK inside the current command acks
+  internal::StreamApplier applier(store_, [&]() {
+    return transport.Send(AckCommand(command_end));
+  });
+  int64_t last_ack = 0;
+  std::vector<std::string_view> args;
+  while (!stopping()) {
+    while (true) {
+      size_t consumed = 0;
+      MIRRORKV_RETURN_IF_ERROR(internal::ParseCommand(reader.buffered(), {}, &args, &consumed));
+      if (consumed == 0) break;
+      std::string_view raw = reader.buffered().substr(0, consumed);
+      bool was_in_transaction = applier.in_transaction();
+      command_end = offset + block.size() + consumed;
+      MIRRORKV_RETURN_IF_ERROR(applier.ApplyCommand(args));
+      if (applier.in_transaction()) {
+        block.append(raw);
+      } else if (was_in_transaction) {
+        block.append(raw);
+        Commit(block);
+        offset += block.size();
+        block.clear();
+      } else {
+        Commit(raw);
+        offset += consumed;
+      }
+      reader.Consume(consumed);
+    }
+    int64_t now = SteadyMillis();
+    if (now - last_ack >= options_.ack_interval.count()) {
+      MIRRORKV_RETURN_IF_ERROR(transport.Send(AckCommand(offset)));
+      last_ack = now;
+    }
+    Status filled = reader.Fill(std::min(options_.ack_interval, options_.timeout));
+    if (filled.ok()) {
+      last_io_ms_.store(SteadyMillis(), std::memory_order_relaxed);
+    } else if (filled.code() != StatusCode::kDeadlineExceeded) {
+      return filled;
+    } else if (SteadyMillis() - last_io_ms_.load(std::memory_order_relaxed) >
+               options_.timeout.count()) {
+      return Status::DeadlineExceeded("no data from the primary within the timeout");
+    }
+  }
+  return Status::Ok();
+}
+
+// --- Public wrappers ---
+
+Result<std::unique_ptr<Replica>> Replica::Create(Store& store, Connector connector,
+                                                 const ReplicaOptions& options) {
+  if (!connector) return Status::InvalidArgument("a replica needs a connector");
+  if (!options.resume_from.replication_id.empty() &&
+      options.resume_from.replication_id.size() != 40) {
+    return Status::InvalidArgument("a replication id has 40 characters");
+  }
+  return std::unique_ptr<Replica>(
+      new Replica(std::make_unique<Impl>(store, std::move(connector), options)));
+}
+
+Replica::Replica(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Replica::~Replica() = default;
+void Replica::Start() { impl_->Start(); }
+void Replica::Stop() { impl_->Stop(); }
+void Replica::SetConnector(Connector connector) { impl_->SetConnector(std::move(connector)); }
+ReplicaStatus Replica::status() const { return impl_->status(); }
+ReplicationPosition Replica::position() const { return impl_->position(); }
+
+Result<std::unique_ptr<Primary>> Replica::Promote(const PrimaryOptions& options) {
+  return impl_->Promote(options);
+}
+
+}  // namespace mirrorkv

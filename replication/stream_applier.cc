@@ -1,0 +1,115 @@
+// StreamApplier: command translation and the MULTI/EXEC queue.
+#include "replication/stream_applier.h"
+
+#include "absl/strings/str_cat.h"
+#include "engine/base/numbers.h"
+#include "engine/base/strings.h"
+#include "engine/store_impl.h"
+
+namespace mirrorkv::internal {
+namespace {
+
+Status Malformed(std::span<const std::string_view> args, std::string_view why) {
+  std::string name(args.empty() ? "" : args[0].substr(0, 32));
+  return Status::Corruption(absl::StrCat("replication stream: ", AsAbsl(why), " in '", name, "'"));
+}
+
+Status ParseDeadline(std::span<const std::string_view> args, std::string_view text,
+                     int64_t* deadline) {
+  if (!ParseInt64(text, deadline) || *deadline <= 0) {
+    return Malformed(args, "bad millisecond deadline");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status StreamApplier::Translate(std::span<const std::string_view> args,
+                                std::vector<Mutation>* out) {
+  std::string_view name = args[0];
+  if (EqualsIgnoreCase(name, "SET")) {
+    if (args.size() == 3) {
+      out->push_back({MutationKind::kSet, MutationCause::kWrite, args[1], args[2], 0});
+      return Status::Ok();
+    }
+    if (args.size() == 5 && EqualsIgnoreCase(args[3], "PXAT")) {
+      int64_t deadline;
+      MIRRORKV_RETURN_IF_ERROR(ParseDeadline(args, args[4], &deadline));
+      out->push_back({MutationKind::kSet, MutationCause::kWrite, args[1], args[2], deadline});
+      return Status::Ok();
+    }
+    return Malformed(args, "unsupported arguments");
+  }
+  if (EqualsIgnoreCase(name, "DEL") || EqualsIgnoreCase(name, "UNLINK")) {
+    if (args.size() < 2) return Malformed(args, "wrong number of arguments");
+    for (size_t i = 1; i < args.size(); ++i) {
+      out->push_back({MutationKind::kDelete, MutationCause::kWrite, args[i], {}, 0});
+    }
+    return Status::Ok();
+  }
+  if (EqualsIgnoreCase(name, "PEXPIREAT")) {
+    if (args.size() != 3) return Malformed(args, "wrong number of arguments");
+    int64_t deadline;
+    MIRRORKV_RETURN_IF_ERROR(ParseDeadline(args, args[2], &deadline));
+    out->push_back({MutationKind::kExpireAt, MutationCause::kWrite, args[1], {}, deadline});
+    return Status::Ok();
+  }
+  if (EqualsIgnoreCase(name, "PERSIST")) {
+    if (args.size() != 2) return Malformed(args, "wrong number of arguments");
+    out->push_back({MutationKind::kPersist, MutationCause::kWrite, args[1], {}, 0});
+    return Status::Ok();
+  }
+  if (EqualsIgnoreCase(name, "FLUSHALL") || EqualsIgnoreCase(name, "FLUSHDB")) {
+    if (args.size() > 2 || (args.size() == 2 && !EqualsIgnoreCase(args[1], "ASYNC") && !EqualsIgnoreCase(args[1], "SYNC"))) {
+      return Malformed(args, "unsupported arguments");
+    }
+    out->push_back({MutationKind::kFlushAll, MutationCause::kWrite, {}, {}, 0});
+    return Status::Ok();
+  }
+  return Malformed(args, "unknown command");
+}
+
+Status StreamApplier::ApplyCommand(std::span<const std::string_view> args) {
+  if (args.empty()) return Status::Corruption("replication stream: empty command");
+  std::string_view name = args[0];
+  // Control commands: they change no data.
+  if (EqualsIgnoreCase(name, "PING")) return Status::Ok();
+  if (EqualsIgnoreCase(name, "SELECT")) {
+    if (args.size() != 2 || args[1] != "0") return Malformed(args, "only database 0 exists");
+    return Status::Ok();
+  }
+  if (EqualsIgnoreCase(name, "REPLCONF")) {
+    if (args.size() == 3 && EqualsIgnoreCase(args[1], "GETACK")) return on_getack_();
+    return Malformed(args, "unsupported REPLCONF");
+  }
+  if (EqualsIgnoreCase(name, "MULTI")) {
+    if (in_transaction_) return Malformed(args, "nested MULTI");
+    in_transaction_ = true;
+    queued_.clear();
+    return Status::Ok();
+  }
+  if (EqualsIgnoreCase(name, "EXEC")) {
+    if (!in_transaction_) return Malformed(args, "EXEC without MULTI");
+    std::vector<Mutation> batch;
+    std::vector<std::vector<std::string_view>> views;
+    views.reserve(queued_.size());
+    for (const auto& command : queued_) {
+      views.emplace_back(command.begin(), command.end());
+      MIRRORKV_RETURN_IF_ERROR(Translate(views.back(), &batch));
+    }
+    in_transaction_ = false;
+    Status applied = store_.impl().ApplyBatch(batch);
+    queued_.clear();
+    return applied;
+  }
+  std::vector<Mutation> batch;
+  // Validated now, even inside MULTI, so that the error names the bad command itself.
+  MIRRORKV_RETURN_IF_ERROR(Translate(args, &batch));
+  if (in_transaction_) {
+    queued_.emplace_back(args.begin(), args.end());
+    return Status::Ok();
+  }
+  return store_.impl().ApplyBatch(batch);
+}
+
+}  // namespace mirrorkv::internal

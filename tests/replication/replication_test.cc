@@ -1,0 +1,445 @@
+// Primary and Replica over in-process transports: full and partial resync, streaming,
+// WAIT, min-replicas, promotion with partial re-attachment, and bad stream input.
+#include "mirrorkv/replication.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <map>
+#include <random>
+#include <string>
+#include <thread>
+#include <tuple>
+#include <vector>
+
+#include "engine/store_impl.h"
+#include "mirrorkv/clock.h"
+#include "replication/resp.h"
+
+namespace mirrorkv {
+namespace {
+
+using namespace std::chrono_literals;
+using ::testing::HasSubstr;
+
+uint64_t TestSeed() {
+  const char* env = std::getenv("MIRRORKV_TEST_SEED");
+  uint64_t seed = env ? std::strtoull(env, nullptr, 10) : 424242;
+  std::printf("MIRRORKV_TEST_SEED=%llu\n", static_cast<unsigned long long>(seed));
+  return seed;
+}
+
+// The raw content of a store: key -> (value, deadline), expired entries included.
+using Content = std::map<std::string, std::pair<std::string, int64_t>>;
+
+Content ContentOf(Store& store) {
+  Content content;
+  uint64_t cursor = 0;
+  do {
+    cursor = store.impl().Walk(cursor, 1000, [&](std::string_view k, std::string_view v, int64_t d) {
+      content[std::string(k)] = {std::string(v), d};
+    });
+  } while (cursor != 0);
+  return content;
+}
+
+std::unique_ptr<Store> OpenStore(const Clock* clock = nullptr) {
+  StoreOptions options;
+  options.clock = clock;
+  options.stripe_count = 8;
+  return std::move(*Store::Open(options));
+}
+
+// Counts the bytes a replica receives, to check what a resync transferred.
+class CountingTransport : public Transport {
+ public:
+  CountingTransport(std::unique_ptr<Transport> inner, std::atomic<uint64_t>* received)
+      : inner_(std::move(inner)), received_(received) {}
+  Status Send(std::string_view bytes) override { return inner_->Send(bytes); }
+  Result<size_t> Receive(char* buffer, size_t capacity, std::chrono::milliseconds timeout) override {
+    Result<size_t> n = inner_->Receive(buffer, capacity, timeout);
+    if (n.ok()) received_->fetch_add(*n);
+    return n;
+  }
+  void Close() override { inner_->Close(); }
+  std::string peer() const override { return inner_->peer(); }
+
+ private:
+  std::unique_ptr<Transport> inner_;
+  std::atomic<uint64_t>* received_;
+};
+
+// A connector that opens an in-process link to whatever primary `*primary` points at.
+Replica::Connector ConnectTo(Primary** primary, std::atomic<uint64_t>* received = nullptr) {
+  return [primary, received]() -> Result<std::unique_ptr<Transport>> {
+    if (*primary == nullptr) return Status::Unavailable("no primary");
+    auto [near, far] = CreateInProcessTransportPair();
+    (*primary)->Serve(std::move(far));
+    if (received != nullptr) {
+      return std::unique_ptr<Transport>(new CountingTransport(std::move(near), received));
+    }
+    return std::move(near);
+  };
+}
+
+ReplicaOptions FastReplicaOptions() {
+  ReplicaOptions options;
+  options.ack_interval = 20ms;
+  options.reconnect_delay = 10ms;
+  options.timeout = 5s;
+  return options;
+}
+
+// Waits until the replica has applied everything the primary logged.
+bool CaughtUp(const Replica& replica, const Primary& primary, std::chrono::milliseconds timeout = 10s) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    ReplicationPosition p = primary.position();
+    ReplicationPosition r = replica.position();
+    if (r.offset == p.offset && r.replication_id == p.replication_id) return true;
+    std::this_thread::sleep_for(2ms);
+  }
+  return false;
+}
+
+class ReplicationTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    primary_store_ = OpenStore();
+    replica_store_ = OpenStore();
+    auto primary = Primary::Create(*primary_store_, primary_options_);
+    ASSERT_TRUE(primary.ok()) << primary.status().ToString();
+    primary_ = std::move(*primary);
+    primary_ptr_ = primary_.get();
+  }
+
+  std::unique_ptr<Replica> StartReplica(Store& store, ReplicaOptions options = FastReplicaOptions(),
+                                        std::atomic<uint64_t>* received = nullptr) {
+    auto replica = Replica::Create(store, ConnectTo(&primary_ptr_, received), options);
+    EXPECT_TRUE(replica.ok());
+    (*replica)->Start();
+    return std::move(*replica);
+  }
+
+  PrimaryOptions primary_options_;
+  std::unique_ptr<Store> primary_store_, replica_store_;
+  std::unique_ptr<Primary> primary_;
+  Primary* primary_ptr_ = nullptr;
+};
+
+TEST_F(ReplicationTest, FullResyncThenStreamConverges) {
+  for (int i = 0; i < 1000; ++i) {
+    ASSERT_TRUE(primary_store_->Set("pre" + std::to_string(i), "v" + std::to_string(i)).ok());
+  }
+  auto replica = StartReplica(*replica_store_);
+  ASSERT_TRUE(CaughtUp(*replica, *primary_));
+  for (int i = 0; i < 1000; ++i) {
+    ASSERT_TRUE(primary_store_->Set("post" + std::to_string(i), "w", {.expiry = Expiry::After(1h)}).ok());
+  }
+  ASSERT_TRUE(*primary_store_->Del("pre7"));
+  ASSERT_TRUE(*primary_store_->IncrBy("counter", 5));
+  ASSERT_TRUE(CaughtUp(*replica, *primary_));
+  EXPECT_EQ(ContentOf(*replica_store_), ContentOf(*primary_store_));
+  ReplicaStatus status = replica->status();
+  EXPECT_EQ(status.link, LinkState::kConnected);
+  EXPECT_EQ(status.full_resyncs, 1u);
+  EXPECT_EQ(status.partial_resyncs, 0u);
+  // The replica's store is read-only to everyone else.
+  EXPECT_EQ(replica_store_->Set("x", "y").code(), StatusCode::kFailedPrecondition);
+}
+
+TEST_F(ReplicationTest, PartialResyncTransfersOnlyTheMissedBytes) {
+  std::atomic<uint64_t> received{0};
+  auto replica = StartReplica(*replica_store_, FastReplicaOptions(), &received);
+  ASSERT_TRUE(primary_store_->Set("a", "1").ok());
+  ASSERT_TRUE(CaughtUp(*replica, *primary_));
+  replica->Stop();
+  uint64_t before = primary_->position().offset;
+  for (int i = 0; i < 200; ++i) ASSERT_TRUE(primary_store_->Set("k" + std::to_string(i), std::string(100, 'x')).ok());
+  uint64_t missed = primary_->position().offset - before;
+  received = 0;
+  replica->Start();
+  ASSERT_TRUE(CaughtUp(*replica, *primary_));
+  EXPECT_EQ(replica->status().partial_resyncs, 1u);
+  EXPECT_EQ(replica->status().full_resyncs, 1u);
+  EXPECT_EQ(ContentOf(*replica_store_), ContentOf(*primary_store_));
+  // The handshake replies ("+PONG\r\n", "+OK\r\n", "+CONTINUE <id>\r\n") plus
+  // exactly the missed stream.
+  uint64_t handshake = 7 + 5 + (10 + 40 + 2);
+  EXPECT_GE(received.load(), missed + handshake);
+  EXPECT_LE(received.load(), missed + handshake + 200);  // a PING or GETACK at most
+}
+
+TEST(ReplicationBacklogTest, OffsetOutsideTheBacklogForcesFullResync) {
+  auto primary_store = OpenStore();
+  auto replica_store = OpenStore();
+  PrimaryOptions options;
+  options.backlog_bytes = 32 << 10;
+  auto primary = std::move(*Primary::Create(*primary_store, options));
+  Primary* ptr = primary.get();
+  auto replica = std::move(*Replica::Create(*replica_store, ConnectTo(&ptr), FastReplicaOptions()));
+  replica->Start();
+  ASSERT_TRUE(primary_store->Set("a", "1").ok());
+  ASSERT_TRUE(CaughtUp(*replica, *primary));
+  replica->Stop();
+  for (int i = 0; i < 2000; ++i) ASSERT_TRUE(primary_store->Set("k" + std::to_string(i), std::string(100, 'x')).ok());
+  replica->Start();
+  ASSERT_TRUE(CaughtUp(*replica, *primary));
+  EXPECT_EQ(replica->status().full_resyncs, 2u);
+  EXPECT_EQ(replica->status().partial_resyncs, 0u);
+  EXPECT_EQ(ContentOf(*replica_store), ContentOf(*primary_store));
+}
+
+TEST_F(ReplicationTest, SnapshotUnderConcurrentWritesPlusStreamIsExact) {
+  uint64_t seed = TestSeed();
+  for (int i = 0; i < 20000; ++i) ASSERT_TRUE(primary_store_->Set("k" + std::to_string(i), "0").ok());
+  std::atomic<bool> stop{false};
+  std::thread writer([&] {
+    std::mt19937_64 rng(seed);
+    for (int n = 0; !stop.load(); ++n) {
+      std::string key = "k" + std::to_string(rng() % 25000);
+      switch (rng() % 5) {
+        case 0: (void)primary_store_->Del(key); break;
+        case 1: (void)primary_store_->IncrBy(key, 1); break;
+        case 2: (void)primary_store_->Expire(key, Expiry::After(1h)); break;
+        case 3: (void)primary_store_->Persist(key); break;
+        default: (void)primary_store_->Set(key, std::to_string(n)); break;
+      }
+    }
+  });
+  auto replica = StartReplica(*replica_store_);
+  std::this_thread::sleep_for(300ms);
+  stop = true;
+  writer.join();
+  ASSERT_TRUE(CaughtUp(*replica, *primary_));
+  EXPECT_EQ(replica->status().full_resyncs, 1u);
+  EXPECT_EQ(ContentOf(*replica_store_), ContentOf(*primary_store_));
+}
+
+TEST(ReplicationExpiryTest, ExpiryAndEvictionReachReplicasAsDeletes) {
+  ManualClock clock;
+  StoreOptions options;
+  options.clock = &clock;
+  options.active_expiry_interval = 0ms;
+  options.max_memory = 256 << 10;
+  options.eviction_policy = EvictionPolicy::kAllKeysLru;
+  auto primary_store = std::move(*Store::Open(options));
+  options.max_memory = 0;
+  auto replica_store = std::move(*Store::Open(options));
+  auto primary = std::move(*Primary::Create(*primary_store, {}));
+  Primary* ptr = primary.get();
+  auto replica = std::move(*Replica::Create(*replica_store, ConnectTo(&ptr), FastReplicaOptions()));
+  replica->Start();
+  ASSERT_TRUE(primary_store->Set("session", "s", {.expiry = Expiry::After(100ms)}).ok());
+  ASSERT_TRUE(CaughtUp(*replica, *primary));
+  clock.Advance(200);
+  // Past its deadline the replica hides the key but keeps it for the primary to delete.
+  EXPECT_FALSE(replica_store->Exists("session"));
+  EXPECT_EQ(replica_store->size(), 1u);
+  EXPECT_EQ(replica_store->ExpireDue(), 0u);
+  EXPECT_EQ(primary_store->ExpireDue(), 1u);
+  ASSERT_TRUE(CaughtUp(*replica, *primary));
+  EXPECT_EQ(replica_store->size(), 0u);
+  // Eviction on the primary: the replica follows it exactly.
+  for (int i = 0; i < 5000; ++i) ASSERT_TRUE(primary_store->Set("k" + std::to_string(i), std::string(100, 'x')).ok());
+  ASSERT_GT(primary_store->stats().evicted, 0u);
+  ASSERT_TRUE(CaughtUp(*replica, *primary));
+  EXPECT_EQ(ContentOf(*replica_store), ContentOf(*primary_store));
+}
+
+TEST_F(ReplicationTest, WaitCountsAcknowledgedReplicasAndHonoursTimeout) {
+  EXPECT_EQ(primary_->WaitForReplicas(1, 50ms), 0u);  // nobody connected
+  auto store_b = OpenStore();
+  auto a = StartReplica(*replica_store_);
+  auto b = StartReplica(*store_b);
+  ASSERT_TRUE(primary_store_->Set("k", "v").ok());
+  EXPECT_EQ(primary_->WaitForReplicas(2, 5s), 2u);
+  b->Stop();
+  ASSERT_TRUE(primary_store_->Set("k", "v2").ok());
+  auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(primary_->WaitForReplicas(2, 200ms), 1u);
+  auto waited = std::chrono::steady_clock::now() - start;
+  EXPECT_GE(waited, 200ms);
+  EXPECT_LT(waited, 2s);
+  EXPECT_EQ(*replica_store_->Get("k"), "v2");
+}
+
+TEST(ReplicationMinReplicasTest, WritesRefusedWithoutEnoughGoodReplicas) {
+  auto primary_store = OpenStore();
+  auto replica_store = OpenStore();
+  PrimaryOptions options;
+  options.min_replicas_to_write = 1;
+  options.min_replicas_max_lag = 1s;
+  auto primary = std::move(*Primary::Create(*primary_store, options));
+  Primary* ptr = primary.get();
+  Status refused = primary_store->Set("k", "v");
+  EXPECT_EQ(refused.code(), StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(refused.message()), HasSubstr("NOREPLICAS"));
+  auto replica = std::move(*Replica::Create(*replica_store, ConnectTo(&ptr), FastReplicaOptions()));
+  replica->Start();
+  auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (!primary_store->Set("k", "v").ok() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_TRUE(primary_store->Set("k", "v").ok());
+  replica->Stop();
+  deadline = std::chrono::steady_clock::now() + 5s;
+  while (primary_store->Set("k", "v").ok() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_EQ(primary_store->Set("k", "v").code(), StatusCode::kFailedPrecondition);
+  primary.reset();
+  EXPECT_TRUE(primary_store->Set("k", "v").ok());  // no Primary, no refusal
+}
+
+TEST_F(ReplicationTest, PromotionLetsOthersAndTheOldPrimaryContinuePartially) {
+  auto store_c = OpenStore();
+  auto b = StartReplica(*replica_store_);
+  auto c = StartReplica(*store_c);
+  for (int i = 0; i < 500; ++i) ASSERT_TRUE(primary_store_->Set("k" + std::to_string(i), "a").ok());
+  ASSERT_TRUE(CaughtUp(*b, *primary_));
+  ASSERT_TRUE(CaughtUp(*c, *primary_));
+  // The primary goes away; B becomes the primary.
+  ReplicationPosition old_position = primary_->position();
+  primary_ptr_ = nullptr;
+  primary_.reset();
+  auto promoted = b->Promote({});
+  ASSERT_TRUE(promoted.ok()) << promoted.status().ToString();
+  std::unique_ptr<Primary> new_primary = std::move(*promoted);
+  Primary* new_ptr = new_primary.get();
+  EXPECT_NE(new_primary->position().replication_id, old_position.replication_id);
+  EXPECT_EQ(new_primary->secondary_position(), old_position);
+  ASSERT_TRUE(replica_store_->Set("after", "promotion").ok());
+  // C follows B; A (the old primary's store) rejoins as a replica of B.
+  c->SetConnector(ConnectTo(&new_ptr));
+  ReplicaOptions rejoin = FastReplicaOptions();
+  rejoin.resume_from = old_position;
+  auto a = std::move(*Replica::Create(*primary_store_, ConnectTo(&new_ptr), rejoin));
+  a->Start();
+  ASSERT_TRUE(CaughtUp(*c, *new_primary));
+  ASSERT_TRUE(CaughtUp(*a, *new_primary));
+  EXPECT_EQ(c->status().full_resyncs, 1u);  // only its first sync
+  EXPECT_GE(c->status().partial_resyncs, 1u);
+  EXPECT_EQ(a->status().full_resyncs, 0u);
+  EXPECT_EQ(a->status().partial_resyncs, 1u);
+  EXPECT_EQ(ContentOf(*store_c), ContentOf(*replica_store_));
+  EXPECT_EQ(ContentOf(*primary_store_), ContentOf(*replica_store_));
+  EXPECT_EQ(*primary_store_->Get("after"), "promotion");
+}
+
+// A hand-written primary: answers the handshake with +CONTINUE, then sends `stream`.
+class FakePrimary {
+ public:
+  explicit FakePrimary(std::string stream) : stream_(std::move(stream)) {}
+  Replica::Connector connector() {
+    return [this]() -> Result<std::unique_ptr<Transport>> {
+      auto [near, far] = CreateInProcessTransportPair();
+      threads_.emplace_back([this, t = std::shared_ptr<Transport>(std::move(far))] { Serve(*t); });
+      return std::move(near);
+    };
+  }
+  ~FakePrimary() {
+    for (auto& t : threads_) t.join();
+  }
+
+ private:
+  void Serve(Transport& t) {
+    char buffer[4096];
+    std::string received;
+    std::vector<std::string_view> args;
+    size_t consumed = 0;
+    while (true) {  // answer until PSYNC
+      auto n = t.Receive(buffer, sizeof(buffer), 2s);
+      if (!n.ok()) return;
+      received.append(buffer, *n);
+      std::string_view view(received);
+      bool psync = false;
+      while (internal::ParseCommand(view, {}, &args, &consumed).ok() && consumed > 0) {
+        psync = args[0] == "PSYNC";
+        (void)t.Send(args[0] == "PING" ? "+PONG\r\n" : psync ? "+CONTINUE\r\n" : "+OK\r\n");
+        view.remove_prefix(consumed);
+      }
+      received.erase(0, received.size() - view.size());
+      if (psync) break;
+    }
+    (void)t.Send(stream_);
+    while (t.Receive(buffer, sizeof(buffer), 1s).ok()) {
+    }
+  }
+  std::string stream_;
+  std::vector<std::thread> threads_;
+};
+
+TEST(ReplicationBadStreamTest, BadRecordStopsTheLinkAndLeavesDataAsBefore) {
+  const std::string kId(40, 'a');
+  std::string good;
+  internal::AppendCommand(&good, {"SET", "a", "1"});
+  internal::AppendCommand(&good, {"MULTI"});
+  internal::AppendCommand(&good, {"SET", "b", "2"});
+  struct Case {
+    std::string name, bad;
+  };
+  std::vector<Case> cases = {
+      {"unknown command", "*2\r\n$6\r\nRENAME\r\n$1\r\na\r\n"},
+      {"bad integer", "*3\r\n$9\r\nPEXPIREAT\r\n$1\r\na\r\n$3\r\nabc\r\n"},
+      {"wrong type", ":5\r\n"},
+      {"bad length", "*1\r\n$-3\r\n"},
+      {"wrong arity", "*2\r\n$3\r\nSET\r\n$1\r\na\r\n"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    auto store = OpenStore();
+    FakePrimary fake(good + c.bad);
+    ReplicaOptions options = FastReplicaOptions();
+    options.resume_from = {kId, 0};
+    options.reconnect_delay = 1h;  // one attempt: the error stays visible
+    auto replica = std::move(*Replica::Create(*store, fake.connector(), options));
+    replica->Start();
+    auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (replica->status().link != LinkState::kDown && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(5ms);
+    }
+    ReplicaStatus status = replica->status();
+    EXPECT_EQ(status.link, LinkState::kDown);
+    EXPECT_EQ(status.last_error.code(), StatusCode::kCorruption) << status.last_error.ToString();
+    // The record before the bad one is applied; the open MULTI block is not.
+    EXPECT_EQ(*store->Get("a"), "1");
+    EXPECT_FALSE(store->Exists("b"));
+    std::string first;
+    internal::AppendCommand(&first, {"SET", "a", "1"});
+    EXPECT_EQ(status.position.offset, first.size());  // exactly the first SET's bytes
+    replica->Stop();
+  }
+}
+
+TEST(ReplicationTruncatedStreamTest, LinkLossMidRecordKeepsThePrefixOnly) {
+  const std::string kId(40, 'b');
+  std::string stream;
+  internal::AppendCommand(&stream, {"SET", "a", "1"});
+  std::string half;
+  internal::AppendCommand(&half, {"SET", "b", "2"});
+  stream += half.substr(0, half.size() / 2);
+  auto store = OpenStore();
+  FakePrimary fake(stream);
+  ReplicaOptions options = FastReplicaOptions();
+  options.resume_from = {kId, 0};
+  options.reconnect_delay = 1h;
+  options.timeout = 300ms;
+  auto replica = std::move(*Replica::Create(*store, fake.connector(), options));
+  replica->Start();
+  auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (replica->status().link != LinkState::kDown && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(5ms);
+  }
+  std::string first;
+  internal::AppendCommand(&first, {"SET", "a", "1"});
+  EXPECT_EQ(replica->status().position.offset, first.size());
+  EXPECT_EQ(*store->Get("a"), "1");
+  EXPECT_FALSE(store->Exists("b"));
+  replica->Stop();
+}
+
+}  // namespace
+}  // namespace mirrorkv
