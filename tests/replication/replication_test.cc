@@ -443,3 +443,85 @@ TEST(ReplicationTruncatedStreamTest, LinkLossMidRecordKeepsThePrefixOnly) {
 
 }  // namespace
 }  // namespace mirrorkv
+
+namespace mirrorkv {
+namespace {
+
+// Writers do random sets, deletes, increments, expires, persists, multi-sets, renames
+// and flushes while replicas attach, detach, fall out of a small backlog and come back.
+// At quiescence every replica holds exactly the primary's data.
+TEST(ReplicationConvergenceTest, RandomizedWritesWithChurningReplicasConverge) {
+  uint64_t seed = TestSeed();
+  auto primary_store = OpenStore();
+  PrimaryOptions options;
+  options.backlog_bytes = 1 << 20;  // short detaches resync partially, long ones fully
+  auto primary = std::move(*Primary::Create(*primary_store, options));
+  Primary* ptr = primary.get();
+  constexpr int kReplicas = 3;
+  std::vector<std::unique_ptr<Store>> stores;
+  std::vector<std::unique_ptr<Replica>> replicas;
+  for (int i = 0; i < kReplicas; ++i) {
+    stores.push_back(OpenStore());
+    replicas.push_back(std::move(*Replica::Create(*stores.back(), ConnectTo(&ptr), FastReplicaOptions())));
+    replicas.back()->Start();
+  }
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> writers;
+  for (int w = 0; w < 2; ++w) {
+    writers.emplace_back([&, w] {
+      std::mt19937_64 rng(seed * 31 + w);
+      auto key = [&] { return "k" + std::to_string(rng() % 500); };
+      for (int n = 0; !stop.load(); ++n) {
+        // Paced, so that a short detach stays within the backlog (a partial resync)
+        // while a long one does not (a full resync).
+        if (n % 64 == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        switch (rng() % 20) {
+          case 0: (void)primary_store->Del(key()); break;
+          case 1: case 2: (void)primary_store->IncrBy("n" + std::to_string(rng() % 20), 1); break;
+          case 3: (void)primary_store->Expire(key(), Expiry::After(std::chrono::milliseconds(rng() % 2000 + 1))); break;
+          case 4: (void)primary_store->Persist(key()); break;
+          case 5: {
+            std::string a = key(), b = key();
+            std::pair<std::string_view, std::string_view> pairs[] = {{a, "m1"}, {b, "m2"}};
+            (void)primary_store->MultiSet(pairs);
+            break;
+          }
+          case 6: (void)primary_store->Rename(key(), key()); break;
+          case 7:
+            if (rng() % 50 == 0) (void)primary_store->FlushAll();
+            break;
+          default:
+            (void)primary_store->Set(key(), std::string(rng() % 200, 'a' + (n % 26)));
+        }
+      }
+    });
+  }
+  std::mt19937_64 rng(seed);
+  for (int round = 0; round < 20; ++round) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10 + rng() % 30));
+    auto& r = replicas[rng() % kReplicas];
+    if (rng() % 2) {
+      r->Stop();
+    } else {
+      r->Start();
+    }
+  }
+  for (auto& r : replicas) r->Start();
+  stop = true;
+  for (auto& t : writers) t.join();
+  for (int i = 0; i < kReplicas; ++i) {
+    ASSERT_TRUE(CaughtUp(*replicas[i], *primary, 20s)) << "replica " << i;
+    EXPECT_EQ(ContentOf(*stores[i]), ContentOf(*primary_store)) << "replica " << i;
+  }
+  uint64_t full = 0, partial = 0;
+  for (auto& r : replicas) {
+    full += r->status().full_resyncs;
+    partial += r->status().partial_resyncs;
+  }
+  std::printf("resyncs: %llu full, %llu partial\n", static_cast<unsigned long long>(full),
+              static_cast<unsigned long long>(partial));
+  EXPECT_GE(full, static_cast<uint64_t>(kReplicas));  // every replica's first sync
+}
+
+}  // namespace
+}  // namespace mirrorkv
