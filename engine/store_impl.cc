@@ -893,6 +893,14 @@ Status Store::Impl::ApplyBatch(std::span<const Mutation> batch) {
       return Status::InvalidArgument("deadline out of range");
     }
   }
+  if (batch.size() == 1 && !flush) {
+    // The common case, a single command of the stream: one stripe, no allocation.
+    const Mutation& m = batch[0];
+    Stripe& stripe = table_.StripeFor(StripedTable::Hash(m.key));
+    MutexLock lock(&stripe.mu);
+    if (ApplyLocked(m)) Report(batch);
+    return Status::Ok();
+  }
   std::vector<size_t> order;
   if (flush) {
     LockAllStripes();

@@ -321,27 +321,47 @@ Status Replica::Impl::StreamLoop(Transport& transport, internal::TransportReader
   int64_t last_ack = 0;
   std::vector<std::string_view> args;
   while (!stopping()) {
+    // Applied commands outside MULTI are contiguous at the front of the buffer: they
+    // are committed (backlog and offset) in one go after the loop.
+    size_t run = 0;
+    auto commit_run = [&] {
+      if (run == 0) return;
+      Commit(reader.buffered().substr(0, run));
+      offset += run;
+      reader.Consume(run);
+      run = 0;
+    };
     while (true) {
       size_t consumed = 0;
-      MIRRORKV_RETURN_IF_ERROR(internal::ParseCommand(reader.buffered(), {}, &args, &consumed));
-      if (consumed == 0) break;
-      std::string_view raw = reader.buffered().substr(0, consumed);
-      bool was_in_transaction = applier.in_transaction();
-      command_end = offset + block.size() + consumed;
-      MIRRORKV_RETURN_IF_ERROR(applier.ApplyCommand(args));
-      if (applier.in_transaction()) {
-        block.append(raw);
-      } else if (was_in_transaction) {
-        block.append(raw);
-        Commit(block);
-        offset += block.size();
-        block.clear();
-      } else {
-        Commit(raw);
-        offset += consumed;
+      std::string_view rest = reader.buffered().substr(run);
+      Status parsed = internal::ParseCommand(rest, {}, &args, &consumed);
+      if (!parsed.ok()) {
+        commit_run();
+        return parsed;
       }
-      reader.Consume(consumed);
+      if (consumed == 0) break;
+      bool was_in_transaction = applier.in_transaction();
+      command_end = offset + run + block.size() + consumed;
+      Status applied = applier.ApplyCommand(args);
+      if (!applied.ok()) {
+        commit_run();
+        return applied;
+      }
+      if (applier.in_transaction() || was_in_transaction) {
+        // Inside (or just closing) a MULTI block: held back until its EXEC.
+        commit_run();
+        block.append(reader.buffered().substr(0, consumed));
+        reader.Consume(consumed);
+        if (!applier.in_transaction()) {
+          Commit(block);
+          offset += block.size();
+          block.clear();
+        }
+      } else {
+        run += consumed;
+      }
     }
+    commit_run();
     int64_t now = SteadyMillis();
     if (now - last_ack >= options_.ack_interval.count()) {
       MIRRORKV_RETURN_IF_ERROR(transport.Send(AckCommand(offset)));

@@ -102,14 +102,14 @@ Status StreamApplier::ApplyCommand(std::span<const std::string_view> args) {
     queued_.clear();
     return applied;
   }
-  std::vector<Mutation> batch;
+  single_.clear();
   // Validated now, even inside MULTI, so that the error names the bad command itself.
-  MIRRORKV_RETURN_IF_ERROR(Translate(args, &batch));
+  MIRRORKV_RETURN_IF_ERROR(Translate(args, &single_));
   if (in_transaction_) {
     queued_.emplace_back(args.begin(), args.end());
     return Status::Ok();
   }
-  return store_.impl().ApplyBatch(batch);
+  return store_.impl().ApplyBatch(single_);
 }
 
 }  // namespace mirrorkv::internal

@@ -47,6 +47,8 @@ class StreamApplier {
   bool in_transaction_ = false;
   // The queued commands of an open MULTI, copied (the input buffer moves on).
   std::vector<std::vector<std::string>> queued_;
+  // Reused for every command outside MULTI, so that applying one allocates nothing.
+  std::vector<Mutation> single_;
 };
 
 }  // namespace mirrorkv::internal

@@ -329,6 +329,24 @@ TEST_F(ReplicationTest, PromotionLetsOthersAndTheOldPrimaryContinuePartially) {
   EXPECT_EQ(*primary_store_->Get("after"), "promotion");
 }
 
+TEST_F(ReplicationTest, WriteConfirmedByWaitSurvivesPromotionOfThatReplica) {
+  auto replica = StartReplica(*replica_store_);
+  ASSERT_TRUE(CaughtUp(*replica, *primary_));
+  for (int i = 0; i < 100; ++i) {
+    ASSERT_TRUE(primary_store_->Set("acked" + std::to_string(i), std::to_string(i)).ok());
+  }
+  ASSERT_EQ(primary_->WaitForReplicas(1, 5s), 1u);
+  // The primary dies at once, before any further acknowledgement or PING.
+  primary_ptr_ = nullptr;
+  primary_.reset();
+  auto promoted = replica->Promote({});
+  ASSERT_TRUE(promoted.ok());
+  for (int i = 0; i < 100; ++i) {
+    EXPECT_EQ(*replica_store_->Get("acked" + std::to_string(i)), std::to_string(i));
+  }
+  EXPECT_TRUE(replica_store_->Set("new", "write").ok());  // now a primary
+}
+
 // A hand-written primary: answers the handshake with +CONTINUE, then sends `stream`.
 class FakePrimary {
  public:
