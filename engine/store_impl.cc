@@ -150,10 +150,28 @@ uint8_t Store::Impl::ArmDeadline(Stripe& stripe, const Entry* old, uint64_t hash
   }
   uint8_t epoch = stripe.next_epoch++;
   size_t before = stripe.wheel.MemoryBytes();
+  // Items of deleted, evicted or re-armed keys stay until their old deadline. When
+  // they outnumber the live ones, the wheel is rebuilt from the entries: O(stripe) once
+  // per that many stale items, so amortized O(1), and stale items never hold more than
+  // about as much memory as live ones (which matters under eviction: memory held by
+  // dead items would otherwise be paid for by evicting live keys).
+  if (stripe.wheel.size() > 2 * stripe.with_expiry + 64) RebuildWheel(stripe);
   stripe.wheel.Schedule(WheelId(hash, epoch), deadline_ms);
   table_.AddMemory(static_cast<int64_t>(stripe.wheel.MemoryBytes()) -
                    static_cast<int64_t>(before));
   return epoch;
+}
+
+void Store::Impl::RebuildWheel(Stripe& stripe) {
+  internal::TtlWheel fresh(clock_->NowMillis());
+  for (size_t b = 0; b <= stripe.bucket_mask; ++b) {
+    for (Entry* e = stripe.buckets[b]; e != nullptr; e = e->next()) {
+      if (e->has_expiry()) {
+        fresh.Schedule(WheelId(StripedTable::Hash(e->key()), e->epoch()), e->deadline());
+      }
+    }
+  }
+  stripe.wheel = std::move(fresh);
 }
 
 Entry* Store::Impl::Upsert(Stripe& stripe, Entry** link, uint64_t hash, std::string_view key,
@@ -165,6 +183,9 @@ Entry* Store::Impl::Upsert(Stripe& stripe, Entry** link, uint64_t hash, std::str
   } else {
     uint8_t epoch = ArmDeadline(stripe, nullptr, hash, deadline_ms);
     entry = table_.Insert(stripe, hash, key, value, deadline_ms, epoch);
+    // A new key is recent for LRU but not "visited" for SIEVE: only a later access
+    // earns it a pass of the hand.
+    entry->set_lru(++stripe.access_clock);
     if (policy_.load(std::memory_order_relaxed) == EvictionPolicy::kAllKeysSieve) {
       size_t before = stripe.sieve_queue.capacity();
       stripe.sieve_queue.push_back(hash);
@@ -172,7 +193,7 @@ Entry* Store::Impl::Upsert(Stripe& stripe, Entry** link, uint64_t hash, std::str
       table_.AddMemory(static_cast<int64_t>(stripe.sieve_queue.capacity() - before) * 8);
     }
   }
-  Touch(stripe, entry);
+  if (link != nullptr) Touch(stripe, entry);
   return entry;
 }
 
@@ -754,10 +775,7 @@ Entry** Store::Impl::PickVictim(Stripe& stripe, EvictionPolicy policy) {
 }
 
 Entry** Store::Impl::PickSampled(Stripe& stripe, EvictionPolicy policy) {
-  // Redis's approximation: look at a few random keys and evict the best of them. The
-  // sample comes from random buckets; a stripe at least 1/8 full (it shrinks below that)
-  // finds a key in a few probes, and a final linear pass handles a stripe whose few
-  // candidates (volatile keys) random probes missed.
+  // Redis's approximation: look at a few random keys and evict the best of them.
   bool volatile_only =
       policy == EvictionPolicy::kVolatileLru || policy == EvictionPolicy::kVolatileTtl;
   const size_t want = policy == EvictionPolicy::kAllKeysRandom
@@ -789,13 +807,15 @@ Entry** Store::Impl::PickSampled(Stripe& stripe, EvictionPolicy policy) {
       consider(link);
     }
   };
+  // Consecutive buckets from a random start (as Redis's dictGetSomeKeys): the hash
+  // makes neighbours as random as any, and a walk fills the sample even in a sparse
+  // stripe. It stops at the sample size, after 16 buckets per wanted key if that
+  // found at least one candidate, or after the whole stripe.
   const size_t buckets = stripe.bucket_mask + 1;
-  for (size_t probe = 0; probe < want * 4 && seen < want; ++probe) {
-    scan_bucket(NextRandom() & stripe.bucket_mask);
-  }
-  if (best == nullptr) {
-    size_t start = NextRandom() & stripe.bucket_mask;
-    for (size_t i = 0; i < buckets && seen < want; ++i) scan_bucket((start + i) & stripe.bucket_mask);
+  size_t start = NextRandom() & stripe.bucket_mask;
+  for (size_t i = 0; i < buckets && seen < want; ++i) {
+    if (best != nullptr && i >= 16 * want) break;
+    scan_bucket((start + i) & stripe.bucket_mask);
   }
   return best;
 }

@@ -159,6 +159,9 @@ class Store::Impl {
   // wheel item when the existing one would fire too late.
   uint8_t ArmDeadline(internal::Stripe& stripe, const internal::Entry* old, uint64_t hash,
                       int64_t deadline_ms) ABSL_EXCLUSIVE_LOCKS_REQUIRED(stripe.mu);
+  // Replaces the stripe's wheel with one holding exactly an item per entry with a
+  // deadline, dropping the stale items.
+  void RebuildWheel(internal::Stripe& stripe) ABSL_EXCLUSIVE_LOCKS_REQUIRED(stripe.mu);
   // Expires due keys of one stripe; returns how many, at most `budget`.
   size_t ExpireStripe(internal::Stripe& stripe, int64_t now, size_t budget)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(stripe.mu);
