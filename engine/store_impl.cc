@@ -21,6 +21,7 @@
 #include <algorithm>
 #include <limits>
 
+#include "absl/container/flat_hash_set.h"
 #include "engine/base/check.h"
 #include "engine/base/numbers.h"
 #include "engine/glob.h"
@@ -187,10 +188,14 @@ Entry* Store::Impl::Upsert(Stripe& stripe, Entry** link, uint64_t hash, std::str
     // earns it a pass of the hand.
     entry->set_lru(++stripe.access_clock);
     if (policy_.load(std::memory_order_relaxed) == EvictionPolicy::kAllKeysSieve) {
-      size_t before = stripe.sieve_queue.capacity();
+      int64_t before = static_cast<int64_t>(stripe.sieve_queue.capacity());
       stripe.sieve_queue.push_back(hash);
-      if (stripe.sieve_queue.size() > 2 * stripe.count + 16) CompactSieveQueue(stripe);
-      table_.AddMemory(static_cast<int64_t>(stripe.sieve_queue.capacity() - before) * 8);
+      table_.AddMemory((static_cast<int64_t>(stripe.sieve_queue.capacity()) - before) * 8);
+      // Compacted once a fifth of it is hashes of keys gone: O(queue) per count/4
+      // inserts, amortized O(1), and at most ~10 bytes of queue per key.
+      if (stripe.sieve_queue.size() > stripe.count + stripe.count / 4 + 16) {
+        CompactSieveQueue(stripe);
+      }
     }
   }
   if (link != nullptr) Touch(stripe, entry);
@@ -852,21 +857,30 @@ Entry** Store::Impl::PickSieve(Stripe& stripe) {
 }
 
 void Store::Impl::CompactSieveQueue(Stripe& stripe) {
-  // Drops tombstones and hashes of keys that are gone, keeping FIFO order and the hand
-  // on the same key. O(queue) and run when the queue doubles past the key count, so
-  // amortized O(1) per insert.
+  // Drops tombstones, hashes of keys that are gone, and older copies of a hash (a key
+  // deleted and inserted again sits at its latest insertion), keeping FIFO order and the
+  // hand on the same key. O(queue), after which the queue holds at most one hash per
+  // key; see Upsert for how often.
   std::vector<uint64_t>& queue = stripe.sieve_queue;
+  std::vector<bool> keep(queue.size());
+  absl::flat_hash_set<uint64_t> seen;
+  seen.reserve(stripe.count);
+  for (size_t i = queue.size(); i-- > 0;) {
+    keep[i] = queue[i] != 0 && seen.insert(queue[i]).second &&
+              FindByHash(stripe, queue[i], ~uint64_t{0}, -1) != nullptr;
+  }
   size_t out = 0;
   size_t new_hand = 0;
   for (size_t i = 0; i < queue.size(); ++i) {
     if (i == stripe.sieve_hand) new_hand = out;
-    if (queue[i] != 0 && FindByHash(stripe, queue[i], ~uint64_t{0}, -1) != nullptr) {
-      queue[out++] = queue[i];
-    }
+    if (keep[i]) queue[out++] = queue[i];
   }
   if (stripe.sieve_hand >= queue.size()) new_hand = out;
   queue.resize(out);
   stripe.sieve_hand = new_hand;
+  int64_t before = static_cast<int64_t>(queue.capacity());
+  if (queue.capacity() > 2 * queue.size() + 16) queue.shrink_to_fit();
+  table_.AddMemory((static_cast<int64_t>(queue.capacity()) - before) * 8);
 }
 
 void Store::Impl::RebuildSieveQueue(Stripe& stripe) {

@@ -681,6 +681,23 @@ TEST_F(StoreTest, RandomKeyReturnsLiveKeys) {
   EXPECT_GT(seen.size(), 40u);
 }
 
+TEST_F(StoreTest, SieveQueueStaysBoundedWhenTheSameKeysAreReinserted) {
+  StoreOptions options;
+  options.eviction_policy = EvictionPolicy::kAllKeysSieve;
+  options.stripe_count = 1;
+  Reopen(options);
+  for (int i = 0; i < 100; ++i) ASSERT_TRUE(store_->Set("k" + std::to_string(i), "v").ok());
+  uint64_t memory = store_->stats().memory_used;
+  // Delete and insert the same keys many times: each insert queues the hash again.
+  for (int round = 0; round < 200; ++round) {
+    for (int i = 0; i < 100; ++i) {
+      ASSERT_TRUE(*store_->Del("k" + std::to_string(i)));
+      ASSERT_TRUE(store_->Set("k" + std::to_string(i), "v").ok());
+    }
+  }
+  EXPECT_LE(store_->stats().memory_used, memory + 100 * 8 + 1024);
+}
+
 TEST(EvictionPolicyTest, ParseAndNameRoundTrip) {
   for (auto policy : {EvictionPolicy::kNoEviction, EvictionPolicy::kAllKeysLru,
                       EvictionPolicy::kVolatileLru, EvictionPolicy::kAllKeysRandom,
