@@ -788,6 +788,10 @@ Entry** Store::Impl::PickSampled(Stripe& stripe, EvictionPolicy policy) {
                           : std::max<size_t>(options_.eviction_samples, 1);
   Entry** best = nullptr;
   size_t seen = 0;
+  // Copied out of the stripe for the lambdas, which the thread-safety analysis cannot
+  // see run under the lock.
+  const uint32_t access_clock = stripe.access_clock;
+  Entry** const bucket_heads = stripe.buckets.get();
   auto consider = [&](Entry** link) {
     Entry* e = *link;
     if (volatile_only && !e->has_expiry()) return;
@@ -801,13 +805,13 @@ Entry** Store::Impl::PickSampled(Stripe& stripe, EvictionPolicy policy) {
       if (e->deadline() < b->deadline()) best = link;
     } else {
       // Ages in the stripe's access clock; the 24-bit difference handles wrap-around.
-      uint32_t age_e = (stripe.access_clock - e->lru()) & Entry::kLruMask;
-      uint32_t age_b = (stripe.access_clock - b->lru()) & Entry::kLruMask;
+      uint32_t age_e = (access_clock - e->lru()) & Entry::kLruMask;
+      uint32_t age_b = (access_clock - b->lru()) & Entry::kLruMask;
       if (age_e > age_b) best = link;
     }
   };
   auto scan_bucket = [&](size_t b) {
-    for (Entry** link = &stripe.buckets[b]; *link != nullptr && seen < want;
+    for (Entry** link = &bucket_heads[b]; *link != nullptr && seen < want;
          link = (*link)->next_link()) {
       consider(link);
     }

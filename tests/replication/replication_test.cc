@@ -348,6 +348,9 @@ TEST_F(ReplicationTest, PromotionLetsOthersAndTheOldPrimaryContinuePartially) {
   EXPECT_EQ(ContentOf(*store_c), ContentOf(*replica_store_));
   EXPECT_EQ(ContentOf(*primary_store_), ContentOf(*replica_store_));
   EXPECT_EQ(*primary_store_->Get("after"), "promotion");
+  // C's connector points at new_slot, which goes out of scope before C does.
+  a->Stop();
+  c->Stop();
 }
 
 TEST_F(ReplicationTest, WriteConfirmedByWaitSurvivesPromotionOfThatReplica) {
