@@ -139,8 +139,21 @@ Entry** Store::Impl::FindLive(Stripe& stripe, uint64_t hash, std::string_view ke
 }
 
 void Store::Impl::Touch(Stripe& stripe, Entry* entry) {
-  entry->set_lru(++stripe.access_clock);
-  entry->set_visited(true);
+  // Only the recency policies read these; under the others a read writes nothing to
+  // the entry. (After a switch to such a policy, recency builds up from there.)
+  switch (policy_.load(std::memory_order_relaxed)) {
+    case EvictionPolicy::kAllKeysLru:
+    case EvictionPolicy::kVolatileLru:
+      entry->set_lru(++stripe.access_clock);
+      break;
+    case EvictionPolicy::kAllKeysSieve:
+      entry->set_visited(true);
+      break;
+    case EvictionPolicy::kNoEviction:
+    case EvictionPolicy::kAllKeysRandom:
+    case EvictionPolicy::kVolatileTtl:
+      break;
+  }
 }
 
 uint8_t Store::Impl::ArmDeadline(Stripe& stripe, const Entry* old, uint64_t hash,

@@ -141,7 +141,7 @@ class Store::Impl {
   internal::Entry** FindLive(internal::Stripe& stripe, uint64_t hash, std::string_view key,
                              LazyNow& now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(stripe.mu);
   // Records an access for LRU and SIEVE.
-  static void Touch(internal::Stripe& stripe, internal::Entry* entry)
+  void Touch(internal::Stripe& stripe, internal::Entry* entry)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(stripe.mu);
   // Inserts or replaces the key's entry with `value` and `deadline_ms` (0: none), arming
   // the TTL wheel when the deadline is new or earlier. `link` is FindLive's result.

@@ -32,27 +32,29 @@ namespace mirrorkv::internal {
 // One stripe: a lock and everything it guards, on cache lines of its own so that
 // threads working on neighbouring stripes do not share a line.
 struct alignas(64) Stripe {
+  // What every lookup touches comes first: the lock, the buckets and the counters a
+  // read updates share the first two cache lines; the rest is for writes and upkeep.
   Mutex mu;
-  EntryArena arena ABSL_GUARDED_BY(mu);
   // 2^k chain heads, k >= kMinBucketBits.
   std::unique_ptr<Entry*[]> buckets ABSL_GUARDED_BY(mu);
   uint64_t bucket_mask ABSL_GUARDED_BY(mu) = 0;
-  size_t count ABSL_GUARDED_BY(mu) = 0;        // entries, expired ones included
-  size_t with_expiry ABSL_GUARDED_BY(mu) = 0;  // entries that have a deadline
   // Advances on every access; entries keep its low 24 bits as their LRU stamp. Per
   // stripe, so that reads need no shared counter and no clock.
   uint32_t access_clock ABSL_GUARDED_BY(mu) = 0;
   // Tags wheel items so that a re-armed deadline makes older items stale (store_impl.cc).
   uint8_t next_epoch ABSL_GUARDED_BY(mu) = 0;
-  TtlWheel wheel ABSL_GUARDED_BY(mu){0};  // restarted at the table's start time
-  // SIEVE's FIFO of key hashes (oldest first) and its hand; empty for other policies.
-  std::vector<uint64_t> sieve_queue ABSL_GUARDED_BY(mu);
-  size_t sieve_hand ABSL_GUARDED_BY(mu) = 0;
   // Statistics, summed by Store::stats().
   uint64_t hits ABSL_GUARDED_BY(mu) = 0;
   uint64_t misses ABSL_GUARDED_BY(mu) = 0;
   uint64_t expired ABSL_GUARDED_BY(mu) = 0;
   uint64_t evicted ABSL_GUARDED_BY(mu) = 0;
+  size_t count ABSL_GUARDED_BY(mu) = 0;        // entries, expired ones included
+  size_t with_expiry ABSL_GUARDED_BY(mu) = 0;  // entries that have a deadline
+  EntryArena arena ABSL_GUARDED_BY(mu);
+  TtlWheel wheel ABSL_GUARDED_BY(mu){0};  // restarted at the table's start time
+  // SIEVE's FIFO of key hashes (oldest first) and its hand; empty for other policies.
+  std::vector<uint64_t> sieve_queue ABSL_GUARDED_BY(mu);
+  size_t sieve_hand ABSL_GUARDED_BY(mu) = 0;
 };
 
 class StripedTable {

@@ -322,7 +322,8 @@ TEST(EvictionTest, NoEvictionRefusesWritesWithOom) {
   ASSERT_FALSE(incr.ok());
   ExpectOom(incr.status());
   EXPECT_FALSE(store.Exists("counter"));
-  const std::pair<std::string_view, std::string_view> pairs[] = {{"a", "1"}, {"b", "2"}};
+  // Two entries at least as large as the one just refused: they cannot fit either.
+  const std::pair<std::string_view, std::string_view> pairs[] = {{"a", kValue}, {"b", kValue}};
   ExpectOom(store.MultiSet(pairs));
   EXPECT_FALSE(store.Exists("a"));
   EXPECT_FALSE(store.Exists("b"));

@@ -226,7 +226,9 @@ TEST(CommandLogTest, ConcurrentAppendsArePublishedWholeAndInOrderPerWriter) {
   ASSERT_EQ(failure, "");
   for (int w = 0; w < kWriters; ++w) {
     // After falling out, a writer that published nothing more is unknown (-1).
-    if (fell_out == 0 || next[w] != -1) EXPECT_EQ(next[w], kRecords) << w;
+    if (fell_out == 0 || next[w] != -1) {
+      EXPECT_EQ(next[w], kRecords) << w;
+    }
   }
 }
 

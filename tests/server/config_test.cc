@@ -1,0 +1,189 @@
+// ServerConfig: memory units, file and flag parsing with errors naming the line or flag,
+// CONFIG GET globs, CONFIG SET atomicity and errors, CONFIG REWRITE, and the admission
+// rule (maxclients, protected mode).
+#include "server/config.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "server/server.h"
+
+namespace mirrorkv::server {
+namespace {
+
+using ::testing::HasSubstr;
+
+class TempFile {
+ public:
+  explicit TempFile(const std::string& content) {
+    char name[] = "/tmp/mkvsrv-config-XXXXXX";
+    int fd = mkstemp(name);
+    close(fd);
+    path_ = name;
+    std::ofstream(path_) << content;
+  }
+  ~TempFile() { std::remove(path_.c_str()); }
+  const std::string& path() const { return path_; }
+  std::string Read() const {
+    std::ifstream in(path_);
+    std::stringstream content;
+    content << in.rdbuf();
+    return content.str();
+  }
+
+ private:
+  std::string path_;
+};
+
+TEST(ConfigTest, ParsesMemoryUnitsLikeRedis) {
+  uint64_t bytes;
+  ASSERT_TRUE(ParseMemory("100", &bytes));
+  EXPECT_EQ(bytes, 100u);
+  ASSERT_TRUE(ParseMemory("1k", &bytes));
+  EXPECT_EQ(bytes, 1000u);
+  ASSERT_TRUE(ParseMemory("1kb", &bytes));
+  EXPECT_EQ(bytes, 1024u);
+  ASSERT_TRUE(ParseMemory("100mb", &bytes));
+  EXPECT_EQ(bytes, 100u << 20);
+  ASSERT_TRUE(ParseMemory("2GB", &bytes));
+  EXPECT_EQ(bytes, 2ull << 30);
+  EXPECT_FALSE(ParseMemory("", &bytes));
+  EXPECT_FALSE(ParseMemory("-1", &bytes));
+  EXPECT_FALSE(ParseMemory("10xb", &bytes));
+  EXPECT_FALSE(ParseMemory("99999999999999999999gb", &bytes));
+}
+
+TEST(ConfigTest, DefaultsRunInMemoryOnLoopback) {
+  Result<ServerConfig> config = LoadConfig("", {});
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_EQ(config->port, 6379);
+  EXPECT_EQ(config->bind, std::vector<std::string>{"127.0.0.1"});
+  EXPECT_TRUE(config->save.empty());
+  EXPECT_EQ(config->maxclients, 10000);
+  EXPECT_EQ(config->proto_max_bulk_len, 512ll << 20);
+  EXPECT_EQ(config->client_query_buffer_limit, 1ll << 30);
+  EXPECT_EQ(config->dir[0], '/');
+}
+
+TEST(ConfigTest, FileThenFlags) {
+  TempFile file(
+      "# a comment\n"
+      "port 7000\n"
+      "maxmemory 100mb\n"
+      "maxmemory-policy allkeys-lru\n"
+      "save 900 1\n"
+      "save 300 10\n"
+      "requirepass \"with space\"\n"
+      "rdbcompression yes\n");
+  Result<ServerConfig> config = LoadConfig(file.path(), {"--port", "7001", "--save", "60", "5"});
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_EQ(config->port, 7001);
+  EXPECT_EQ(config->maxmemory, 100u << 20);
+  EXPECT_EQ(config->maxmemory_policy, EvictionPolicy::kAllKeysLru);
+  // The first save line replaces the (empty) default; later ones, from the file or the
+  // command line, add to it, as in Redis.
+  EXPECT_EQ(config->save, (std::vector<SavePoint>{{900, 1}, {300, 10}, {60, 5}}));
+  EXPECT_EQ(config->requirepass, "with space");
+  EXPECT_EQ(config->config_file[0], '/');
+  Result<ServerConfig> none = LoadConfig(file.path(), {"--save", ""});
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ(none->save, (std::vector<SavePoint>{{900, 1}, {300, 10}}));
+}
+
+TEST(ConfigTest, ErrorsNameTheLineOrFlag) {
+  TempFile file("port 7000\n\nport abc\n");
+  Result<ServerConfig> config = LoadConfig(file.path(), {});
+  ASSERT_FALSE(config.ok());
+  EXPECT_THAT(std::string(config.status().message()), HasSubstr("at line 3"));
+  EXPECT_THAT(std::string(config.status().message()), HasSubstr(">>> 'port abc'"));
+  EXPECT_THAT(std::string(config.status().message()),
+              HasSubstr("argument couldn't be parsed into an integer"));
+
+  TempFile unknown("frobnicate yes\n");
+  config = LoadConfig(unknown.path(), {});
+  ASSERT_FALSE(config.ok());
+  EXPECT_THAT(std::string(config.status().message()),
+              HasSubstr("Bad directive or wrong number of arguments"));
+
+  config = LoadConfig("", {"--maxmemory", "lots"});
+  ASSERT_FALSE(config.ok());
+  EXPECT_THAT(std::string(config.status().message()), HasSubstr("at flag '--maxmemory lots'"));
+  EXPECT_THAT(std::string(config.status().message()), HasSubstr("memory value"));
+
+  EXPECT_FALSE(LoadConfig("", {"--port"}).ok());
+  EXPECT_FALSE(LoadConfig("", {"stray"}).ok());
+  EXPECT_FALSE(LoadConfig("", {"--appendonly", "yes"}).ok());
+  EXPECT_FALSE(LoadConfig("", {"--maxmemory-policy", "allkeys-lfu"}).ok());
+  EXPECT_FALSE(LoadConfig("", {"--dir", "/nonexistent/dir"}).ok());
+  EXPECT_FALSE(LoadConfig("/nonexistent/file.conf", {}).ok());
+  TempFile quotes("requirepass \"unterminated\n");
+  EXPECT_FALSE(LoadConfig(quotes.path(), {}).ok());
+}
+
+TEST(ConfigTest, ConfigGetMatchesGlobs) {
+  ServerConfig config;
+  auto pairs = ConfigGet(config, {"maxmemory*"});
+  std::vector<std::string> names;
+  for (const auto& [name, value] : pairs) names.push_back(name);
+  EXPECT_THAT(names, ::testing::UnorderedElementsAre("maxmemory", "maxmemory-policy",
+                                                     "maxmemory-samples"));
+  EXPECT_EQ(ConfigGet(config, {"SAVE"}).at(0), (std::pair<std::string, std::string>{"save", ""}));
+  EXPECT_EQ(ConfigGet(config, {"appendonly", "appendonly"}).size(), 1u);
+  EXPECT_TRUE(ConfigGet(config, {"nothing"}).empty());
+}
+
+TEST(ConfigTest, ConfigSetIsAllOrNothing) {
+  ServerConfig config;
+  Status status = ConfigSet(config, {"timeout", "5", "maxmemory", "abc"});
+  EXPECT_EQ(status.message(),
+            "ERR CONFIG SET failed (possibly related to argument 'maxmemory') - argument must be "
+            "a memory value");
+  EXPECT_EQ(config.timeout, 0);
+  EXPECT_EQ(ConfigSet(config, {"nope", "1"}).message(),
+            "ERR Unknown option or number of arguments for CONFIG SET - 'nope'");
+  EXPECT_THAT(std::string(ConfigSet(config, {"port", "1"}).message()),
+              HasSubstr("can't set immutable config"));
+  ASSERT_TRUE(ConfigSet(config, {"timeout", "5", "save", "60 10 300 1"}).ok());
+  EXPECT_EQ(config.timeout, 5);
+  EXPECT_EQ(ConfigValue(config, "save"), "60 10 300 1");
+}
+
+TEST(ConfigTest, RewriteKeepsCommentsAndUnknownOrder) {
+  TempFile file("# keep me\nport 7000\nmaxmemory 1mb\nmaxmemory 2mb\nrdbcompression no\n");
+  Result<ServerConfig> config = LoadConfig(file.path(), {});
+  ASSERT_TRUE(config.ok());
+  ASSERT_TRUE(ConfigSet(*config, {"maxmemory", "3mb", "timeout", "7", "requirepass", "a b"}).ok());
+  ASSERT_TRUE(ConfigRewrite(*config).ok());
+  std::string text = file.Read();
+  EXPECT_EQ(text,
+            "# keep me\nport 7000\nmaxmemory 3145728\nrdbcompression no\n"
+            "# Generated by CONFIG REWRITE\nrequirepass \"a b\"\ndir " + config->dir +
+                "\ntimeout 7\n");
+  Result<ServerConfig> reread = LoadConfig(file.path(), {});
+  ASSERT_TRUE(reread.ok()) << reread.status().ToString();
+  EXPECT_EQ(reread->maxmemory, 3u << 20);
+  EXPECT_EQ(reread->requirepass, "a b");
+  EXPECT_EQ(reread->timeout, 7);
+
+  ServerConfig no_file;
+  EXPECT_EQ(ConfigRewrite(no_file).message(), "ERR The server is running without a config file");
+}
+
+TEST(AdmissionTest, MaxClientsAndProtectedMode) {
+  EXPECT_TRUE(AdmissionRefusal(0, 10, true, false, true).empty());
+  EXPECT_EQ(AdmissionRefusal(10, 10, true, false, true), "-ERR max number of clients reached\r\n");
+  std::string_view denied = AdmissionRefusal(0, 10, true, false, false);
+  EXPECT_THAT(std::string(denied), HasSubstr("-DENIED Redis is running in protected mode"));
+  EXPECT_TRUE(denied.ends_with("from the outside.\r\n"));
+  EXPECT_TRUE(AdmissionRefusal(0, 10, true, true, false).empty());   // a password is set
+  EXPECT_TRUE(AdmissionRefusal(0, 10, false, false, false).empty());  // protected-mode no
+}
+
+}  // namespace
+}  // namespace mirrorkv::server

@@ -1,0 +1,233 @@
+"""Differential test: the same command sequences go to Debian's redis-server 7.0 and to
+mirrorkv-server, and every reply must be identical byte for byte. This pins the error
+texts, the option grammar and the reply shapes that client libraries depend on.
+
+Each case runs on a fresh connection after FLUSHALL. Cases whose replies are legitimately
+different (server identity, timing) are not listed; the few deliberate differences are
+listed in KNOWN_DIFFERENCES with the reason. Skipped when redis-server is not installed.
+"""
+
+import os
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+
+C = harness.encode_command
+
+# Each case: a list of commands (each a list of arguments), or raw bytes for inline tests.
+CASES = {
+    "set_get": [["SET", "k", "v"], ["GET", "k"], ["GET", "missing"], ["SET", "k", ""],
+                ["GET", "k"], ["STRLEN", "k"], ["STRLEN", "missing"]],
+    "set_options": [["SET", "k", "v", "NX"], ["SET", "k", "w", "NX"], ["SET", "k", "w", "XX"],
+                    ["SET", "n", "w", "XX"], ["GET", "k"], ["SET", "k", "x", "GET"],
+                    ["SET", "new", "x", "GET"], ["SET", "k", "y", "NX", "GET"],
+                    ["SET", "k", "z", "XX", "GET"], ["SET", "k", "v", "EX", "100"], ["TTL", "k"],
+                    ["SET", "k", "v", "PX", "100000"], ["TTL", "k"],
+                    ["SET", "k", "v2", "KEEPTTL"], ["TTL", "k"], ["SET", "k", "v3"], ["TTL", "k"],
+                    ["SET", "k", "v", "EX", "10", "EX", "20"], ["TTL", "k"],
+                    ["SET", "k", "v", "ex", "5", "nx"], ["set", "k2", "v", "Px", "5000", "get"]],
+    "set_errors": [["SET", "k", "v", "NX", "XX"], ["SET", "k", "v", "EX"],
+                   ["SET", "k", "v", "EX", "abc"], ["SET", "k", "v", "EX", "0"],
+                   ["SET", "k", "v", "EX", "-1"], ["SET", "k", "v", "PX", "0"],
+                   ["SET", "k", "v", "EX", "10", "PX", "10"],
+                   ["SET", "k", "v", "KEEPTTL", "EX", "5"], ["SET", "k", "v", "EX", "5", "KEEPTTL"],
+                   ["SET", "k", "v", "EX", "99999999999999999"], ["SET", "k", "v", "FOO"],
+                   ["SET", "k", "v", "EXAT", "0"], ["SET", "k", "v", "PXAT", "-3"],
+                   ["SET", "k", "v", "PERSIST"], ["SET", "k"], ["SET", "k", "v", "EX", "1.5"],
+                   ["SET", "k", "v", "EX", " 5"], ["SET", "k", "v", "EX", "05"]],
+    "set_exat_in_past_deletes": [["SET", "k", "v"], ["SET", "k", "v2", "EXAT", "1"],
+                                 ["EXISTS", "k"], ["SET", "k", "v", "PXAT", "1000", "GET"],
+                                 ["EXISTS", "k"]],
+    "setnx_setex_getset": [["SETNX", "k", "1"], ["SETNX", "k", "2"], ["GET", "k"],
+                           ["SETEX", "k", "100", "v"], ["TTL", "k"], ["PSETEX", "k", "100000", "v"],
+                           ["TTL", "k"], ["SETEX", "k", "0", "v"], ["SETEX", "k", "-5", "v"],
+                           ["SETEX", "k", "x", "v"], ["PSETEX", "k", "-1", "v"],
+                           ["SETEX", "k", "9223372036854775807", "v"],
+                           ["GETSET", "k", "new"], ["GETSET", "other", "x"], ["TTL", "k"]],
+    "getdel_getex": [["SET", "k", "v"], ["GETDEL", "k"], ["GETDEL", "k"], ["SET", "k", "v"],
+                     ["GETEX", "k"], ["GETEX", "k", "EX", "100"], ["TTL", "k"],
+                     ["GETEX", "k", "PERSIST"], ["TTL", "k"], ["GETEX", "k", "PX", "0"],
+                     ["GETEX", "k", "EX", "abc"], ["GETEX", "k", "PERSIST", "EX", "5"],
+                     ["GETEX", "k", "NX"], ["GETEX", "missing", "EX", "5"],
+                     ["GETEX", "k", "EXAT", "1"], ["EXISTS", "k"], ["GETEX", "k", "KEEPTTL"]],
+    "mget_mset": [["MSET", "a", "1", "b", "2"], ["MGET", "a", "b", "c"], ["MSET", "a"],
+                  ["MSET", "a", "1", "b"], ["MSETNX", "a", "9", "z", "9"], ["MGET", "a", "z"],
+                  ["MSETNX", "y", "1", "z", "2"], ["MGET", "y", "z"], ["MSETNX", "q"],
+                  ["MSET", "d", "1", "d", "2"], ["GET", "d"]],
+    "append_strlen_ranges": [["APPEND", "k", "hello"], ["APPEND", "k", " world"], ["GET", "k"],
+                             ["APPEND", "e", ""], ["EXISTS", "e"], ["STRLEN", "k"],
+                             ["GETRANGE", "k", "0", "4"], ["GETRANGE", "k", "-5", "-1"],
+                             ["GETRANGE", "k", "5", "3"], ["GETRANGE", "k", "-100", "100"],
+                             ["GETRANGE", "k", "-1", "-5"], ["GETRANGE", "k", "100", "200"],
+                             ["GETRANGE", "missing", "0", "-1"], ["GETRANGE", "k", "a", "1"],
+                             ["SUBSTR", "k", "0", "2"], ["GETRANGE", "e", "0", "-1"]],
+    "setrange": [["SETRANGE", "k", "5", "abc"], ["GET", "k"], ["SETRANGE", "k", "0", "XY"],
+                 ["GET", "k"], ["SETRANGE", "k", "0", ""], ["SETRANGE", "missing", "3", ""],
+                 ["EXISTS", "missing"], ["SETRANGE", "k", "-1", "x"],
+                 ["SETRANGE", "k", "536870912", "x"], ["SETRANGE", "k", "x", "x"],
+                 ["SETRANGE", "k", "10", "end"], ["GET", "k"]],
+    "incr_family": [["INCR", "n"], ["INCRBY", "n", "10"], ["DECR", "n"], ["DECRBY", "n", "5"],
+                    ["GET", "n"], ["INCRBY", "n", "abc"], ["INCRBY", "n", "1.5"],
+                    ["SET", "n", "9223372036854775807"], ["INCR", "n"],
+                    ["SET", "n", "-9223372036854775808"], ["DECR", "n"],
+                    ["DECRBY", "n", "-9223372036854775808"], ["SET", "n", " 1"], ["INCR", "n"],
+                    ["SET", "n", "01"], ["INCR", "n"], ["SET", "n", "1e3"], ["INCR", "n"],
+                    ["SET", "n", "-0"], ["INCR", "n"], ["SET", "n", "5"],
+                    ["EXPIRE", "n", "100"], ["INCR", "n"], ["TTL", "n"]],
+    "incrbyfloat": [["INCRBYFLOAT", "f", "10.5"], ["INCRBYFLOAT", "f", "3.0e3"],
+                    ["INCRBYFLOAT", "f", "-5000"], ["INCRBYFLOAT", "f", "0.1"],
+                    ["INCRBYFLOAT", "g", "0.1"], ["INCRBYFLOAT", "g", "0.2"],
+                    ["INCRBYFLOAT", "f", "abc"], ["INCRBYFLOAT", "f", " 1"],
+                    ["INCRBYFLOAT", "f", "nan"], ["INCRBYFLOAT", "f", "inf"],
+                    ["INCRBYFLOAT", "f", ""], ["SET", "s", "abc"], ["INCRBYFLOAT", "s", "1"],
+                    ["SET", "s", "5"], ["INCRBYFLOAT", "s", "-5"], ["INCRBYFLOAT", "h", "1e-5"],
+                    ["INCRBYFLOAT", "i", "1234567.125"], ["INCRBYFLOAT", "j", "-0.0"]],
+    "keys_basic": [["SET", "a", "1"], ["DEL", "a", "a", "b"], ["SET", "a", "1"],
+                   ["SET", "b", "1"], ["EXISTS", "a", "a", "b", "c"], ["UNLINK", "a", "b"],
+                   ["TYPE", "a"], ["SET", "a", "1"], ["TYPE", "a"], ["RENAME", "a", "b"],
+                   ["GET", "b"], ["RENAME", "nokey", "x"], ["RENAMENX", "b", "b"],
+                   ["SET", "c", "1"], ["RENAMENX", "b", "c"], ["RENAMENX", "b", "d"],
+                   ["RENAME", "d", "d"], ["DBSIZE"], ["FLUSHALL"],
+                   ["RANDOMKEY"], ["SET", "only", "1"], ["RANDOMKEY"], ["DBSIZE"], ["FLUSHALL", "foo"], ["FLUSHDB", "ASYNC"],
+                   ["FLUSHALL", "SYNC"], ["FLUSHALL", "a", "b"]],
+    "keys_and_scan": [["MSET", "user:1", "a", "user:2", "b", "item:1", "c"],
+                      ["KEYS", "nomatch*"], ["SCAN", "abc"], ["SCAN", "0", "COUNT", "0"],
+                      ["SCAN", "0", "COUNT", "x"], ["SCAN", "0", "TYPE", "list"],
+                      ["SCAN", "0", "MATCH"], ["SCAN", "0", "FOO", "bar"]],
+    "expire_family": [["SET", "k", "v"], ["EXPIRE", "k", "100"], ["TTL", "k"], ["PTTL", "missing"],
+                      ["TTL", "missing"], ["SET", "p", "v"], ["TTL", "p"], ["PERSIST", "p"],
+                      ["PERSIST", "k"], ["PERSIST", "k"], ["EXPIRE", "k", "100", "NX"],
+                      ["EXPIRE", "k", "100", "NX"], ["EXPIRE", "k", "50", "XX"],
+                      ["EXPIRE", "k", "200", "GT"], ["EXPIRE", "k", "100", "GT"],
+                      ["EXPIRE", "k", "10", "LT"], ["TTL", "k"], ["EXPIRE", "p", "10", "GT"],
+                      ["EXPIRE", "p", "10", "LT"], ["TTL", "p"], ["EXPIRE", "k", "10", "NX", "XX"],
+                      ["EXPIRE", "k", "10", "GT", "LT"], ["EXPIRE", "k", "10", "FOO"],
+                      ["EXPIRE", "k", "abc"], ["EXPIRE", "k", "99999999999999999"],
+                      ["PEXPIRE", "k", "9223372036854775807"], ["EXPIRE", "missing", "10"],
+                      ["EXPIRE", "k", "-1"], ["EXISTS", "k"], ["SET", "k", "v"],
+                      ["EXPIREAT", "k", "1"], ["EXISTS", "k"], ["SET", "k", "v"],
+                      ["PEXPIREAT", "k", "0"], ["EXISTS", "k"], ["EXPIRETIME", "missing"],
+                      ["SET", "k", "v"], ["EXPIRETIME", "k"], ["PEXPIRETIME", "k"],
+                      ["EXPIREAT", "k", "4102444800"], ["EXPIRETIME", "k"], ["PEXPIRETIME", "k"],
+                      ["PEXPIREAT", "k", "4102444800123"], ["EXPIRETIME", "k"],
+                      ["PEXPIRETIME", "k"], ["EXPIRE", "k"]],
+    "connection": [["PING"], ["PING", "hello"], ["PING", "a", "b"], ["ECHO", "x"], ["ECHO"],
+                   ["SELECT", "0"], ["SELECT", "x"], ["SELECT", "16"], ["SELECT", "-1"],
+                   ["AUTH", "x"], ["AUTH", "a", "b"], ["AUTH", "default", "anything"],
+                   ["AUTH", "a", "b", "c"], ["HELLO", "4"], ["HELLO", "x"], ["HELLO", "1"],
+                   ["HELLO", "3", "FOO"], ["HELLO", "3", "SETNAME", "bad name"],
+                   ["HELLO", "2", "AUTH", "default"], ["CLIENT", "SETNAME", "a b"],
+                   ["CLIENT", "GETNAME"], ["CLIENT", "SETNAME", "good"], ["CLIENT", "GETNAME"],
+                   ["CLIENT", "SETNAME", ""], ["CLIENT", "GETNAME"], ["CLIENT", "foo"],
+                   ["CLIENT", "KILL", "1.2.3.4:5"], ["CLIENT", "KILL", "ID", "999999"],
+                   ["CLIENT", "KILL", "ID", "x"], ["CLIENT", "KILL", "TYPE", "foo"],
+                   ["CLIENT", "KILL", "SKIPME", "maybe"], ["CLIENT", "KILL", "FOO", "bar"],
+                   ["CLIENT"], ["RESET"], ["SHUTDOWN", "ABORT"], ["SHUTDOWN", "FOO"]],
+    "unknown_and_arity": [["FOO"], ["FOO", "a", "b"], ["foo", "x" * 200],
+                          ["FOO", "a" * 100, "b" * 100], ["GET"], ["GET", "a", "b"],
+                          ["KEYS"], ["EXISTS"], ["DEL"], ["TTL"], ["EXPIRE", "k"],
+                          ["CONFIG"], ["CONFIG", "GET"], ["CONFIG", "SET", "a"],
+                          ["CONFIG", "SET", "maxmemory", "1", "timeout"], ["COMMAND", "FOO"],
+                          ["CLIENT", "SETNAME"], ["PUBLISH", "a"], ["SUBSCRIBE"],
+                          ["MULTI", "x"], ["INCRBYFLOAT", "a"], ["GETRANGE", "a", "1"]],
+    "config": [["CONFIG", "GET", "maxmemory"], ["CONFIG", "GET", "maxmemory-policy"],
+               ["CONFIG", "GET", "timeout"], ["CONFIG", "GET", "appendonly"],
+               ["CONFIG", "GET", "nonexistent"], ["CONFIG", "SET", "maxmemory", "abc"],
+               ["CONFIG", "SET", "foo", "1"], ["CONFIG", "SET", "appendonly", "maybe"],
+               ["CONFIG", "SET", "timeout", "-1"], ["CONFIG", "SET", "save", "1 a"],
+               ["CONFIG", "SET", "save", "1"], ["CONFIG", "SET", "maxmemory", "10mb"],
+               ["CONFIG", "GET", "maxmemory"], ["CONFIG", "SET", "maxmemory", "1GB"],
+               ["CONFIG", "GET", "maxmemory"], ["CONFIG", "SET", "maxmemory", "0"],
+               ["CONFIG", "SET", "timeout", "0", "timeout", "1"],
+               ["CONFIG", "SET", "timeout", "5"], ["CONFIG", "GET", "timeout"],
+               ["CONFIG", "SET", "timeout", "0"], ["CONFIG", "REWRITE"],
+               ["CONFIG", "SET", "requirepass", ""]],
+    "multi_exec": [["MULTI"], ["SET", "a", "1"], ["INCR", "a"], ["GET", "a"], ["EXEC"],
+                   ["EXEC"], ["DISCARD"], ["MULTI"], ["MULTI"], ["SET", "a", "2"], ["DISCARD"],
+                   ["GET", "a"], ["MULTI"], ["FOO"], ["SET", "a", "3"], ["EXEC"], ["GET", "a"],
+                   ["MULTI"], ["SET", "a"], ["EXEC"], ["MULTI"], ["SET", "w", "x"],
+                   ["INCR", "w"], ["EXEC"], ["MULTI"], ["WATCH", "a"], ["EXEC"],
+                   ["MULTI"], ["EXEC"], ["MULTI"], ["SAVE"], ["EXEC"]],
+    "watch": [["SET", "a", "1"], ["WATCH", "a"], ["MULTI"], ["INCR", "a"], ["EXEC"],
+              ["WATCH", "a"], ["SET", "a", "5"], ["MULTI"], ["INCR", "a"], ["EXEC"],
+              ["GET", "a"], ["WATCH", "a", "b"], ["UNWATCH"], ["SET", "a", "1"], ["MULTI"],
+              ["INCR", "a"], ["EXEC"], ["WATCH", "gone"], ["MULTI"], ["EXEC"],
+              ["WATCH", "a"], ["FLUSHALL"], ["MULTI"], ["PING"], ["EXEC"]],
+    "pubsub_context": [["SUBSCRIBE", "a", "b"], ["GET", "a"], ["PING"], ["PING", "x"],
+                       ["PSUBSCRIBE", "p*"], ["PUNSUBSCRIBE"], ["UNSUBSCRIBE", "b"],
+                       ["UNSUBSCRIBE"], ["UNSUBSCRIBE"], ["PUNSUBSCRIBE"], ["GET", "a"],
+                       ["PUBLISH", "nobody", "x"], ["PUBSUB", "NUMSUB", "a"],
+                       ["PUBSUB", "NUMPAT"], ["PUBSUB", "CHANNELS", "zz*"], ["PUBSUB", "FOO"]],
+    "resp3": [["HELLO", "3", "SETNAME", "x"], ["GET", "missing"], ["SET", "a", "1"],
+              ["MGET", "a", "b"], ["CONFIG", "GET", "timeout"], ["SUBSCRIBE", "c"],
+              ["PING"], ["GET", "a"], ["UNSUBSCRIBE"], ["SET", "x", "y", "GET"],
+              ["EXEC"], ["MULTI"], ["GET", "a"], ["EXEC"], ["WATCH", "a"], ["SET", "a", "2"],
+              ["MULTI"], ["EXEC"], ["INCRBYFLOAT", "f", "1.5"], ["CLIENT", "GETNAME"],
+              ["RESET"], ["GET", "missing"]],
+    "inline": b"PING\r\nSET x 10\r\nINCRBY x 5\r\nGET x\r\nECHO \"a\\x41b\\n\"\r\n"
+              b"ECHO 'single \\' quote'\r\nECHO \"\"\r\n \r\nMGET x  y\r\nSET a\"b\" c\r\n"
+              b"GET a\"b\"\r\nSET \"a\"b c\r\n",
+}
+
+# Cases whose first reply differs by design (HELLO reports this server's version and
+# client id): compare from the second reply on.
+SKIP_FIRST_REPLY = {"resp3"}
+
+
+def run_case(port, case):
+    with harness.connect(port) as s:
+        reader = harness.RespReader(s)
+        s.sendall(C("FLUSHALL"))
+        reader.read()
+        replies = []
+        if isinstance(case, bytes):
+            s.sendall(case)
+            count = case.count(b"\n") - case.count(b"\n \r\n") - 0
+            # Blank lines produce no reply.
+            count = sum(1 for line in case.split(b"\n") if line.strip(b" \r"))
+            for _ in range(count):
+                replies.append(reader.read())
+            return replies
+        for command in case:
+            s.sendall(C(*command))
+            replies.append(reader.read())
+        return replies
+
+
+@unittest.skipUnless(os.path.exists(harness.REDIS_SERVER), "redis-server is not installed")
+class VersusRedisTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.redis = harness.ServerProcess(redis=True).start()
+        cls.mirrorkv = harness.ServerProcess().start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.redis.cleanup()
+        try:
+            harness.stop_and_check(cls.mirrorkv)
+        finally:
+            cls.mirrorkv.cleanup()
+
+    def check(self, name):
+        case = CASES[name]
+        expected = run_case(self.redis.port, case)
+        actual = run_case(self.mirrorkv.port, case)
+        commands = case if not isinstance(case, bytes) else case.split(b"\n")
+        start = 1 if name in SKIP_FIRST_REPLY else 0
+        for i in range(start, len(expected)):
+            self.assertEqual(actual[i], expected[i],
+                             "%s: reply %d to %r differs" % (name, i, commands[i]))
+
+
+def _add_tests():
+    for name in CASES:
+        setattr(VersusRedisTest, "test_" + name, lambda self, name=name: self.check(name))
+
+
+_add_tests()
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
