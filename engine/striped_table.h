@@ -141,7 +141,9 @@ class StripedTable {
   const int stripe_shift_;  // 64 - log2(stripe_count); 64 when there is one stripe
   std::unique_ptr<Stripe[]> stripes_;
   // Relaxed: a running total read for limits and statistics; it orders nothing.
-  std::atomic<int64_t> memory_bytes_{0};
+  // On a cache line of its own: writes update it, while every lookup reads the fields
+  // above; sharing a line would make each write invalidate them on the other cores.
+  alignas(64) std::atomic<int64_t> memory_bytes_{0};
 };
 
 }  // namespace mirrorkv::internal

@@ -2,6 +2,7 @@
 #include "replication/resp.h"
 
 #include <charconv>
+#include <cstring>
 
 #include "absl/strings/str_cat.h"
 #include "engine/base/numbers.h"
@@ -10,11 +11,26 @@
 namespace mirrorkv::internal {
 namespace {
 
-void AppendHeader(std::string* out, char tag, size_t n) {
+// Appends "<tag><n>\r\n<payload>" (and "\r\n" after the payload if `terminate`) with
+// one resize and plain copies: this encodes every command of the replication stream.
+void AppendFramed(std::string* out, char tag, size_t n, std::string_view payload,
+                  bool terminate) {
   char digits[kMaxInt64Digits];
-  out->push_back(tag);
-  out->append(FormatInt64(static_cast<int64_t>(n), digits));
-  out->append("\r\n");
+  std::string_view number = FormatInt64(static_cast<int64_t>(n), digits);
+  size_t at = out->size();
+  out->resize(at + 1 + number.size() + 2 + payload.size() + (terminate ? 2 : 0));
+  char* p = out->data() + at;
+  *p++ = tag;
+  std::memcpy(p, number.data(), number.size());
+  p += number.size();
+  *p++ = '\r';
+  *p++ = '\n';
+  if (!payload.empty()) std::memcpy(p, payload.data(), payload.size());
+  p += payload.size();
+  if (terminate) {
+    *p++ = '\r';
+    *p = '\n';
+  }
 }
 
 // Parses "<tag><integer>\r\n" at input[*pos]. Returns 1 on success (advancing *pos), 0
@@ -34,12 +50,10 @@ int ParseHeader(std::string_view input, size_t* pos, char tag, int64_t* value) {
 
 }  // namespace
 
-void AppendArrayHeader(std::string* out, size_t n) { AppendHeader(out, '*', n); }
+void AppendArrayHeader(std::string* out, size_t n) { AppendFramed(out, '*', n, {}, false); }
 
 void AppendBulk(std::string* out, std::string_view bytes) {
-  AppendHeader(out, '$', bytes.size());
-  out->append(bytes);
-  out->append("\r\n");
+  AppendFramed(out, '$', bytes.size(), bytes, true);
 }
 
 void AppendBulkInt(std::string* out, int64_t value) {
