@@ -54,7 +54,8 @@ Replica::Connector ConnectTo(Primary* primary) {
 bool WaitCaughtUp(const Replica& replica, const Primary& primary, std::chrono::seconds limit) {
   auto deadline = SteadyClock::now() + limit;
   while (SteadyClock::now() < deadline) {
-    if (replica.position().offset == primary.position().offset) return true;
+    // The id too: before its first sync a replica has none, at offset 0 like a new primary.
+    if (replica.position() == primary.position()) return true;
     std::this_thread::sleep_for(1ms);
   }
   return false;
