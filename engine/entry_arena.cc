@@ -17,6 +17,7 @@
 #include <malloc.h>
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <vector>
 
 #include "engine/base/check.h"
@@ -40,10 +41,13 @@ constexpr size_t kHeaderBytes = 32;
 
 // Where pages come from: mmap'd chunks of kPagesPerChunk pages, shared by every arena of
 // the process. Memory from mmap is page-aligned by construction; aligned_alloc would
-// leave most of a 4 KiB alignment gap unused next to every page. A freed page goes back
-// here with its memory released to the OS (MADV_DONTNEED), so the resident set shrinks
-// when a store does; the address range is kept for reuse. One mutex guards the pool: it
-// is taken once per page, i.e. once per ~85 small inserts or deletes, not per entry.
+// leave most of a 4 KiB alignment gap unused next to every page. Chunks are mapped with
+// MAP_POPULATE: faulting pages in one by one on first use made loading a snapshot
+// several times slower (measured, docs/benchmarks.md). Freed pages stay resident for
+// reuse up to kRetainedPages; beyond that, the surplus is returned to the OS
+// (MADV_DONTNEED) in address order, one call per contiguous run, so that freeing a large
+// store costs a few system calls rather than one per page. One mutex guards the pool: it
+// is taken once per page, i.e. about once per 85 small inserts or deletes.
 class PagePool {
  public:
   static PagePool& Get() {
@@ -53,30 +57,44 @@ class PagePool {
 
   void* Take() {
     MutexLock lock(&mu_);
-    if (free_.empty()) {
-      void* chunk = mmap(nullptr, kPagesPerChunk * EntryArena::kPageBytes,
-                         PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (resident_.empty() && released_.empty()) {
+      void* chunk = mmap(nullptr, kPagesPerChunk * EntryArena::kPageBytes, PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
       MIRRORKV_CHECK(chunk != MAP_FAILED);
       for (size_t i = kPagesPerChunk; i-- > 0;) {
-        free_.push_back(static_cast<char*>(chunk) + i * EntryArena::kPageBytes);
+        resident_.push_back(static_cast<char*>(chunk) + i * EntryArena::kPageBytes);
       }
     }
-    void* page = free_.back();
-    free_.pop_back();
+    std::vector<char*>& from = resident_.empty() ? released_ : resident_;
+    char* page = from.back();
+    from.pop_back();
     return page;
   }
 
   void Give(void* page) {
-    madvise(page, EntryArena::kPageBytes, MADV_DONTNEED);
     MutexLock lock(&mu_);
-    free_.push_back(page);
+    resident_.push_back(static_cast<char*>(page));
+    if (resident_.size() <= 2 * kRetainedPages) return;
+    // Keep the most recently freed kRetainedPages; release the rest in runs.
+    std::vector<char*> surplus(resident_.begin(), resident_.end() - kRetainedPages);
+    resident_.erase(resident_.begin(), resident_.end() - kRetainedPages);
+    std::sort(surplus.begin(), surplus.end());
+    for (size_t i = 0; i < surplus.size();) {
+      size_t j = i + 1;
+      while (j < surplus.size() && surplus[j] == surplus[j - 1] + EntryArena::kPageBytes) ++j;
+      madvise(surplus[i], (j - i) * EntryArena::kPageBytes, MADV_DONTNEED);
+      i = j;
+    }
+    released_.insert(released_.end(), surplus.begin(), surplus.end());
   }
 
  private:
-  static constexpr size_t kPagesPerChunk = 256;  // 1 MiB of address space per mmap
+  static constexpr size_t kPagesPerChunk = 256;  // 1 MiB per mmap
+  static constexpr size_t kRetainedPages = 2048;  // 8 MiB kept resident for reuse
 
   Mutex mu_;
-  std::vector<void*> free_ ABSL_GUARDED_BY(mu_);
+  std::vector<char*> resident_ ABSL_GUARDED_BY(mu_);  // free, still backed by memory
+  std::vector<char*> released_ ABSL_GUARDED_BY(mu_);  // free, returned to the OS
 };
 
 }  // namespace

@@ -7,9 +7,9 @@
 // call, which is also why this is not shared across stripes. Larger entries come from
 // malloc.
 //
-// Pages come from a process-wide pool of mmap'd memory (entry_arena.cc) and go back to
-// it, their memory released to the OS, when their last slot is freed (one empty page per
-// class is kept, so an insert/delete cycle at a page boundary does not thrash).
+// Pages come from a process-wide pool of mmap'd memory and go back to it when their last
+// slot is freed (one empty page per class is kept, so an insert/delete cycle at a page
+// boundary does not thrash); the pool returns its surplus to the OS (entry_arena.cc).
 //
 // Sanitizer builds route every allocation to malloc so that ASan sees each entry's
 // bounds and frees.

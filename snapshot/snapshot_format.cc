@@ -6,6 +6,8 @@
 
 namespace mirrorkv::internal::snapshot {
 
+// Redis generates lowercase ids; accepting uppercase would give one position two
+// spellings, and the header compares ids byte for byte.
 Status ValidateReplicationId(std::string_view id) {
   if (id.empty()) return Status::Ok();
   if (id.size() != kReplicationIdBytes) {
@@ -19,8 +21,9 @@ Status ValidateReplicationId(std::string_view id) {
   return Status::Ok();
 }
 
-void EncodeHeader(const SnapshotPosition& position, int64_t created_ms,
-                  char out[kHeaderBytes]) {
+// The header is fixed-size and written first, before any entry, so a reader learns the
+// position (and can reject an unknown version) from the first 80 bytes alone.
+void EncodeHeader(const SnapshotPosition& position, int64_t created_ms, char out[kHeaderBytes]) {
   std::memcpy(out, kMagic, kMagicBytes);
   PutU32(out + 8, kVersion);
   PutU32(out + 12, 0);  // flags: none defined in version 1
@@ -43,8 +46,8 @@ uint64_t BlockHash(const char* head, std::string_view stored) {
   return XXH3_64bits_digest(&state);
 }
 
-void EncodeBlockHead(Codec codec, uint32_t entry_count, uint32_t raw_len,
-                     std::string_view stored, char out[kBlockHeadBytes]) {
+void EncodeBlockHead(Codec codec, uint32_t entry_count, uint32_t raw_len, std::string_view stored,
+                     char out[kBlockHeadBytes]) {
   out[0] = static_cast<char>(FrameTag::kBlock);
   out[1] = static_cast<char>(codec);
   PutU32(out + 2, entry_count);
@@ -53,8 +56,7 @@ void EncodeBlockHead(Codec codec, uint32_t entry_count, uint32_t raw_len,
   PutU64(out + kBlockHashedHeadBytes, BlockHash(out, stored));
 }
 
-void EncodeFooterCounts(uint64_t entry_count, uint64_t block_count,
-                        char out[kFooterHashedBytes]) {
+void EncodeFooterCounts(uint64_t entry_count, uint64_t block_count, char out[kFooterHashedBytes]) {
   out[0] = static_cast<char>(FrameTag::kFooter);
   PutU64(out + 1, entry_count);
   PutU64(out + 9, block_count);

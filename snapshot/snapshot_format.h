@@ -131,8 +131,8 @@ inline size_t EntryBytes(size_t key_size, size_t value_size, bool has_deadline) 
     while (v >= 0x80) v >>= 7, ++n;
     return n;
   };
-  return 1 + varint_bytes(key_size) + varint_bytes(value_size) + (has_deadline ? 8 : 0) +
-         key_size + value_size;
+  return 1 + varint_bytes(key_size) + varint_bytes(value_size) + (has_deadline ? 8 : 0) + key_size +
+         value_size;
 }
 
 // Encodes an entry at `out`, which must have room for EntryBytes(...); returns the end.
@@ -159,20 +159,18 @@ inline char* EncodeEntry(char* out, std::string_view key, std::string_view value
 Status ValidateReplicationId(std::string_view id);
 
 // Encodes the whole header, header_hash included. `position` must be valid.
-void EncodeHeader(const SnapshotPosition& position, int64_t created_ms,
-                  char out[kHeaderBytes]);
+void EncodeHeader(const SnapshotPosition& position, int64_t created_ms, char out[kHeaderBytes]);
 
 // Encodes a block's fixed part for the given stored bytes, block_hash included.
-void EncodeBlockHead(Codec codec, uint32_t entry_count, uint32_t raw_len,
-                     std::string_view stored, char out[kBlockHeadBytes]);
+void EncodeBlockHead(Codec codec, uint32_t entry_count, uint32_t raw_len, std::string_view stored,
+                     char out[kBlockHeadBytes]);
 
 // XXH3-64 of the block head's first kBlockHashedHeadBytes followed by `stored`.
 uint64_t BlockHash(const char* head, std::string_view stored);
 
 // Encodes the footer's tag and counts (kFooterHashedBytes); the stream hash, computed
 // over every byte before it, follows as a u64.
-void EncodeFooterCounts(uint64_t entry_count, uint64_t block_count,
-                        char out[kFooterHashedBytes]);
+void EncodeFooterCounts(uint64_t entry_count, uint64_t block_count, char out[kFooterHashedBytes]);
 
 // XXH3-64 of `bytes`, for the header and whole-stream checksums (tests use it to craft
 // streams whose checksums are right but whose content is not).

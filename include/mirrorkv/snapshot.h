@@ -75,9 +75,11 @@ struct SnapshotOptions {
   // entry, so one larger entry makes a larger block. Bigger blocks compress a little
   // better; the writer's memory is about twice this (plus the largest entry).
   size_t block_bytes = 256 << 10;
-  // Entry bytes copied per stripe-lock hold, clamped to [1 KiB, block_bytes]: the bound
-  // on how long the writer can stall a writer of that stripe (a single entry larger than
-  // this is still copied whole). Smaller means shorter stalls and more lock round trips.
+  // Entry bytes copied per stripe-lock hold, clamped to [1 KiB, block_bytes]: what
+  // bounds how long the writer can stall a writer of that stripe. Approximate: the
+  // writer turns it into an entry count from the sizes of the entries it saw last, and a
+  // single larger entry is still copied whole. Smaller means shorter stalls and more
+  // lock round trips.
   size_t batch_bytes = 32 << 10;
   // Compress blocks with lz4. Blocks that do not shrink are stored raw either way.
   bool compress = true;
@@ -103,9 +105,9 @@ struct SnapshotInfo {
   // Entries in the stream. A key may occur more than once in a fuzzy snapshot (the walk
   // can see it twice across a stripe resize); the last occurrence wins on load.
   uint64_t entries = 0;
-  // Save: entries skipped because their deadline had passed. Load: entries dropped for
-  // the same reason (not counted in `entries` loaded). Always 0 for replica-mode stores,
-  // which keep expired keys until their primary deletes them.
+  // Save: entries skipped because their deadline had passed (not in `entries`). Load:
+  // entries of the stream dropped for the same reason (counted in `entries`). Always 0
+  // for replica-mode stores, which keep expired keys until their primary deletes them.
   uint64_t expired = 0;
   uint64_t blocks = 0;
   // Size of the whole stream, header to footer.
@@ -113,7 +115,9 @@ struct SnapshotInfo {
   // Uncompressed size of all blocks.
   uint64_t raw_bytes = 0;
   // WriteSnapshot and SaveSnapshotFile only: the longest time the writer held stripe
-  // locks in one batch (an upper bound on the stall it caused any one writer).
+  // locks for one batch, from its first entry to the end of the batch. What a writer
+  // of that stripe could have waited for, beyond its turn; it includes any preemption
+  // of the snapshot thread meanwhile.
   std::chrono::nanoseconds longest_lock_hold{0};
   // Wall time of the whole call.
   std::chrono::nanoseconds elapsed{0};
@@ -138,8 +142,9 @@ class SnapshotWriter {
 
   // Adds one entry; expire_at_ms is its absolute deadline in Unix ms, 0 for none.
   // kInvalidArgument (nothing added, the writer still usable) for a deadline outside
-  // [0, 2^56) or a key or value of 2 GiB or more; the sink's error when a full block
-  // could not be written, after which every call returns that error.
+  // [0, 2^56), a key or value of 2 GiB or more, or an entry of 4 GiB or more; the
+  // sink's error when a full block could not be written, after which every call
+  // returns that error.
   Status Add(std::string_view key, std::string_view value, int64_t expire_at_ms = 0);
 
   // Writes the last block and the footer and flushes the sink (it does not Sync or
@@ -154,7 +159,6 @@ class SnapshotWriter {
 
   // Internal; for the snapshot module only.
   class Impl;
-  Impl& impl() { return *impl_; }
 
  private:
   explicit SnapshotWriter(std::unique_ptr<Impl> impl);
@@ -224,18 +228,22 @@ class SnapshotReader {
 // already expired are skipped, except on a replica-mode store. The writer's memory is
 // about 2 * block_bytes plus the largest entry, whatever the store's size. Blocks while
 // the sink blocks (back-pressure); flushes but does not Sync or Close the sink.
-// kInvalidArgument for a bad replication id (nothing written); the sink's error
-// otherwise (the stream is then incomplete and every reader rejects it).
+// kInvalidArgument for a bad replication id (nothing written) or an entry of 4 GiB or
+// more (a key or value of 2 GiB or more); kResourceExhausted if one batch of entries of
+// hundreds of MiB each would overflow a 4 GiB block; otherwise the sink's error. After
+// any error the stream is incomplete and every reader rejects it.
 Result<SnapshotInfo> WriteSnapshot(Store& store, const SnapshotPosition& position,
                                    WritableFile& sink, const SnapshotOptions& options = {});
 
 // Replaces the content of `store` with the snapshot read from `source`, atomically:
 // readers see the old content until the whole stream was read and verified, then the
-// new one. Entries already expired are dropped (kept on a replica-mode store). The
-// store's listener and replication sink see nothing (a full resync replicates the
-// result itself). Peak memory is the old content plus the new. On any error the store
-// is unchanged: kCorruption (what and at which byte) or the source's error. Concurrent
-// writes to `store` during the load are lost when the new content is published.
+// new one. Entries already expired are dropped, but kept on a replica-mode store: a
+// store that will replay the command log after the load must be in replica mode, or a
+// key that expired here but not yet on the primary would miss the log's later changes
+// to it. The store's listener and replication sink see nothing (a full resync
+// replicates the result itself). Peak memory is the old content plus the new. On any error the
+// store is unchanged: kCorruption (what and at which byte) or the source's error. Concurrent writes
+// to `store` during the load are lost when the new content is published.
 Result<SnapshotInfo> LoadSnapshot(Store& store, ReadableFile& source,
                                   const SnapshotReadOptions& options = {});
 

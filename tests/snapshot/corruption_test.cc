@@ -17,9 +17,9 @@ namespace mirrorkv {
 namespace {
 
 using namespace std::chrono_literals;
-using ::testing::HasSubstr;
 using testing::AllEntries;
 using testing::Contents;
+using ::testing::HasSubstr;
 using testing::Item;
 using testing::StreamBuilder;
 namespace fmt = internal::snapshot;
@@ -55,8 +55,7 @@ class CorruptionTest : public ::testing::Test {
     for (bool sized : {true, false}) {
       Status status = Load(bytes, sized, sized ? SIZE_MAX : 5, options);
       EXPECT_EQ(status.code(), StatusCode::kCorruption) << status.ToString();
-      EXPECT_THAT(std::string(status.message()), HasSubstr(std::string(what)))
-          << "sized=" << sized;
+      EXPECT_THAT(std::string(status.message()), HasSubstr(std::string(what))) << "sized=" << sized;
     }
   }
 
@@ -72,9 +71,10 @@ class CorruptionTest : public ::testing::Test {
     EXPECT_TRUE(writer.ok());
     int i = 0;
     for (size_t n = 0; n < text_bytes; n += 60, ++i) {
-      EXPECT_TRUE((*writer)->Add("text" + std::to_string(i),
-                                 testing::RandomBytes(rng, 50, /*compressible=*/true),
-                                 i % 2 ? clock_.NowMillis() + 100'000 : 0)
+      EXPECT_TRUE((*writer)
+                      ->Add("text" + std::to_string(i),
+                            testing::RandomBytes(rng, 50, /*compressible=*/true),
+                            i % 2 ? clock_.NowMillis() + 100'000 : 0)
                       .ok());
     }
     EXPECT_TRUE((*writer)->Add("", "").ok());  // the smallest entry there is
@@ -134,8 +134,8 @@ TEST_F(CorruptionTest, RandomDamageToALargerSnapshotIsRejected) {
       damaged[at] = static_cast<char>(damaged[at] ^ (1 + rng() % 255));
     }
     Status status = Load(damaged, rng() % 2 == 0, 1 + rng() % 5000);
-    ASSERT_EQ(status.code(), StatusCode::kCorruption) << "round " << round << ": "
-                                                      << status.ToString();
+    ASSERT_EQ(status.code(), StatusCode::kCorruption)
+        << "round " << round << ": " << status.ToString();
   }
 }
 
@@ -163,7 +163,8 @@ std::string PatchedHeader(size_t at, std::string_view bytes) {
 TEST_F(CorruptionTest, UnknownVersionFlagsAndBadIds) {
   ExpectCorrupt(PatchedHeader(8, std::string("\x02\0\0\0", 4)),
                 "at byte 8: unsupported snapshot version 2 (this build reads version 1)");
-  ExpectCorrupt(PatchedHeader(12, std::string("\x01\0\0\0", 4)), "at byte 12: unknown header flags");
+  ExpectCorrupt(PatchedHeader(12, std::string("\x01\0\0\0", 4)),
+                "at byte 12: unknown header flags");
   ExpectCorrupt(PatchedHeader(16, "ABCDEF"), "at byte 16: the replication id");
   std::string stream = StreamBuilder().Finish();
   stream[60] ^= 1;  // the offset, without fixing the header checksum
@@ -235,8 +236,9 @@ TEST_F(CorruptionTest, Lz4PayloadsThatDoNotDecode) {
   ASSERT_TRUE(Load(good).ok());
   baseline_ = AllEntries(*target_);
   // A well-checksummed payload that is not lz4 at all.
-  ExpectCorrupt(StreamBuilder().RawBlock(fmt::Codec::kLz4, 1, 300, std::string(40, '\xff')).Finish(),
-                "does not decode to its 300 bytes");
+  ExpectCorrupt(
+      StreamBuilder().RawBlock(fmt::Codec::kLz4, 1, 300, std::string(40, '\xff')).Finish(),
+      "does not decode to its 300 bytes");
   // Real lz4 whose raw length is claimed one byte too long.
   std::string stored = good.substr(fmt::kHeaderBytes + fmt::kBlockHeadBytes);
   stored.resize(stored.size() - fmt::kFooterBytes);
@@ -261,8 +263,9 @@ TEST_F(CorruptionTest, MalformedEntries) {
   // A non-canonical length (0x80 0x00 for zero) and one longer than five bytes.
   ExpectCorrupt(StreamBuilder().Block(std::string("\x01\x80\x00\x00", 4), 1).Finish(),
                 "malformed key length");
-  ExpectCorrupt(StreamBuilder().Block(std::string("\x01\x00\xff\xff\xff\xff\xff\x01", 8), 1).Finish(),
-                "malformed value length");
+  ExpectCorrupt(
+      StreamBuilder().Block(std::string("\x01\x00\xff\xff\xff\xff\xff\x01", 8), 1).Finish(),
+      "malformed value length");
   // Deadlines must be in [1, 2^56).
   std::string zero_deadline = StreamBuilder::Entry("k", "v", 1);
   std::memset(&zero_deadline[3], 0, 8);

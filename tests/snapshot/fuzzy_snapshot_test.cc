@@ -66,29 +66,52 @@ void WriteRandomly(Store& store, const Clock& clock, uint64_t seed, size_t key_s
     const std::string value(rng() % 64, static_cast<char>('a' + rng() % 26));
     const auto ttl = std::chrono::milliseconds(1 + rng() % 300);
     switch (rng() % 20) {
-      case 0: case 1: case 2: case 3: case 4: case 5:
+      case 0:
+      case 1:
+      case 2:
+      case 3:
+      case 4:
+      case 5:
         (void)store.Set(key, value);
         break;
-      case 6: case 7: case 8:
+      case 6:
+      case 7:
+      case 8:
         (void)store.Set(key, value, {.expiry = Expiry::After(ttl)});
         break;
-      case 9: (void)store.Del(key); break;
-      case 10: (void)store.IncrBy("n" + key, static_cast<int64_t>(rng() % 100)); break;
-      case 11: (void)store.Expire(key, Expiry::After(ttl)); break;
-      case 12: (void)store.Expire(key, Expiry::At(clock.NowMillis() + 1'000'000)); break;
-      case 13: (void)store.Persist(key); break;
-      case 14: (void)store.GetDel(key); break;
-      case 15: (void)store.GetEx(key, Expiry::After(ttl)); break;
+      case 9:
+        (void)store.Del(key);
+        break;
+      case 10:
+        (void)store.IncrBy("n" + key, static_cast<int64_t>(rng() % 100));
+        break;
+      case 11:
+        (void)store.Expire(key, Expiry::After(ttl));
+        break;
+      case 12:
+        (void)store.Expire(key, Expiry::At(clock.NowMillis() + 1'000'000));
+        break;
+      case 13:
+        (void)store.Persist(key);
+        break;
+      case 14:
+        (void)store.GetDel(key);
+        break;
+      case 15:
+        (void)store.GetEx(key, Expiry::After(ttl));
+        break;
       case 16: {
         const std::string a = Key(rng() % key_space), b = Key(rng() % key_space);
         std::pair<std::string_view, std::string_view> pairs[] = {{key, value}, {a, "x"}, {b, ""}};
         (void)store.MultiSet(pairs);
         break;
       }
-      case 17: (void)store.Set(key, value, {.expiry = Expiry::Keep()}); break;
+      case 17:
+        (void)store.Set(key, value, {.expiry = Expiry::Keep()});
+        break;
       case 18:
-        (void)store.Set(key, value, {.condition = SetCondition::kIfAbsent,
-                                     .expiry = Expiry::After(ttl)});
+        (void)store.Set(key, value,
+                        {.condition = SetCondition::kIfAbsent, .expiry = Expiry::After(ttl)});
         break;
       case 19:
         if (rng() % 50'000 == 0) {
@@ -118,8 +141,8 @@ TEST(FuzzySnapshotTest, SnapshotPlusReplayFromItsStartIsExact) {
     for (size_t i = 0; i < 20'000; ++i) {
       ASSERT_TRUE(source
                       ->Set(Key(i), std::string(i % 50, 'p'),
-                            {.expiry = i % 4 == 0 ? Expiry::After(std::chrono::milliseconds(
-                                                        1 + rng() % 2000))
+                            {.expiry = i % 4 == 0 ? Expiry::After(
+                                                        std::chrono::milliseconds(1 + rng() % 2000))
                                                   : Expiry::Clear()})
                       .ok());
     }
@@ -151,8 +174,8 @@ TEST(FuzzySnapshotTest, SnapshotPlusReplayFromItsStartIsExact) {
     stop = true;
     for (std::thread& thread : threads) thread.join();
     const std::vector<EffectLog::Effect> effects = log.From(start);
-    std::cout << "snapshot of " << info->entries << " entries in " << info->blocks
-              << " blocks; " << effects.size() << " effects to replay; longest lock hold "
+    std::cout << "snapshot of " << info->entries << " entries in " << info->blocks << " blocks; "
+              << effects.size() << " effects to replay; longest lock hold "
               << info->longest_lock_hold.count() << " ns\n";
     ASSERT_GT(effects.size(), 0u);
 

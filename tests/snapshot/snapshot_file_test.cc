@@ -2,6 +2,8 @@
 // rename, a crash at a random moment leave the old file whole), loading, and opening a
 // store from a file (missing means empty, corrupt means an error).
 // Set MIRRORKV_TEST_SEED to replay a randomized run.
+#include "snapshot/snapshot_file.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -16,16 +18,15 @@
 
 #include "mirrorkv/clock.h"
 #include "mirrorkv/snapshot.h"
-#include "snapshot/snapshot_file.h"
 #include "tests/snapshot/test_util.h"
 
 namespace mirrorkv {
 namespace {
 
 using namespace std::chrono_literals;
-using ::testing::HasSubstr;
 using testing::AllEntries;
 using testing::Contents;
+using ::testing::HasSubstr;
 using testing::Item;
 namespace fs = std::filesystem;
 
@@ -84,7 +85,8 @@ class SnapshotFileTest : public ::testing::Test {
 Contents Numbered(const std::string& prefix, int n, size_t value_bytes) {
   Contents out;
   for (int i = 0; i < n; ++i) {
-    out[prefix + std::to_string(i)] = Item{std::string(value_bytes, static_cast<char>('a' + i % 26)), 0};
+    out[prefix + std::to_string(i)] =
+        Item{std::string(value_bytes, static_cast<char>('a' + i % 26)), 0};
   }
   return out;
 }
@@ -144,9 +146,9 @@ TEST_F(SnapshotFileTest, CorruptOrUnreadableFileIsAnErrorNeverAnEmptyStore) {
     std::ifstream in(path_, std::ios::binary);
     bytes.assign(std::istreambuf_iterator<char>(in), {});
   }
-  for (std::string damaged : {std::string(), bytes.substr(0, bytes.size() / 2),
-                              bytes.substr(0, bytes.size() - 1), bytes + "x",
-                              std::string("garbage")}) {
+  for (std::string damaged :
+       {std::string(), bytes.substr(0, bytes.size() / 2), bytes.substr(0, bytes.size() - 1),
+        bytes + "x", std::string("garbage")}) {
     WriteRaw(damaged);
     Result<std::unique_ptr<Store>> opened = OpenStoreFromSnapshot(path_, Options());
     EXPECT_EQ(opened.status().code(), StatusCode::kCorruption);
@@ -195,13 +197,13 @@ TEST_F(SnapshotFileTest, FailingKthWriteOrSyncKeepsTheOldFile) {
   // Count the appends of a complete save.
   int appends = 0;
   const std::string other = path_ + ".other";
-  ASSERT_TRUE(internal::SaveSnapshotFileVia(*store, other, {}, options,
-                                            [&](std::unique_ptr<WritableFile> file) {
-                                              return std::unique_ptr<WritableFile>(
-                                                  new CountingWritableFile(std::move(file),
-                                                                           &appends));
-                                            })
-                  .ok());
+  ASSERT_TRUE(
+      internal::SaveSnapshotFileVia(*store, other, {}, options,
+                                    [&](std::unique_ptr<WritableFile> file) {
+                                      return std::unique_ptr<WritableFile>(
+                                          new CountingWritableFile(std::move(file), &appends));
+                                    })
+          .ok());
   fs::remove(other);
   ASSERT_GT(appends, 5);
   for (int k = 1; k <= appends + 1; ++k) {
@@ -209,8 +211,8 @@ TEST_F(SnapshotFileTest, FailingKthWriteOrSyncKeepsTheOldFile) {
     SCOPED_TRACE(fail_sync ? std::string("failing sync") : "failing write " + std::to_string(k));
     Result<SnapshotInfo> saved = internal::SaveSnapshotFileVia(
         *store, path_, {}, options, [&](std::unique_ptr<WritableFile> file) {
-          return std::unique_ptr<WritableFile>(
-              new testing::FaultyWritableFile(std::move(file), fail_sync ? INT32_MAX : k, fail_sync));
+          return std::unique_ptr<WritableFile>(new testing::FaultyWritableFile(
+              std::move(file), fail_sync ? INT32_MAX : k, fail_sync));
         });
     ASSERT_EQ(saved.status().code(), StatusCode::kIOError);
     EXPECT_THAT(std::string(saved.status().message()), HasSubstr("saving snapshot to " + path_));

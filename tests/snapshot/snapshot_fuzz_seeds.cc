@@ -29,7 +29,9 @@ int Write(const std::filesystem::path& dir, const std::string& name,
       x ^= x << 13, x ^= x >> 7, x ^= x << 17;
       c = compressible ? "ab"[x & 1] : static_cast<char>(x);
     }
-    if (!(*writer)->Add("key" + std::to_string(i), value, deadlines && i % 2 ? 1'700'000'000'000 + i : 0).ok()) {
+    if (!(*writer)
+             ->Add("key" + std::to_string(i), value, deadlines && i % 2 ? 1'700'000'000'000 + i : 0)
+             .ok()) {
       return 1;
     }
   }

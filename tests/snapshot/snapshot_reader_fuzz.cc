@@ -24,12 +24,12 @@ namespace fmt = mirrorkv::internal::snapshot;
 constexpr size_t kMaxKeyBytes = 1 << 12;
 constexpr size_t kMaxValueBytes = 1 << 16;
 
-#define FUZZ_CHECK(condition)                                              \
-  do {                                                                     \
-    if (!(condition)) {                                                    \
+#define FUZZ_CHECK(condition)                                                      \
+  do {                                                                             \
+    if (!(condition)) {                                                            \
       __builtin_printf("fuzz check failed: %s (line %d)\n", #condition, __LINE__); \
-      std::abort();                                                        \
-    }                                                                      \
+      std::abort();                                                                \
+    }                                                                              \
   } while (0)
 
 // Reads at most `max_read` bytes per call, so that short reads are exercised too.
@@ -57,13 +57,16 @@ std::string FixChecksums(std::string s) {
   size_t pos = fmt::kHeaderBytes;
   while (pos < s.size()) {
     const uint8_t tag = static_cast<uint8_t>(s[pos]);
-    if (tag == static_cast<uint8_t>(fmt::FrameTag::kBlock) && pos + fmt::kBlockHeadBytes <= s.size()) {
+    if (tag == static_cast<uint8_t>(fmt::FrameTag::kBlock) &&
+        pos + fmt::kBlockHeadBytes <= s.size()) {
       const uint64_t stored = fmt::GetU32(&s[pos + 10]);
       if (pos + fmt::kBlockHeadBytes + stored > s.size()) break;
-      fmt::PutU64(&s[pos + fmt::kBlockHashedHeadBytes],
-                  fmt::BlockHash(&s[pos], std::string_view(s).substr(pos + fmt::kBlockHeadBytes, stored)));
+      fmt::PutU64(
+          &s[pos + fmt::kBlockHashedHeadBytes],
+          fmt::BlockHash(&s[pos], std::string_view(s).substr(pos + fmt::kBlockHeadBytes, stored)));
       pos += fmt::kBlockHeadBytes + stored;
-    } else if (tag == static_cast<uint8_t>(fmt::FrameTag::kFooter) && pos + fmt::kFooterBytes <= s.size()) {
+    } else if (tag == static_cast<uint8_t>(fmt::FrameTag::kFooter) &&
+               pos + fmt::kFooterBytes <= s.size()) {
       fmt::PutU64(&s[pos + fmt::kFooterHashedBytes],
                   fmt::Hash64(std::string_view(s).substr(0, pos + fmt::kFooterHashedBytes)));
       break;

@@ -94,8 +94,8 @@ TEST_F(SnapshotTest, LargeValuesRoundTrip) {
   std::mt19937_64 rng(testing::SeedFromEnv(42));
   Contents contents;
   contents["random"] = Item{testing::RandomBytes(rng, 20 << 20), 0};
-  contents["text"] = Item{testing::RandomBytes(rng, 10 << 20, /*compressible=*/true),
-                          clock_.NowMillis() + 60'000};
+  contents["text"] =
+      Item{testing::RandomBytes(rng, 10 << 20, /*compressible=*/true), clock_.NowMillis() + 60'000};
   contents["empty"] = Item{"", 0};
   contents["small"] = Item{"v", 0};
   auto store = NewStore(Options());
@@ -129,8 +129,7 @@ TEST_F(SnapshotTest, BadReplicationIdRejectedBeforeWriting) {
     Result<SnapshotInfo> info = WriteSnapshot(*store, {id, 0}, sink);
     EXPECT_EQ(info.status().code(), StatusCode::kInvalidArgument);
     EXPECT_TRUE(out.empty());
-    EXPECT_EQ(SnapshotWriter::Create(sink, {id, 0}).status().code(),
-              StatusCode::kInvalidArgument);
+    EXPECT_EQ(SnapshotWriter::Create(sink, {id, 0}).status().code(), StatusCode::kInvalidArgument);
   }
 }
 
@@ -195,12 +194,11 @@ TEST_F(SnapshotTest, ReplicaSnapshotKeepsExpiredEntries) {
   options.replica = true;
   auto store = NewStore(options);
   const int64_t deadline = clock_.NowMillis() + 10;
-  ASSERT_TRUE(store->impl()
-                  .Apply(Mutation{.kind = MutationKind::kSet,
-                                  .key = "k",
-                                  .value = "v",
-                                  .expire_at_ms = deadline})
-                  .ok());
+  ASSERT_TRUE(
+      store->impl()
+          .Apply(Mutation{
+              .kind = MutationKind::kSet, .key = "k", .value = "v", .expire_at_ms = deadline})
+          .ok());
   clock_.Advance(20);
   std::string bytes = SnapshotToString(*store);
   // A replica target keeps it too: the primary's delete will come.
@@ -397,8 +395,8 @@ TEST_F(SnapshotTest, LoadAcrossStripeCountsAndPolicies) {
     ASSERT_TRUE(source_store->Set("key" + std::to_string(i), "v").ok());
   }
   std::string bytes = SnapshotToString(*source_store);
-  for (EvictionPolicy policy : {EvictionPolicy::kNoEviction, EvictionPolicy::kAllKeysSieve,
-                                EvictionPolicy::kAllKeysLru}) {
+  for (EvictionPolicy policy :
+       {EvictionPolicy::kNoEviction, EvictionPolicy::kAllKeysSieve, EvictionPolicy::kAllKeysLru}) {
     StoreOptions options = Options(4);
     options.eviction_policy = policy;
     options.max_memory = 64 << 20;

@@ -38,9 +38,8 @@ Contents AllEntries(Store& store) {
 
 Contents LiveEntries(Store& store, int64_t now_ms) {
   Contents out = AllEntries(store);
-  std::erase_if(out, [&](const auto& kv) {
-    return kv.second.deadline != 0 && kv.second.deadline <= now_ms;
-  });
+  std::erase_if(
+      out, [&](const auto& kv) { return kv.second.deadline != 0 && kv.second.deadline <= now_ms; });
   return out;
 }
 
@@ -48,9 +47,8 @@ std::string RandomBytes(std::mt19937_64& rng, size_t n, bool compressible) {
   std::string out;
   out.reserve(n + 16);
   if (compressible) {
-    static constexpr std::string_view kWords[] = {"session", "user:", "token", "=",
-                                                  std::string_view("\0\1", 2),
-                                                  "cafe", "{\"id\":", "}"};
+    static constexpr std::string_view kWords[] = {
+        "session", "user:", "token", "=", std::string_view("\0\1", 2), "cafe", "{\"id\":", "}"};
     // Whole words at a time (one memcpy each), which keeps sanitizer builds fast.
     while (out.size() < n) out.append(kWords[rng() % std::size(kWords)]);
     out.resize(n);
