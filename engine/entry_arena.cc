@@ -37,7 +37,7 @@ struct EntryArena::Page {
 namespace {
 
 // Page header size, rounded so that slots stay 8-byte aligned.
-constexpr size_t kHeaderBytes = 32;
+[[maybe_unused]] constexpr size_t kHeaderBytes = 32;  // unused when entries use malloc
 
 // Where pages come from: mmap'd chunks of kPagesPerChunk pages, shared by every arena of
 // the process. Memory from mmap is page-aligned by construction; aligned_alloc would

@@ -18,6 +18,9 @@ import tempfile
 import time
 
 MIRRORKV_SERVER = os.environ.get("MIRRORKV_SERVER", "")
+# Extra flags for every mirrorkv-server the tests start (ctest runs some suites again with
+# "--io-backend epoll").
+EXTRA_ARGS = os.environ.get("MIRRORKV_SERVER_EXTRA_ARGS", "").split()
 REDIS_SERVER = "/usr/bin/redis-server"
 REDIS_CLI = "/usr/bin/redis-cli"
 REDIS_BENCHMARK = "/usr/bin/redis-benchmark"
@@ -103,6 +106,8 @@ class ServerProcess:
                                       "--dir", self.dir]
             if redis:
                 self.args += ["--save", "", "--appendonly", "no"]
+            else:
+                self.args += EXTRA_ARGS
         self.proc = None
         self.exit_code = None
 

@@ -92,8 +92,8 @@ TEST_F(RequestParserTest, ParsesInlineCommands) {
 
 TEST_F(RequestParserTest, LargeBulkArrivesInPlace) {
   std::string value(5 << 20, 'x');
-  std::string request = "*2\r\n$4\r\nECHO\r\n$" + std::to_string(value.size()) + "\r\n" + value +
-                        "\r\n";
+  std::string request =
+      "*2\r\n$4\r\nECHO\r\n$" + std::to_string(value.size()) + "\r\n" + value + "\r\n";
   auto commands = Feed(request, 64 * 1024);
   ASSERT_EQ(commands.size(), 1u);
   EXPECT_EQ(commands[0][1].size(), value.size());
@@ -102,6 +102,7 @@ TEST_F(RequestParserTest, LargeBulkArrivesInPlace) {
 }
 
 struct BadInput {
+  std::string name;  // the test's name suffix
   std::string bytes;
   std::string error;
 };
@@ -120,21 +121,28 @@ TEST_P(RequestParserErrorTest, ReportsRedisError) {
 INSTANTIATE_TEST_SUITE_P(
     Malformed, RequestParserErrorTest,
     ::testing::Values(
-        BadInput{"*99999999999\r\n", "ERR Protocol error: invalid multibulk length"},
-        BadInput{"*2147483648\r\n", "ERR Protocol error: invalid multibulk length"},
-        BadInput{"*a\r\n", "ERR Protocol error: invalid multibulk length"},
-        BadInput{"*01\r\n", "ERR Protocol error: invalid multibulk length"},
-        BadInput{"*1\r\n$-5\r\n", "ERR Protocol error: invalid bulk length"},
-        BadInput{"*1\r\n$-1\r\n", "ERR Protocol error: invalid bulk length"},
-        BadInput{"*1\r\n$600000000\r\n", "ERR Protocol error: invalid bulk length"},
-        BadInput{"*1\r\nx4\r\n", "ERR Protocol error: expected '$', got 'x'"},
-        BadInput{"*1\r\n\n\r\n", "ERR Protocol error: expected '$', got ' '"},
-        BadInput{"PING \"a\r\n", "ERR Protocol error: unbalanced quotes in request"},
-        BadInput{"ECHO \"a\"b\r\n", "ERR Protocol error: unbalanced quotes in request"},
-        BadInput{std::string(70000, 'a'), "ERR Protocol error: too big inline request"},
-        BadInput{"*" + std::string(70000, '1'), "ERR Protocol error: too big mbulk count string"},
-        BadInput{"*1\r\n$" + std::string(70000, '1'),
-                 "ERR Protocol error: too big bulk count string"}));
+        BadInput{"HugeCount", "*99999999999\r\n", "ERR Protocol error: invalid multibulk length"},
+        BadInput{"CountOverIntMax", "*2147483648\r\n",
+                 "ERR Protocol error: invalid multibulk length"},
+        BadInput{"LetterCount", "*a\r\n", "ERR Protocol error: invalid multibulk length"},
+        BadInput{"LeadingZeroCount", "*01\r\n", "ERR Protocol error: invalid multibulk length"},
+        BadInput{"NegativeBulk", "*1\r\n$-5\r\n", "ERR Protocol error: invalid bulk length"},
+        BadInput{"NullBulk", "*1\r\n$-1\r\n", "ERR Protocol error: invalid bulk length"},
+        BadInput{"BulkOverLimit", "*1\r\n$600000000\r\n",
+                 "ERR Protocol error: invalid bulk length"},
+        BadInput{"MissingDollar", "*1\r\nx4\r\n", "ERR Protocol error: expected '$', got 'x'"},
+        BadInput{"NewlineForDollar", "*1\r\n\n\r\n", "ERR Protocol error: expected '$', got ' '"},
+        BadInput{"UnbalancedQuotes", "PING \"a\r\n",
+                 "ERR Protocol error: unbalanced quotes in request"},
+        BadInput{"TextAfterQuote", "ECHO \"a\"b\r\n",
+                 "ERR Protocol error: unbalanced quotes in request"},
+        BadInput{"TooBigInline", std::string(70000, 'a'),
+                 "ERR Protocol error: too big inline request"},
+        BadInput{"TooBigCount", "*" + std::string(70000, '1'),
+                 "ERR Protocol error: too big mbulk count string"},
+        BadInput{"TooBigBulkCount", "*1\r\n$" + std::string(70000, '1'),
+                 "ERR Protocol error: too big bulk count string"}),
+    [](const ::testing::TestParamInfo<BadInput>& info) { return info.param.name; });
 
 TEST_F(RequestParserTest, UnauthenticatedLimits) {
   authenticated_ = false;
@@ -167,8 +175,10 @@ TEST_F(RequestParserTest, AnnouncedHugeBulkDoesNotAllocateItUpFront) {
 
 TEST_F(RequestParserTest, RandomInputNeverCrashes) {
   std::mt19937 rng(42);
-  const std::string kPieces[] = {"*", "$", "\r\n", "\r", "\n", "-1", "0", "3", "12", "\"", "'",
-                                 "\\x4", " ", "PING", std::string(1, '\0'), "\xff"};
+  const std::string kPieces[] = {"*",   "$",    "\r\n", "\r",   "\n",
+                                 "-1",  "0",    "3",    "12",   "\"",
+                                 "'",   "\\x4", " ",    "PING", std::string(1, '\0'),
+                                 "\xff"};
   for (int round = 0; round < 2000; ++round) {
     RequestParser parser;
     std::string bytes;

@@ -1,0 +1,418 @@
+// Client: parsing and dispatch for one connection, MULTI/EXEC/WATCH, and the CLIENT LIST
+// view of it. See client.h.
+#include "server/client.h"
+
+#include <cstring>
+#include <utility>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "mirrorkv/clock.h"
+#include "server/io_thread.h"
+#include "server/keyspace_listener.h"
+#include "server/logger.h"
+#include "server/server.h"
+
+namespace mirrorkv::server {
+namespace {
+
+int64_t NowMs() { return SystemClock::Default()->NowMillis(); }
+
+// A subscriber whose unsent messages pass this is closed, as Redis's default
+// client-output-buffer-limit for pub/sub clients (32 MB hard limit) does; a subscriber
+// that never reads must not grow the server's memory without bound.
+constexpr size_t kPubSubOutputLimit = 32u << 20;
+
+// Redis prints arguments with %s: a NUL byte ends them.
+std::string_view UpToNul(std::string_view text) {
+  size_t nul = text.find('\0');
+  return nul == std::string_view::npos ? text : text.substr(0, nul);
+}
+
+bool ArityAllows(const CommandSpec& spec, size_t argc) {
+  int n = static_cast<int>(argc);
+  return spec.arity > 0 ? spec.arity == n : n >= -spec.arity;
+}
+
+}  // namespace
+
+Client::Client(Server& server, IoThread& thread, ClientAddress address)
+    : server_(server),
+      thread_(thread),
+      id_(server.clients().NextId()),
+      address_(std::move(address)),
+      created_ms_(NowMs()),
+      reply_(&output_),
+      authenticated_(!server.password_required()),
+      last_interaction_ms_(created_ms_) {}
+
+Client::~Client() = default;
+
+void Client::OnRead(size_t n) {
+  parser_.CommitRead(n);
+  ThreadStats& stats = thread_.stats();
+  ThreadStats::Add(stats.net_input_bytes, n);
+  last_interaction_ms_.store(NowMs(), std::memory_order_relaxed);
+  if (server_.shutting_down()) return;
+
+  uint64_t errors_before = reply_.errors();
+  uint64_t commands = 0;
+  processing_ = true;
+  {
+    // The whole batch runs under this thread's share of the EXEC gate: one uncontended
+    // lock per read, however many pipelined commands it carried.
+    ExecGateShare share(server_.gate(), thread_.index());
+    ParserLimits limits = server_.parser_limits();
+    while (!close_after_reply_ && !closed_.load(std::memory_order_relaxed)) {
+      RequestParser::Outcome outcome = parser_.Next(limits, !AuthRequired(), &args_);
+      if (outcome == RequestParser::Outcome::kNeedMore) break;
+      if (outcome == RequestParser::Outcome::kError) {
+        OnProtocolError();
+        break;
+      }
+      Dispatch(args_);
+      ++commands;
+    }
+  }
+  processing_ = false;
+  parser_.ShrinkIfIdle();
+  ThreadStats::Add(stats.commands, commands);
+  ThreadStats::Add(stats.error_replies, reply_.errors() - errors_before);
+  query_buffer_bytes_.store(parser_.pending_bytes(), std::memory_order_relaxed);
+  output_bytes_.store(output_.size(), std::memory_order_relaxed);
+}
+
+void Client::OnWritten(size_t n) {
+  ThreadStats::Add(thread_.stats().net_output_bytes, n);
+  output_bytes_.store(output_.size(), std::memory_order_relaxed);
+}
+
+// Redis answers a protocol error and closes the connection once that reply (and the
+// replies to the commands before it in the same read) are written; nothing after the bad
+// bytes is parsed, since the stream can no longer be trusted to be in step.
+void Client::OnProtocolError() {
+  reply_.Error(parser_.error());
+  close_after_reply_ = true;
+  if (parser_.query_buffer_overflow()) {
+    Log(LogLevel::kWarning, "Closing client that reached max query buffer length: id=%d addr=%s",
+        id_, address_.peer);
+  } else {
+    Log(LogLevel::kVerbose, "Protocol error (%s) from client: id=%d addr=%s", parser_.error(), id_,
+        address_.peer);
+  }
+}
+
+// A client that connected while no password was set stays authenticated when one is set
+// later (Redis behaves the same: authentication is decided per connection).
+bool Client::AuthRequired() const { return !authenticated_ && server_.password_required(); }
+
+// A command refused before it ran. Inside MULTI this dooms the transaction: EXEC then
+// answers EXECABORT instead of running a queue the client did not intend.
+void Client::Reject(std::string_view message) {
+  reply_.Error(message);
+  if (multi_active_) multi_aborted_ = true;
+}
+
+void Client::RejectUnknownCommand(std::span<const std::string_view> args) {
+  // Redis quotes the first arguments, up to 128 characters in all.
+  std::string quoted;
+  for (size_t i = 1; i < args.size() && quoted.size() < 128; ++i) {
+    std::string_view arg = UpToNul(args[i]);
+    arg = arg.substr(0, 128 - quoted.size());
+    absl::StrAppend(&quoted, "'", internal::AsAbsl(arg), "' ");
+  }
+  std::string_view name = UpToNul(args[0]).substr(0, 128);
+  Reject(absl::StrCat("ERR unknown command '", internal::AsAbsl(name),
+                      "', with args beginning with: ", quoted));
+}
+
+// The checks run in the order of Redis 7.0's processCommand, because clients can observe
+// the order: an unknown command is reported as unknown even before AUTH, a wrong arity
+// before NOAUTH, NOAUTH before the pub/sub context error, and every one of them inside
+// MULTI instead of a +QUEUED.
+void Client::Dispatch(std::span<const std::string_view> args) {
+  // Redis 7.0 answers QUIT before anything else, in any state.
+  if (args[0].size() == 4 && EqualsIgnoreCase(args[0], "quit")) {
+    reply_.Ok();
+    close_after_reply_ = true;
+    return;
+  }
+  const CommandSpec* spec = LookupCommand(args[0]);
+  if (spec == nullptr) {
+    RejectUnknownCommand(args);
+    return;
+  }
+  const CommandSpec* container = nullptr;
+  if (!spec->subcommands.empty() && args.size() >= 2) {
+    const CommandSpec* sub = LookupSubcommand(*spec, args[1]);
+    if (sub == nullptr) {
+      std::string upper = absl::AsciiStrToUpper(internal::AsAbsl(spec->name));
+      Reject(absl::StrCat("ERR unknown subcommand '",
+                          internal::AsAbsl(UpToNul(args[1]).substr(0, 128)), "'. Try ", upper,
+                          " HELP."));
+      return;
+    }
+    container = spec;
+    spec = sub;
+  }
+  if (!ArityAllows(*spec, args.size())) {
+    Reject(absl::StrCat("ERR wrong number of arguments for '", CommandFullName(*spec, container),
+                        "' command"));
+    return;
+  }
+  if (AuthRequired() && (spec->flags & kCmdNoAuth) == 0) {
+    Reject("NOAUTH Authentication required.");
+    return;
+  }
+  if (resp() == 2 && subscription_count() > 0 && (spec->flags & kCmdSubscribeContext) == 0) {
+    Reject(absl::StrCat("ERR Can't execute '", CommandFullName(*spec, container),
+                        "': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are "
+                        "allowed in this context"));
+    return;
+  }
+  if (multi_active_ && (spec->flags & kCmdNoQueue) == 0) {
+    if (spec->flags & kCmdNoMulti) {
+      Reject("ERR Command not allowed inside a transaction");
+      return;
+    }
+    multi_queue_.push_back({spec, container, std::vector<std::string>(args.begin(), args.end())});
+    multi_count_.store(static_cast<int>(multi_queue_.size()), std::memory_order_relaxed);
+    reply_.SimpleString("QUEUED");
+    return;
+  }
+  Execute(*spec, container, args, /*in_exec=*/false);
+}
+
+void Client::Execute(const CommandSpec& spec, const CommandSpec* container,
+                     std::span<const std::string_view> args, bool in_exec) {
+  last_command_.store(&spec, std::memory_order_relaxed);
+  last_container_.store(container, std::memory_order_relaxed);
+  CommandContext ctx{server_, *this, args, reply_, spec, container, in_exec};
+  spec.handler(ctx);
+}
+
+void Client::set_resp(int resp) {
+  reply_.set_resp(resp);
+  resp_shown_.store(resp, std::memory_order_relaxed);
+}
+
+void Client::set_name(std::string name) {
+  MutexLock lock(&info_mu_);
+  name_ = std::move(name);
+}
+
+std::string Client::name() const {
+  MutexLock lock(&info_mu_);
+  return name_;
+}
+
+void Client::UpdateSubscriptionCounts() {
+  subscriptions_.store(static_cast<int>(channels_.size()), std::memory_order_relaxed);
+  pattern_subscriptions_.store(static_cast<int>(patterns_.size()), std::memory_order_relaxed);
+}
+
+// RESET: everything a connection accumulated goes (transaction, watches, subscriptions,
+// name, RESP version, authentication when a password is set), as if it just connected.
+void Client::Reset() {
+  DiscardMulti();
+  Unwatch();
+  for (const std::string& channel : channels_) server_.pubsub().Unsubscribe(this, channel);
+  for (const std::string& pattern : patterns_) server_.pubsub().PUnsubscribe(this, pattern);
+  channels_.clear();
+  patterns_.clear();
+  UpdateSubscriptionCounts();
+  set_name("");
+  set_resp(2);
+  authenticated_ = !server_.password_required();
+}
+
+void Client::Kill() {
+  if (IoThread::Current() != &thread_) {
+    thread_.Post([self = shared_from_this()] { self->Kill(); });
+    return;
+  }
+  if (processing_) {
+    // The client is killing itself: finish the reply being built, then close.
+    close_after_reply_ = true;
+    return;
+  }
+  Close();
+}
+
+// Only the owner thread appends to output_, so a delivery from another thread is posted;
+// the message is shared, not copied, between subscribers.
+void Client::Deliver(std::shared_ptr<const OutOfBandMessage> message) {
+  if (IoThread::Current() != &thread_) {
+    thread_.Post([self = shared_from_this(), message = std::move(message)]() mutable {
+      self->Deliver(std::move(message));
+    });
+    return;
+  }
+  if (closed_.load(std::memory_order_relaxed)) return;
+  output_.append(resp() >= 3 ? message->resp3 : message->resp2);
+  if (output_.size() > kPubSubOutputLimit && is_pubsub()) {
+    Log(LogLevel::kWarning, "Client id=%d addr=%s closed for overcoming of output buffer limits.",
+        id_, address_.peer);
+    Close();
+    return;
+  }
+  // During a batch the flush at its end sends the message along with the replies.
+  if (!processing_) Flush();
+}
+
+// Unregistration happens while the client is alive and on its own thread, so the pub/sub
+// and watch registries never hold a pointer to a destroyed client.
+void Client::OnClosed() {
+  if (closed_.exchange(true)) return;
+  for (const std::string& channel : channels_) server_.pubsub().Unsubscribe(this, channel);
+  for (const std::string& pattern : patterns_) server_.pubsub().PUnsubscribe(this, pattern);
+  channels_.clear();
+  patterns_.clear();
+  UpdateSubscriptionCounts();
+  Unwatch();
+  thread_.RemoveClient(this);
+  server_.clients().Remove(id_);
+  Log(LogLevel::kVerbose, "Client closed connection id=%d addr=%s", id_, address_.peer);
+}
+
+// CLIENT LIST's line, with Redis's field names and order so that tools splitting on
+// spaces and '=' keep working. Buffers Redis reports that do not exist here (argv-mem,
+// rbs, oll ...) are reported as 0. Runs on any thread: it reads only atomics.
+std::string Client::Describe(int64_t now_ms) const {
+  const CommandSpec* command = last_command_.load(std::memory_order_relaxed);
+  const CommandSpec* container = last_container_.load(std::memory_order_relaxed);
+  std::string command_name = command != nullptr ? CommandFullName(*command, container) : "NULL";
+  int multi = multi_count_.load(std::memory_order_relaxed);
+  int subs = subscriptions_.load(std::memory_order_relaxed);
+  int psubs = pattern_subscriptions_.load(std::memory_order_relaxed);
+  // Redis's flag letters: P subscriber, x in MULTI, N none.
+  bool pubsub = subs + psubs > 0;
+  std::string_view flags = pubsub ? (multi >= 0 ? "Px" : "P") : (multi >= 0 ? "x" : "N");
+  size_t qbuf = query_buffer_bytes_.load(std::memory_order_relaxed);
+  size_t obl = output_bytes_.load(std::memory_order_relaxed);
+  return absl::StrFormat(
+      "id=%d addr=%s laddr=%s fd=%d name=%s age=%d idle=%d flags=%s db=0 sub=%d psub=%d "
+      "ssub=0 multi=%d qbuf=%d qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=%d oll=0 "
+      "omem=0 tot-mem=%d events=r cmd=%s user=default redir=-1 resp=%d",
+      id_, address_.peer, address_.local, address_.fd, name(), (now_ms - created_ms_) / 1000,
+      (now_ms - last_interaction_ms()) / 1000, flags, subs, psubs, multi, qbuf, obl, qbuf + obl,
+      command_name, resp_shown_.load(std::memory_order_relaxed));
+}
+
+// --- MULTI / EXEC / DISCARD / WATCH ---
+
+void Client::BeginMulti() {
+  multi_active_ = true;
+  multi_aborted_ = false;
+  multi_queue_.clear();
+  multi_count_.store(0, std::memory_order_relaxed);
+}
+
+void Client::DiscardMulti() {
+  multi_active_ = false;
+  multi_aborted_ = false;
+  multi_queue_.clear();
+  multi_count_.store(-1, std::memory_order_relaxed);
+}
+
+void Client::Unwatch() {
+  for (const std::string& key : watched_keys_) server_.keyspace().Unwatch(this, key);
+  watched_keys_.clear();
+  watch_dirty_.store(false, std::memory_order_relaxed);
+}
+
+// EXEC: the queue runs with every I/O thread excluded (see exec_gate.h). The queued
+// commands' arguments were copied when queued (the query buffer has moved on since), and
+// they run through Execute like any command, replying into one array. A WATCHed key
+// changed since WATCH makes EXEC reply a null array and run nothing.
+void Client::ExecMulti(CommandContext& ctx) {
+  if (!multi_active_) {
+    ctx.reply.Error("ERR EXEC without MULTI");
+    return;
+  }
+  if (multi_aborted_) {
+    DiscardMulti();
+    Unwatch();
+    ctx.reply.Error("EXECABORT Transaction discarded because of previous errors.");
+    return;
+  }
+  std::vector<QueuedCommand> queue = std::move(multi_queue_);
+  DiscardMulti();
+  // Exclusive use of the whole server: give up this thread's share (held for the batch)
+  // and take every share, in order. See exec_gate.h.
+  ExecGate& gate = server_.gate();
+  gate.UnlockShared(thread_.index());
+  gate.LockAll();
+  if (watch_dirty_.load(std::memory_order_relaxed)) {
+    ctx.reply.NullArray();
+  } else {
+    ctx.reply.ArrayHeader(queue.size());
+    std::vector<std::string_view> views;
+    for (const QueuedCommand& command : queue) {
+      views.assign(command.args.begin(), command.args.end());
+      Execute(*command.spec, command.container, views, /*in_exec=*/true);
+    }
+  }
+  gate.UnlockAll();
+  gate.LockShared(thread_.index());
+  Unwatch();
+}
+
+namespace {
+
+void MultiCommand(CommandContext& ctx) {
+  if (ctx.client.in_multi()) {
+    ctx.reply.Error("ERR MULTI calls can not be nested");
+    return;
+  }
+  ctx.client.BeginMulti();
+  ctx.reply.Ok();
+}
+
+void ExecCommand(CommandContext& ctx) { ctx.client.ExecMulti(ctx); }
+
+void DiscardCommand(CommandContext& ctx) {
+  if (!ctx.client.in_multi()) {
+    ctx.reply.Error("ERR DISCARD without MULTI");
+    return;
+  }
+  ctx.client.DiscardMulti();
+  ctx.client.Unwatch();
+  ctx.reply.Ok();
+}
+
+void WatchCommand(CommandContext& ctx) {
+  if (ctx.client.in_multi()) {
+    ctx.reply.Error("ERR WATCH inside MULTI is not allowed");
+    return;
+  }
+  for (size_t i = 1; i < ctx.argc(); ++i) {
+    if (ctx.client.watched_keys().emplace(ctx.args[i]).second) {
+      ctx.server.keyspace().Watch(&ctx.client, ctx.args[i]);
+    }
+  }
+  ctx.reply.Ok();
+}
+
+void UnwatchCommand(CommandContext& ctx) {
+  ctx.client.Unwatch();
+  ctx.reply.Ok();
+}
+
+constexpr uint32_t kTxFlags = kCmdNoScript | kCmdLoading | kCmdStale | kCmdAllowBusy;
+
+const CommandSpec kCommands[] = {
+    {"multi", 1, kTxFlags | kCmdNoQueue | kCmdFast, MultiCommand, 0, 0, 0, "@fast @transaction"},
+    {"exec", 1, kTxFlags | kCmdNoQueue, ExecCommand, 0, 0, 0, "@slow @transaction"},
+    {"discard", 1, kTxFlags | kCmdNoQueue | kCmdFast, DiscardCommand, 0, 0, 0,
+     "@fast @transaction"},
+    {"watch", -2, kTxFlags | kCmdNoQueue | kCmdFast, WatchCommand, 1, -1, 1, "@fast @transaction"},
+    {"unwatch", 1, kTxFlags | kCmdFast, UnwatchCommand, 0, 0, 0, "@fast @transaction"},
+};
+
+}  // namespace
+
+std::span<const CommandSpec> TransactionCommands() { return kCommands; }
+
+}  // namespace mirrorkv::server

@@ -1,0 +1,198 @@
+// Client: one connection's protocol state, independent of the event loop that moves its
+// bytes. The transport (asio_transport.cc or epoll_transport.cc) subclasses it to own the
+// socket: it reads into ReadSpace(), calls OnRead(), and writes output() when Flush() is
+// called. Everything between — parsing, dispatch, MULTI, subscriptions, authentication —
+// is here and in the command handlers.
+//
+// Threading: a Client is served by the one IoThread that accepted it (its "owner"). The
+// protocol state is touched only there, without locks. Other threads (CLIENT KILL,
+// PUBLISH, CLIENT LIST, shutdown) use only the methods marked "any thread": Kill() and
+// Post() hand work to the owner, and the fields CLIENT LIST shows are relaxed atomics or
+// guarded by a small lock.
+//
+// Lifetime: shared_ptr; the transport's pending operations, the client registry and
+// pub/sub deliveries in flight each hold a reference. OnClosed() unregisters the client
+// everywhere; memory goes when the last reference does.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "engine/base/mutex.h"
+#include "server/commands.h"
+#include "server/pubsub.h"
+#include "server/reply_builder.h"
+#include "server/resp_parser.h"
+#include "server/string_hash.h"
+
+namespace mirrorkv::server {
+
+class IoThread;
+class Server;
+
+// Who is on the other end, fixed at accept time.
+struct ClientAddress {
+  std::string peer;   // "127.0.0.1:52314"
+  std::string local;  // "127.0.0.1:6379"
+  bool loopback = true;
+  int fd = -1;
+};
+
+class Client : public std::enable_shared_from_this<Client> {
+ public:
+  Client(Server& server, IoThread& thread, ClientAddress address);
+  virtual ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  // --- Transport side (owner thread) ---
+
+  // Where the next read goes; empty if no buffer could be allocated (close then).
+  std::span<char> ReadSpace() { return parser_.ReadSpace(); }
+  // Parses and runs every complete command among the bytes read so far (`n` new ones);
+  // the replies are appended to output(). Call Flush() afterwards.
+  void OnRead(size_t n);
+  // Replies waiting to be written. The transport takes them (swap) when it writes.
+  std::string& output() { return output_; }
+  // Whether the connection must be closed once output() has been written (QUIT, a
+  // protocol error, CLIENT KILL of itself).
+  bool close_after_reply() const { return close_after_reply_; }
+  // Records `n` bytes written to the socket (INFO's total_net_output_bytes).
+  void OnWritten(size_t n);
+  // Unregisters the client from the server (registry, pub/sub, watches, its thread);
+  // the transport calls it once, when the connection is gone for whatever reason.
+  void OnClosed();
+
+  // Writes output() (owner thread). Implemented by the transport.
+  virtual void Flush() = 0;
+  // Closes the connection now, dropping unwritten output (owner thread).
+  virtual void Close() = 0;
+
+  // --- Any thread ---
+
+  // Closes the connection on its owner thread, after the reply being built (if it is
+  // the calling client itself, after its current reply).
+  void Kill();
+  // Appends an out-of-band message (a pub/sub message encoded for this client's RESP
+  // version) and writes it; runs on the owner thread (posted there if needed).
+  void Deliver(std::shared_ptr<const OutOfBandMessage> message);
+  uint64_t id() const { return id_; }
+  IoThread& thread() const { return thread_; }
+  const ClientAddress& address() const { return address_; }
+  std::string name() const ABSL_LOCKS_EXCLUDED(info_mu_);
+  // One CLIENT LIST line (without the newline).
+  std::string Describe(int64_t now_ms) const;
+  bool is_pubsub() const {
+    return subscriptions_.load(std::memory_order_relaxed) +
+               pattern_subscriptions_.load(std::memory_order_relaxed) >
+           0;
+  }
+  int64_t last_interaction_ms() const {
+    return last_interaction_ms_.load(std::memory_order_relaxed);
+  }
+
+  // --- Command side (owner thread) ---
+
+  Server& server() { return server_; }
+  ReplyBuilder& reply() { return reply_; }
+  int resp() const { return reply_.resp(); }
+  void set_resp(int resp);
+  bool authenticated() const { return authenticated_; }
+  void set_authenticated(bool authenticated) { authenticated_ = authenticated; }
+  // Whether a password is configured and this client has not given it yet.
+  bool AuthRequired() const;
+  void set_name(std::string name) ABSL_LOCKS_EXCLUDED(info_mu_);
+  // Close the connection once the current replies are written.
+  void RequestClose() { close_after_reply_ = true; }
+  // Back to a fresh connection's state (RESET).
+  void Reset();
+
+  // Pub/sub subscriptions (the registry holds the other direction).
+  StringSet& channels() { return channels_; }
+  StringSet& patterns() { return patterns_; }
+  // Republishes the subscription counts for CLIENT LIST and the RESP2 context check.
+  void UpdateSubscriptionCounts();
+  size_t subscription_count() const { return channels_.size() + patterns_.size(); }
+
+  // MULTI / EXEC / DISCARD / WATCH (handlers in client.cc).
+  bool in_multi() const { return multi_active_; }
+  void BeginMulti();
+  // Runs the queued commands atomically and replies their results as one array.
+  void ExecMulti(CommandContext& ctx);
+  void DiscardMulti();
+  // Keys watched by this client; the server's watch registry marks it dirty.
+  StringSet& watched_keys() { return watched_keys_; }
+  void MarkWatchedKeyModified() { watch_dirty_.store(true, std::memory_order_relaxed); }
+  void Unwatch();
+
+  // A reusable vector for MSET's pairs, so the hot path does not allocate.
+  std::vector<std::pair<std::string_view, std::string_view>>& pair_scratch() {
+    return pair_scratch_;
+  }
+
+ private:
+  struct QueuedCommand {
+    const CommandSpec* spec;
+    const CommandSpec* container;
+    std::vector<std::string> args;
+  };
+
+  // Runs the checks Redis runs before a command (arity, auth, pub/sub context, MULTI
+  // queueing) and then the command.
+  void Dispatch(std::span<const std::string_view> args);
+  void Execute(const CommandSpec& spec, const CommandSpec* container,
+               std::span<const std::string_view> args, bool in_exec);
+  // Replies an error for a command that was not run, and dooms an open MULTI.
+  void Reject(std::string_view message);
+  void RejectUnknownCommand(std::span<const std::string_view> args);
+  void OnProtocolError();
+
+  Server& server_;
+  IoThread& thread_;
+  const uint64_t id_;
+  const ClientAddress address_;
+  const int64_t created_ms_;
+
+  RequestParser parser_;
+  std::vector<std::string_view> args_;  // reused for every command
+  std::string output_;
+  ReplyBuilder reply_;
+  bool close_after_reply_ = false;
+  bool authenticated_ = false;
+  // True while OnRead runs: deliveries then wait for the batch's flush.
+  bool processing_ = false;
+
+  bool multi_active_ = false;
+  bool multi_aborted_ = false;  // a command was rejected while queueing: EXECABORT
+  std::vector<QueuedCommand> multi_queue_;
+  StringSet watched_keys_;
+  // Set by the watch registry from any writing thread; read by EXEC. Relaxed is
+  // enough: EXEC holds the whole gate, so every write that could set it has finished
+  // and its lock release ordered the store before EXEC's acquisition.
+  std::atomic<bool> watch_dirty_{false};
+
+  StringSet channels_;
+  StringSet patterns_;
+  std::vector<std::pair<std::string_view, std::string_view>> pair_scratch_;
+
+  // What CLIENT LIST shows, readable from any thread.
+  mutable Mutex info_mu_;
+  std::string name_ ABSL_GUARDED_BY(info_mu_);
+  std::atomic<int64_t> last_interaction_ms_;
+  std::atomic<const CommandSpec*> last_command_{nullptr};
+  std::atomic<const CommandSpec*> last_container_{nullptr};
+  std::atomic<int> subscriptions_{0};
+  std::atomic<int> pattern_subscriptions_{0};
+  std::atomic<int> multi_count_{-1};
+  std::atomic<int> resp_shown_{2};
+  std::atomic<size_t> query_buffer_bytes_{0};
+  std::atomic<size_t> output_bytes_{0};
+  std::atomic<bool> closed_{false};
+};
+
+}  // namespace mirrorkv::server

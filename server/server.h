@@ -1,0 +1,205 @@
+// Server: mirrorkv-server's process-wide state and life cycle, built only on the public
+// mirrorkv API (include/mirrorkv/). It owns the Store, the live configuration, the client
+// registry, pub/sub, persistence and the EXEC gate, and runs the control loop (signals,
+// the once-every-100-ms "cron": automatic snapshots, idle-client timeouts, ops/sec
+// sampling) on the thread that calls Run(). Connections are served by a Transport's I/O
+// threads (asio_transport.h, epoll_transport.h).
+//
+//   auto server = Server::Create(std::move(config));
+//   if (!server.ok()) ...;
+//   return (*server)->Run();   // until SHUTDOWN or SIGTERM
+//
+// Thread-safe: every method may be called from any I/O thread unless noted.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "engine/base/mutex.h"
+#include "mirrorkv/status.h"
+#include "mirrorkv/store.h"
+#include "server/config.h"
+#include "server/exec_gate.h"
+#include "server/resp_parser.h"
+
+namespace mirrorkv::server {
+
+class Client;
+class IoThread;
+class KeyspaceListener;
+class Persistence;
+class PubSub;
+class Server;
+
+// Moves bytes between sockets and Clients. One implementation per event loop.
+class Transport {
+ public:
+  virtual ~Transport() = default;
+  // Opens a listening socket on every address (IPv4 or IPv6 literal). kIOError naming
+  // the address on failure.
+  virtual Status Listen(const std::vector<std::string>& addresses, int port, int backlog) = 0;
+  // Starts the I/O threads and accepting.
+  virtual void Start() = 0;
+  // Stops accepting, closes every connection and joins the I/O threads. Idempotent.
+  virtual void Stop() = 0;
+  // The I/O threads; fixed once the transport is created.
+  virtual std::span<IoThread* const> threads() const = 0;
+};
+
+std::unique_ptr<Transport> NewAsioTransport(Server& server, size_t threads);
+std::unique_ptr<Transport> NewEpollTransport(Server& server, size_t threads);
+
+// Every connected client by id, for CLIENT LIST/KILL, maxclients and shutdown.
+class ClientRegistry {
+ public:
+  uint64_t NextId() { return next_id_.fetch_add(1, std::memory_order_relaxed); }
+  void Add(std::shared_ptr<Client> client) ABSL_LOCKS_EXCLUDED(mu_);
+  void Remove(uint64_t id) ABSL_LOCKS_EXCLUDED(mu_);
+  // Relaxed: an estimate for maxclients and INFO, exact once connections settle.
+  size_t size() const { return size_.load(std::memory_order_relaxed); }
+  // The clients at this moment, ordered by id.
+  std::vector<std::shared_ptr<Client>> Snapshot() const ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  mutable Mutex mu_;
+  std::map<uint64_t, std::shared_ptr<Client>> clients_ ABSL_GUARDED_BY(mu_);
+  std::atomic<size_t> size_{0};
+  std::atomic<uint64_t> next_id_{1};
+};
+
+// Process-wide counters that are not per thread (rare events). Relaxed.
+struct ServerCounters {
+  std::atomic<uint64_t> connections_received{0};
+  std::atomic<uint64_t> rejected_connections{0};
+};
+
+// The admission rule for a new connection, as Redis applies it: over maxclients, or from
+// a non-loopback address while protected mode is on and no password is set, the
+// connection gets the returned protocol bytes and is closed. Empty: admit it.
+std::string_view AdmissionRefusal(size_t clients, int64_t maxclients, bool protected_mode,
+                                  bool password_required, bool loopback);
+
+enum class ShutdownMode : uint8_t {
+  kDefault,  // save if save points are configured
+  kSave,     // always save
+  kNoSave,   // never save
+};
+
+class Server {
+ public:
+  // Checks the configuration, opens the Store (loading the snapshot file if there is
+  // one) and prepares the transport, without listening yet. kInvalidArgument for a bad
+  // configuration; the snapshot's error (kCorruption, kIOError) if it cannot be loaded.
+  static Result<std::unique_ptr<Server>> Create(ServerConfig config);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Listens, serves until SHUTDOWN or SIGINT/SIGTERM, and returns the process exit
+  // code: 0 after a clean shutdown, 1 if listening failed. Call once, from main.
+  int Run();
+
+  // --- State the commands use ---
+  Store& store() { return *store_; }
+  ExecGate& gate() { return *gate_; }
+  ClientRegistry& clients() { return clients_; }
+  PubSub& pubsub() { return *pubsub_; }
+  Persistence& persistence() { return *persistence_; }
+  KeyspaceListener& keyspace() { return *keyspace_; }
+  ServerCounters& counters() { return counters_; }
+  std::span<IoThread* const> threads() const;
+
+  // A copy of the live configuration.
+  ServerConfig config() const ABSL_LOCKS_EXCLUDED(config_mu_);
+  // CONFIG SET: applies every pair or none, then pushes the new values to the Store,
+  // the log and the limits. On error the status message is the whole reply text.
+  Status SetConfig(const std::vector<std::string_view>& args) ABSL_LOCKS_EXCLUDED(config_mu_);
+  Status RewriteConfig() ABSL_LOCKS_EXCLUDED(config_mu_);
+
+  // Values read on every request, mirrored out of the configuration into atomics.
+  ParserLimits parser_limits() const {
+    return {max_bulk_len_.load(std::memory_order_relaxed),
+            static_cast<size_t>(max_query_buffer_.load(std::memory_order_relaxed))};
+  }
+  bool password_required() const { return password_required_.load(std::memory_order_relaxed); }
+  // Compares `password` with requirepass in constant time.
+  bool CheckPassword(std::string_view password) const ABSL_LOCKS_EXCLUDED(config_mu_);
+  bool protected_mode() const { return protected_mode_.load(std::memory_order_relaxed); }
+  int64_t timeout_seconds() const { return timeout_.load(std::memory_order_relaxed); }
+  int64_t maxclients() const { return maxclients_.load(std::memory_order_relaxed); }
+  int64_t proto_max_bulk_len() const { return max_bulk_len_.load(std::memory_order_relaxed); }
+
+  // Identity, for INFO and HELLO.
+  const std::string& run_id() const { return run_id_; }
+  const std::string& replication_id() const { return replication_id_; }
+  int64_t start_time_ms() const { return start_time_ms_; }
+  int port() const { return static_cast<int>(port_); }
+  const std::string& executable() const { return executable_; }
+  void set_executable(std::string path) { executable_ = std::move(path); }
+  // Operations per second over the last second, sampled by the cron.
+  int64_t instantaneous_ops() const { return instantaneous_ops_.load(std::memory_order_relaxed); }
+
+  // --- Connections (called by transports) ---
+
+  // Decides whether a new connection may stay. Returns an empty string to admit it, or
+  // the protocol bytes to write before closing it ("-ERR max number of clients
+  // reached\r\n", protected mode's "-DENIED ...").
+  std::string_view AdmitConnection(bool loopback);
+  // Registers an accepted client (registry, counters, its thread's list).
+  void OnClientConnected(const std::shared_ptr<Client>& client);
+  bool shutting_down() const { return shutting_down_.load(std::memory_order_acquire); }
+
+  // SHUTDOWN: saves as `mode` says and then stops the server. Returns the error if the
+  // save failed; the server then keeps running, as Redis does.
+  Status Shutdown(ShutdownMode mode);
+
+ private:
+  explicit Server(ServerConfig config);
+  Status Init();
+  void ApplyLiveConfig(const ServerConfig& config) ABSL_EXCLUSIVE_LOCKS_REQUIRED(config_mu_);
+  void Cron();
+  void CloseIdleClients(int64_t now_ms);
+  void StopServing();
+
+  mutable Mutex config_mu_;
+  ServerConfig config_ ABSL_GUARDED_BY(config_mu_);
+
+  std::unique_ptr<KeyspaceListener> keyspace_;
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<ExecGate> gate_;
+  std::unique_ptr<PubSub> pubsub_;
+  std::unique_ptr<Persistence> persistence_;
+  std::unique_ptr<Transport> transport_;
+  ClientRegistry clients_;
+  ServerCounters counters_;
+
+  std::atomic<int64_t> max_bulk_len_{0};
+  std::atomic<int64_t> max_query_buffer_{0};
+  std::atomic<bool> password_required_{false};
+  std::atomic<bool> protected_mode_{true};
+  std::atomic<int64_t> timeout_{0};
+  std::atomic<int64_t> maxclients_{10000};
+  std::atomic<bool> shutting_down_{false};
+  std::atomic<int64_t> instantaneous_ops_{0};
+
+  std::string run_id_;
+  std::string replication_id_;
+  int64_t start_time_ms_ = 0;
+  int64_t port_ = 0;
+  std::string executable_;
+
+  // The control loop (Run's thread): signals, cron, and the stop request.
+  struct ControlLoop;
+  std::unique_ptr<ControlLoop> control_;
+};
+
+// INFO: the report for `sections` (empty: the default sections), in Redis's format.
+std::string BuildInfo(Server& server, const std::vector<std::string>& sections);
+
+}  // namespace mirrorkv::server
