@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "engine/base/numbers.h"
+#include "engine/base/monotonic.h"
 #include "engine/base/strings.h"
 #include "engine/store_impl.h"
 #include "replication/primary_impl.h"
@@ -15,10 +16,7 @@ namespace {
 using SteadyClock = std::chrono::steady_clock;
 using internal::AsAbsl;
 
-int64_t SteadyMillis() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now().time_since_epoch())
-      .count();
-}
+using internal::MonotonicMillis;
 
 // An RDB holding nothing, for a redis-server replica's full resync: the magic with
 // version 9 (every Redis since 5 loads it), the EOF opcode, and a zero checksum, which
@@ -246,7 +244,7 @@ void Primary::Impl::RunSession(Session& session, std::optional<Handshake> given)
   }
   if (status.ok()) {
     session.acked_offset.store(*start, std::memory_order_relaxed);
-    session.last_ack_ms.store(SteadyMillis(), std::memory_order_relaxed);
+    session.last_ack_ms.store(MonotonicMillis(), std::memory_order_relaxed);
     session.online.store(true, std::memory_order_release);
     acks = std::thread([this, &session, &reader] { ReadAcks(session, &reader); });
     // After a full resync, the bytes logged while the snapshot was sent; then the log.
@@ -406,7 +404,7 @@ void Primary::Impl::ReadAcks(Session& session, internal::TransportReader* reader
       uint64_t previous = session.acked_offset.load(std::memory_order_relaxed);
       session.acked_offset.store(std::max(previous, static_cast<uint64_t>(offset)),
                                  std::memory_order_relaxed);
-      session.last_ack_ms.store(SteadyMillis(), std::memory_order_relaxed);
+      session.last_ack_ms.store(MonotonicMillis(), std::memory_order_relaxed);
       MutexLock lock(&ack_mu_);
       ack_cv_.SignalAll();
     }
@@ -449,7 +447,7 @@ size_t Primary::Impl::WaitForReplicas(size_t count, std::chrono::milliseconds ti
 
 std::vector<ReplicaInfo> Primary::Impl::replicas() const {
   uint64_t end = log_->end_offset();
-  int64_t now = SteadyMillis();
+  int64_t now = MonotonicMillis();
   std::vector<ReplicaInfo> out;
   MutexLock lock(&mu_);
   for (const auto& s : sessions_) {
@@ -486,7 +484,7 @@ void Primary::Impl::ReapSessions() {
 void Primary::Impl::MonitorMain() {
   // 100 ms: the resolution of ping scheduling, timeouts and min-replicas checks.
   constexpr auto kTick = std::chrono::milliseconds(100);
-  int64_t last_ping = SteadyMillis();
+  int64_t last_ping = MonotonicMillis();
   while (true) {
     {
       MutexLock lock(&mu_);
@@ -495,7 +493,7 @@ void Primary::Impl::MonitorMain() {
       if (stopping_) return;
     }
     ReapSessions();
-    int64_t now = SteadyMillis();
+    int64_t now = MonotonicMillis();
     size_t connected = 0, good = 0;
     {
       MutexLock lock(&mu_);

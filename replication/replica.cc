@@ -12,6 +12,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "engine/base/monotonic.h"
 #include "engine/base/strings.h"
 #include "engine/store_impl.h"
 #include "replication/command_log.h"
@@ -26,10 +27,7 @@ namespace {
 using SteadyClock = std::chrono::steady_clock;
 using internal::AsAbsl;
 
-int64_t SteadyMillis() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now().time_since_epoch())
-      .count();
-}
+using internal::MonotonicMillis;
 
 std::string AckCommand(uint64_t offset) {
   std::string out;
@@ -86,7 +84,7 @@ class Replica::Impl {
   }
 
   ReplicaStatus status() const ABSL_LOCKS_EXCLUDED(mu_) {
-    int64_t now = SteadyMillis();
+    int64_t now = MonotonicMillis();
     MutexLock lock(&mu_);
     ReplicaStatus status;
     status.link = link_;
@@ -192,7 +190,7 @@ void Replica::Impl::Run() {
     if (stop_) break;
     link_ = LinkState::kDown;
     last_error_ = status;
-    if (down_since_ms_ == 0) down_since_ms_ = SteadyMillis();
+    if (down_since_ms_ == 0) down_since_ms_ = MonotonicMillis();
     wake_.WaitWithTimeout(&mu_, options_.reconnect_delay);
   }
 }
@@ -253,7 +251,7 @@ Status Replica::Impl::Handshake(Transport& transport, internal::TransportReader&
                                        std::to_string(asked.offset + 1)});
   }
   MIRRORKV_ASSIGN_OR_RETURN(std::string reply, expect(command, "PSYNC"));
-  last_io_ms_.store(SteadyMillis(), std::memory_order_relaxed);
+  last_io_ms_.store(MonotonicMillis(), std::memory_order_relaxed);
   std::vector<std::string> words = absl::StrSplit(reply, ' ', absl::SkipEmpty());
   if (words.size() == 3 && words[0] == "+FULLRESYNC" && words[1].size() == 40) {
     uint64_t offset = 0;
@@ -362,17 +360,17 @@ Status Replica::Impl::StreamLoop(Transport& transport, internal::TransportReader
       }
     }
     commit_run();
-    int64_t now = SteadyMillis();
+    int64_t now = MonotonicMillis();
     if (now - last_ack >= options_.ack_interval.count()) {
       MIRRORKV_RETURN_IF_ERROR(transport.Send(AckCommand(offset)));
       last_ack = now;
     }
     Status filled = reader.Fill(std::min(options_.ack_interval, options_.timeout));
     if (filled.ok()) {
-      last_io_ms_.store(SteadyMillis(), std::memory_order_relaxed);
+      last_io_ms_.store(MonotonicMillis(), std::memory_order_relaxed);
     } else if (filled.code() != StatusCode::kDeadlineExceeded) {
       return filled;
-    } else if (SteadyMillis() - last_io_ms_.load(std::memory_order_relaxed) >
+    } else if (MonotonicMillis() - last_io_ms_.load(std::memory_order_relaxed) >
                options_.timeout.count()) {
       return Status::DeadlineExceeded("no data from the primary within the timeout");
     }

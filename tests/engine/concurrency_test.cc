@@ -41,6 +41,7 @@
 #include "mirrorkv/mutation.h"
 #include "mirrorkv/options.h"
 #include "mirrorkv/store.h"
+#include "tests/test_seed.h"
 
 namespace mirrorkv {
 namespace {
@@ -57,15 +58,7 @@ constexpr bool kSanitized = false;
 #endif
 constexpr size_t Scaled(size_t normal, size_t sanitized) { return kSanitized ? sanitized : normal; }
 
-uint64_t SeedFromEnv() {
-  uint64_t seed = 0x636f'6e63'7572'7265;  // "concurre"
-  if (const char* env = std::getenv("MIRRORKV_TEST_SEED"); env != nullptr && *env != '\0') {
-    seed = std::strtoull(env, nullptr, 0);
-  }
-  std::cout << "MIRRORKV_TEST_SEED=" << seed << std::endl;
-  ::testing::Test::RecordProperty("seed", std::to_string(seed));
-  return seed;
-}
+uint64_t SeedFromEnv() { return testutil::TestSeed(0x636f'6e63'7572'7265); }  // "concurre"
 
 std::string Key(std::string_view prefix, uint64_t i) {
   return std::string(prefix) + std::to_string(i);

@@ -31,21 +31,14 @@
 #include "mirrorkv/mutation.h"
 #include "mirrorkv/options.h"
 #include "mirrorkv/store.h"
+#include "tests/test_seed.h"
 
 namespace mirrorkv {
 namespace {
 
 using std::chrono::hours;
 
-uint64_t SeedFromEnv() {
-  uint64_t seed = 0x6576'6963'7469'6f6e;  // "eviction"
-  if (const char* env = std::getenv("MIRRORKV_TEST_SEED"); env != nullptr && *env != '\0') {
-    seed = std::strtoull(env, nullptr, 0);
-  }
-  std::cout << "MIRRORKV_TEST_SEED=" << seed << std::endl;
-  ::testing::Test::RecordProperty("seed", std::to_string(seed));
-  return seed;
-}
+uint64_t SeedFromEnv() { return testutil::TestSeed(0x6576'6963'7469'6f6e); }  // "eviction"
 
 // "<prefix>" followed by `i` as 12 zero-padded digits: 16-byte keys for a 4-byte prefix.
 std::string Key(std::string_view prefix, uint64_t i) {

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "tests/test_seed.h"
 
 namespace mirrorkv::internal {
 namespace {
@@ -45,15 +46,7 @@ std::vector<uint64_t> Ids(const std::vector<Item>& items) {
   return ids;
 }
 
-uint64_t SeedFromEnv() {
-  uint64_t seed = 0x6d69'7272'6f72'6b76;  // "mirrorkv"
-  if (const char* env = std::getenv("MIRRORKV_TEST_SEED"); env != nullptr && *env != '\0') {
-    seed = std::strtoull(env, nullptr, 0);
-  }
-  std::cout << "MIRRORKV_TEST_SEED=" << seed << std::endl;
-  ::testing::Test::RecordProperty("seed", std::to_string(seed));
-  return seed;
-}
+uint64_t SeedFromEnv() { return testutil::TestSeed(0x6d69'7272'6f72'6b76); }  // "mirrorkv"
 
 TEST(TtlWheelTest, EmptyWheelDeliversNothingAndOwnsNoMemory) {
   TtlWheel wheel(kNow);

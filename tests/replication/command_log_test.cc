@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "replication/resp.h"
+#include "tests/test_seed.h"
 
 namespace mirrorkv::internal {
 namespace {
@@ -22,12 +23,7 @@ namespace {
 using ::testing::ElementsAre;
 using namespace std::chrono_literals;
 
-uint64_t TestSeed() {
-  const char* env = std::getenv("MIRRORKV_TEST_SEED");
-  uint64_t seed = env ? std::strtoull(env, nullptr, 10) : 20261126;
-  std::printf("MIRRORKV_TEST_SEED=%llu\n", static_cast<unsigned long long>(seed));
-  return seed;
-}
+uint64_t TestSeed() { return testutil::TestSeed(20261126); }
 
 std::vector<std::vector<std::string>> ParseAll(std::string_view stream) {
   std::vector<std::vector<std::string>> commands;

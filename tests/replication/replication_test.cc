@@ -18,6 +18,7 @@
 #include "engine/store_impl.h"
 #include "mirrorkv/clock.h"
 #include "replication/resp.h"
+#include "tests/test_seed.h"
 
 namespace mirrorkv {
 namespace {
@@ -25,12 +26,7 @@ namespace {
 using namespace std::chrono_literals;
 using ::testing::HasSubstr;
 
-uint64_t TestSeed() {
-  const char* env = std::getenv("MIRRORKV_TEST_SEED");
-  uint64_t seed = env ? std::strtoull(env, nullptr, 10) : 424242;
-  std::printf("MIRRORKV_TEST_SEED=%llu\n", static_cast<unsigned long long>(seed));
-  return seed;
-}
+uint64_t TestSeed() { return testutil::TestSeed(424242); }
 
 // The raw content of a store: key -> (value, deadline), expired entries included.
 using Content = std::map<std::string, std::pair<std::string, int64_t>>;

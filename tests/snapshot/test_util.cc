@@ -9,20 +9,13 @@
 #include <iostream>
 
 #include "engine/store_impl.h"
+#include "tests/test_seed.h"
 
 namespace mirrorkv::testing {
 
 namespace fmt = internal::snapshot;
 
-uint64_t SeedFromEnv(uint64_t fallback) {
-  uint64_t seed = fallback;
-  if (const char* env = std::getenv("MIRRORKV_TEST_SEED"); env != nullptr && *env != '\0') {
-    seed = std::strtoull(env, nullptr, 0);
-  }
-  std::cout << "MIRRORKV_TEST_SEED=" << seed << std::endl;
-  ::testing::Test::RecordProperty("seed", std::to_string(seed));
-  return seed;
-}
+uint64_t SeedFromEnv(uint64_t fallback) { return mirrorkv::testutil::TestSeed(fallback); }
 
 Contents AllEntries(Store& store) {
   Contents out;
