@@ -243,7 +243,10 @@ void Primary::Impl::RunSession(Session& session, std::optional<Handshake> given)
     }
   }
   if (status.ok()) {
-    session.acked_offset.store(*start, std::memory_order_relaxed);
+    // After a partial resync the replica holds everything before `start`; after a full
+    // one it holds nothing until it has loaded the snapshot and says so in an ACK. WAIT
+    // must not count it before that.
+    session.acked_offset.store(partial ? *start : 0, std::memory_order_relaxed);
     session.last_ack_ms.store(MonotonicMillis(), std::memory_order_relaxed);
     session.online.store(true, std::memory_order_release);
     acks = std::thread([this, &session, &reader] { ReadAcks(session, &reader); });
