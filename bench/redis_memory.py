@@ -17,14 +17,13 @@ Needs redis-py: use /usr/bin/python3 (Debian's python3-redis), not another pytho
 import argparse
 import contextlib
 import os
-import signal
-import socket
 import subprocess
-import sys
 import tempfile
 import time
 
 import redis
+
+from redis_process import exit_on_sigterm, free_port, stop_redis
 
 REDIS_SERVER = "/usr/bin/redis-server"
 TTL_MS = 3_600_000  # one hour: nothing expires while loading
@@ -33,14 +32,6 @@ START_TIMEOUT_S = 10
 STOP_TIMEOUT_S = 10
 
 
-def free_port():
-    """A port the kernel just handed out on 127.0.0.1, released for redis-server to take.
-
-    Another process could take it in between; start_redis retries on a new port then.
-    """
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def vm_rss_bytes(pid):
@@ -51,22 +42,6 @@ def vm_rss_bytes(pid):
     raise RuntimeError(f"no VmRSS for pid {pid}")
 
 
-def stop_redis(process, client):
-    """Stops the server: SHUTDOWN NOSAVE, then SIGTERM, then SIGKILL, each bounded."""
-    if process.poll() is not None:
-        return
-    steps = [process.terminate, process.kill]
-    if client is not None:
-        steps.insert(0, lambda: client.shutdown(nosave=True))
-    for step in steps:
-        # SHUTDOWN closes the connection as the server exits, which redis-py reports.
-        with contextlib.suppress(redis.exceptions.RedisError, OSError):
-            step()
-        try:
-            process.wait(timeout=STOP_TIMEOUT_S / len(steps))
-            return
-        except subprocess.TimeoutExpired:
-            continue
 
 
 def wait_until_ready(process, client):
@@ -102,7 +77,7 @@ def redis_server(directory, attempts=3):
         try:
             wait_until_ready(process, client)
         except BaseException as error:
-            stop_redis(process, None)
+            stop_redis(process, None, STOP_TIMEOUT_S)
             retryable = isinstance(error, (ConnectionError, redis.exceptions.ConnectionError))
             if not retryable or attempt + 1 == attempts:
                 raise
@@ -110,7 +85,7 @@ def redis_server(directory, attempts=3):
         try:
             yield process, client
         finally:
-            stop_redis(process, client)
+            stop_redis(process, client, STOP_TIMEOUT_S)
         return
 
 
@@ -141,9 +116,6 @@ def measure(key_count, with_ttl):
     }
 
 
-def exit_on_sigterm():
-    """Turns SIGTERM into SystemExit, so that the finally blocks stop the server."""
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 
 
 def main():

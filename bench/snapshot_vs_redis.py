@@ -33,8 +33,6 @@ import contextlib
 import json
 import os
 import re
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -42,6 +40,8 @@ import tempfile
 import time
 
 import redis
+
+from redis_process import exit_on_sigterm, free_port, stop_redis
 
 REDIS_SERVER = "/usr/bin/redis-server"
 REDIS_CLI = "/usr/bin/redis-cli"
@@ -52,29 +52,8 @@ PIPE_TIMEOUT_S = 600
 BENCH_TIMEOUT_S = 1800
 
 
-def free_port():
-    """A port the kernel just handed out on 127.0.0.1, released for redis-server to take."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
-def stop_redis(process, client):
-    """Stops the server: SHUTDOWN NOSAVE, then SIGTERM, then SIGKILL, each bounded."""
-    if process.poll() is not None:
-        return
-    steps = [process.terminate, process.kill]
-    if client is not None:
-        steps.insert(0, lambda: client.shutdown(nosave=True))
-    for step in steps:
-        # SHUTDOWN closes the connection as the server exits, which redis-py reports.
-        with contextlib.suppress(redis.exceptions.RedisError, OSError):
-            step()
-        try:
-            process.wait(timeout=STOP_TIMEOUT_S / len(steps))
-            return
-        except subprocess.TimeoutExpired:
-            continue
 
 
 @contextlib.contextmanager
@@ -108,7 +87,7 @@ def redis_server(directory, port, timeout_s):
         ready_s = time.monotonic() - start
         yield process, client, ready_s
     finally:
-        stop_redis(process, client)
+        stop_redis(process, client, STOP_TIMEOUT_S)
 
 
 def loaded_from_disk_seconds(directory):
@@ -196,9 +175,6 @@ def measure_mirrorkv(bench, keys, values, repeat, directory):
     return results
 
 
-def exit_on_sigterm():
-    """Turns SIGTERM into SystemExit, so that the finally blocks stop the servers."""
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 
 
 def main():
