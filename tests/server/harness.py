@@ -16,6 +16,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import unittest
 
 MIRRORKV_SERVER = os.environ.get("MIRRORKV_SERVER", "")
 # Extra flags for every mirrorkv-server the tests start (ctest runs some suites again with
@@ -271,3 +272,22 @@ def encode_command(*args):
             a = a.encode()
         out.append(b"$%d\r\n%s\r\n" % (len(a), a))
     return b"".join(out)
+
+
+class ServerTestCase(unittest.TestCase):
+    """Tests sharing one mirrorkv-server started with SERVER_ARGS before the class's tests,
+    and stopped after them with its exit code and sanitizer report checked."""
+
+    SERVER_ARGS = []
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = ServerProcess(args=list(cls.SERVER_ARGS)).start()
+        cls.port = cls.server.port
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            stop_and_check(cls.server)
+        finally:
+            cls.server.cleanup()

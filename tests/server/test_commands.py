@@ -13,18 +13,9 @@ import harness  # noqa: E402
 import redis  # noqa: E402
 
 
-class CommandsTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        # Two I/O threads even on a one-CPU machine, so cross-thread paths are exercised.
-        cls.server = harness.ServerProcess(args=["--io-threads", "2"]).start()
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            harness.stop_and_check(cls.server)
-        finally:
-            cls.server.cleanup()
+class CommandsTest(harness.ServerTestCase):
+    # Two I/O threads even on a one-CPU machine, so cross-thread paths are exercised.
+    SERVER_ARGS = ["--io-threads", "2"]
 
     def setUp(self):
         self.r = self.server.client()

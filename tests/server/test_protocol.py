@@ -13,34 +13,14 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 from harness import connect, recv_exactly, recv_until_closed  # noqa: E402
-
-
-def resp(*args):
-    out = [b"*%d\r\n" % len(args)]
-    for a in args:
-        if isinstance(a, str):
-            a = a.encode()
-        out.append(b"$%d\r\n%s\r\n" % (len(a), a))
-    return b"".join(out)
+from harness import encode_command as resp  # noqa: E402
 
 
 def bulk(value):
     return b"$%d\r\n%s\r\n" % (len(value), value)
 
 
-class ProtocolTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.server = harness.ServerProcess().start()
-        cls.port = cls.server.port
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            harness.stop_and_check(cls.server)
-        finally:
-            cls.server.cleanup()
-
+class ProtocolTest(harness.ServerTestCase):
     def setUp(self):
         # A sentinel key that bad clients must never disturb.
         with connect(self.port) as s:

@@ -16,18 +16,8 @@ import harness  # noqa: E402
 from harness import connect, encode_command, recv_exactly, recv_until_closed  # noqa: E402
 
 
-class StressTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.server = harness.ServerProcess(args=["--io-threads", "4"]).start()
-        cls.port = cls.server.port
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            harness.stop_and_check(cls.server)
-        finally:
-            cls.server.cleanup()
+class StressTest(harness.ServerTestCase):
+    SERVER_ARGS = ["--io-threads", "4"]
 
     def test_many_concurrent_clients(self):
         errors = []

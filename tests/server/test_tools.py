@@ -18,18 +18,11 @@ import harness  # noqa: E402
 TOOL_TIMEOUT = 120
 
 
-class ToolsTest(unittest.TestCase):
+class ToolsTest(harness.ServerTestCase):
     @classmethod
     def setUpClass(cls):
-        cls.server = harness.ServerProcess().start()
-        cls.port = str(cls.server.port)
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            harness.stop_and_check(cls.server)
-        finally:
-            cls.server.cleanup()
+        super().setUpClass()
+        cls.port = str(cls.server.port)  # passed to redis-cli and redis-benchmark as text
 
     def cli(self, *args, stdin=None):
         result = subprocess.run([harness.REDIS_CLI, "-p", self.port] + list(args), input=stdin,
