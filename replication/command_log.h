@@ -103,11 +103,12 @@ class CommandLog final : public MutationListener {
   // Next offset to hand out (one relaxed add per append: only uniqueness matters), and
   // the end of what is published: released by the publishing append and acquired by
   // readers and by the next append, which makes the copied bytes visible to both.
-  std::atomic<uint64_t> reserved_;
-  std::atomic<uint64_t> published_;
+  alignas(64) std::atomic<uint64_t> reserved_;
+  alignas(64) std::atomic<uint64_t> published_;
 
-  // Readers sleeping in WaitForData. Appends take wait_mu_ only when this is non-zero.
-  mutable std::atomic<int> waiters_{0};
+  // Set by a reader about to sleep in WaitForData; the first append to see it clears it
+  // and wakes the sleepers. So appends take wait_mu_ once per sleep, not once each.
+  alignas(64) mutable std::atomic<bool> reader_asleep_{false};
   mutable Mutex wait_mu_;
   mutable CondVar wait_cv_;
   bool closed_ ABSL_GUARDED_BY(wait_mu_) = false;

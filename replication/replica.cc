@@ -91,6 +91,9 @@ class Replica::Impl {
     status.position = {replication_id_, offset_};
     status.full_resyncs = full_resyncs_;
     status.partial_resyncs = partial_resyncs_;
+    status.pending_bytes = pending_bytes_.load(std::memory_order_relaxed);
+    int64_t pending_since = pending_since_ms_.load(std::memory_order_relaxed);
+    status.apply_lag = std::chrono::milliseconds(pending_since == 0 ? 0 : now - pending_since);
     int64_t last_io = last_io_ms_.load(std::memory_order_relaxed);
     status.since_last_io = std::chrono::milliseconds(last_io == 0 ? 0 : now - last_io);
     status.down_for = std::chrono::milliseconds(down_since_ms_ == 0 ? 0 : now - down_since_ms_);
@@ -160,8 +163,11 @@ class Replica::Impl {
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   bool running_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_ ABSL_GUARDED_BY(mu_);
-  // Relaxed: a timestamp for status(), ordering nothing.
+  // Relaxed: figures for status(), ordering nothing. The stream bytes received and not
+  // yet applied, and when the oldest of them arrived (0: none pending).
   std::atomic<int64_t> last_io_ms_{0};
+  std::atomic<uint64_t> pending_bytes_{0};
+  std::atomic<int64_t> pending_since_ms_{0};
 };
 
 void Replica::Impl::Run() {
@@ -181,6 +187,9 @@ void Replica::Impl::Run() {
         if (stop_) transport_->Close();
       }
       status = RunLink(**transport);
+      // What the link received and did not apply is gone with it.
+      pending_bytes_.store(0, std::memory_order_relaxed);
+      pending_since_ms_.store(0, std::memory_order_relaxed);
       MutexLock lock(&mu_);
       transport_ = nullptr;
     } else {
@@ -317,6 +326,10 @@ Status Replica::Impl::StreamLoop(Transport& transport, internal::TransportReader
     return transport.Send(AckCommand(command_end));
   });
   int64_t last_ack = 0;
+  // The size and time of the last receive, for the pending figures of status(); the
+  // handshake may have received the first stream bytes already.
+  size_t last_received = reader.buffered().size();
+  int64_t last_received_ms = MonotonicMillis();
   std::vector<std::string_view> args;
   while (!stopping()) {
     // Applied commands outside MULTI are contiguous at the front of the buffer: they
@@ -359,15 +372,28 @@ Status Replica::Impl::StreamLoop(Transport& transport, internal::TransportReader
         run += consumed;
       }
     }
+    // Recorded before the commit, so that a caller who sees the new offset sees these
+    // too. Everything still pending arrived in the last receive, or it includes older
+    // bytes whose arrival time is already recorded.
+    size_t pending = reader.buffered().size() - run + block.size();
+    pending_bytes_.store(pending, std::memory_order_relaxed);
+    if (pending == 0) {
+      pending_since_ms_.store(0, std::memory_order_relaxed);
+    } else if (pending <= last_received) {
+      pending_since_ms_.store(last_received_ms, std::memory_order_relaxed);
+    }
     commit_run();
     int64_t now = MonotonicMillis();
     if (now - last_ack >= options_.ack_interval.count()) {
       MIRRORKV_RETURN_IF_ERROR(transport.Send(AckCommand(offset)));
       last_ack = now;
     }
+    size_t buffered_before = reader.buffered().size();
     Status filled = reader.Fill(std::min(options_.ack_interval, options_.timeout));
     if (filled.ok()) {
-      last_io_ms_.store(MonotonicMillis(), std::memory_order_relaxed);
+      last_received = reader.buffered().size() - buffered_before;
+      last_received_ms = MonotonicMillis();
+      last_io_ms_.store(last_received_ms, std::memory_order_relaxed);
     } else if (filled.code() != StatusCode::kDeadlineExceeded) {
       return filled;
     } else if (MonotonicMillis() - last_io_ms_.load(std::memory_order_relaxed) >

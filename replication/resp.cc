@@ -1,7 +1,7 @@
 // RESP encoding and the in-place command parser.
 #include "replication/resp.h"
 
-#include <charconv>
+#include <algorithm>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -11,49 +11,58 @@
 namespace mirrorkv::internal {
 namespace {
 
-// Appends "<tag><n>\r\n<payload>" (and "\r\n" after the payload if `terminate`) with
-// one resize and plain copies: this encodes every command of the replication stream.
-void AppendFramed(std::string* out, char tag, size_t n, std::string_view payload,
-                  bool terminate) {
-  char digits[kMaxInt64Digits];
-  std::string_view number = FormatInt64(static_cast<int64_t>(n), digits);
+// Grows `out` by `n` bytes and returns where they start.
+char* Extend(std::string* out, size_t n) {
   size_t at = out->size();
-  out->resize(at + 1 + number.size() + 2 + payload.size() + (terminate ? 2 : 0));
-  char* p = out->data() + at;
-  *p++ = tag;
-  std::memcpy(p, number.data(), number.size());
-  p += number.size();
-  *p++ = '\r';
-  *p++ = '\n';
-  if (!payload.empty()) std::memcpy(p, payload.data(), payload.size());
-  p += payload.size();
-  if (terminate) {
-    *p++ = '\r';
-    *p = '\n';
-  }
+  out->resize(at + n);
+  return out->data() + at;
 }
 
 // Parses "<tag><integer>\r\n" at input[*pos]. Returns 1 on success (advancing *pos), 0
 // when the line is incomplete, -1 when malformed.
 int ParseHeader(std::string_view input, size_t* pos, char tag, int64_t* value) {
-  if (*pos >= input.size()) return 0;
-  if (input[*pos] != tag) return -1;
-  size_t end = input.find("\r\n", *pos + 1);
-  if (end == std::string_view::npos) {
-    // A header line longer than any integer is malformed, not merely incomplete.
-    return input.size() - *pos > kMaxInt64Digits + 3 ? -1 : 0;
+  const size_t start = *pos;
+  if (start >= input.size()) return 0;
+  if (input[start] != tag) return -1;
+  // The integer runs to the first '\r'; a longer run than any integer is malformed,
+  // not merely incomplete. Its digits are accumulated on the way: this runs four times
+  // per streamed SET, and its lengths are short and never negative.
+  const size_t limit = std::min(input.size(), start + 1 + kMaxInt64Digits + 1);
+  size_t cr = start + 1;
+  uint64_t digits_value = 0;
+  for (; cr < limit; ++cr) {
+    unsigned digit = static_cast<unsigned char>(input[cr]) - '0';
+    if (digit > 9) break;
+    digits_value = digits_value * 10 + digit;
   }
-  if (!ParseInt64(input.substr(*pos + 1, end - *pos - 1), value)) return -1;
-  *pos = end + 2;
+  const size_t digits_end = cr;
+  while (cr < limit && input[cr] != '\r') ++cr;
+  if (cr == limit) return cr - start - 1 > kMaxInt64Digits ? -1 : 0;
+  if (cr + 1 == input.size()) return 0;
+  if (input[cr + 1] != '\n') return -1;
+  std::string_view text = input.substr(start + 1, cr - start - 1);
+  // Plain digits short enough not to overflow, in canonical form, are taken as read;
+  // anything else (a sign, 19+ digits, a leading zero) gets the strict parse.
+  constexpr size_t kSafeDigits = 18;
+  bool plain = digits_end == cr && !text.empty() && text.size() <= kSafeDigits &&
+               (text[0] != '0' || text.size() == 1);
+  if (plain) {
+    *value = static_cast<int64_t>(digits_value);
+  } else if (!ParseInt64(text, value)) {
+    return -1;
+  }
+  *pos = cr + 2;
   return 1;
 }
 
 }  // namespace
 
-void AppendArrayHeader(std::string* out, size_t n) { AppendFramed(out, '*', n, {}, false); }
+void AppendArrayHeader(std::string* out, size_t n) {
+  WriteHeader(Extend(out, HeaderSize(n)), '*', n);
+}
 
 void AppendBulk(std::string* out, std::string_view bytes) {
-  AppendFramed(out, '$', bytes.size(), bytes, true);
+  WriteBulk(Extend(out, BulkSize(bytes)), bytes);
 }
 
 void AppendBulkInt(std::string* out, int64_t value) {
@@ -62,8 +71,8 @@ void AppendBulkInt(std::string* out, int64_t value) {
 }
 
 void AppendCommand(std::string* out, std::initializer_list<std::string_view> args) {
-  AppendArrayHeader(out, args.size());
-  for (std::string_view arg : args) AppendBulk(out, arg);
+  std::span<const std::string_view> span(args.begin(), args.size());
+  WriteCommand(Extend(out, CommandSize(span)), span);
 }
 
 Status ParseCommand(std::string_view input, const RespLimits& limits,

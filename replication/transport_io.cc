@@ -9,20 +9,35 @@ namespace mirrorkv::internal {
 
 Status TransportReader::Fill() { return Fill(timeout_); }
 
-Status TransportReader::Fill(std::chrono::milliseconds timeout) {
-  if (start_ > 0 && start_ >= buffer_.size() / 2) {
-    buffer_.erase(0, start_);
-    start_ = 0;
+namespace {
+// What one Fill asks the transport for, at least.
+constexpr size_t kReceiveBytes = 64 << 10;
+}  // namespace
+
+void TransportReader::Reserve() {
+  if (capacity_ - end_ >= kReceiveBytes) return;
+  size_t pending = end_ - start_;
+  if (pending + kReceiveBytes > capacity_) {
+    size_t capacity = std::max(2 * capacity_, pending + kReceiveBytes);
+    std::unique_ptr<char[]> grown(new char[capacity]);
+    if (pending > 0) std::memcpy(grown.get(), buffer_.get() + start_, pending);
+    buffer_ = std::move(grown);
+    capacity_ = capacity;
+  } else if (pending > 0) {
+    std::memmove(buffer_.get(), buffer_.get() + start_, pending);
   }
-  size_t old_size = buffer_.size();
-  constexpr size_t kReceiveBytes = 64 << 10;
-  buffer_.resize(old_size + kReceiveBytes);
-  Result<size_t> n = transport_.Receive(buffer_.data() + old_size, kReceiveBytes, timeout);
-  buffer_.resize(old_size + (n.ok() ? *n : 0));
+  start_ = 0;
+  end_ = pending;
+}
+
+Status TransportReader::Fill(std::chrono::milliseconds timeout) {
+  Reserve();
+  Result<size_t> n = transport_.Receive(buffer_.get() + end_, capacity_ - end_, timeout);
+  if (n.ok()) end_ += *n;
   return n.status();
 }
 
-void TransportReader::Consume(size_t n) { start_ += std::min(n, buffer_.size() - start_); }
+void TransportReader::Consume(size_t n) { start_ += std::min(n, end_ - start_); }
 
 Result<std::string> TransportReader::ReadLine(size_t max_line) {
   while (true) {

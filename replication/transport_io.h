@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -48,14 +49,22 @@ class TransportReader {
   Status Fill(std::chrono::milliseconds timeout);
 
   // The bytes received and not yet consumed, and consuming them.
-  std::string_view buffered() const { return std::string_view(buffer_).substr(start_); }
+  std::string_view buffered() const { return {buffer_.get() + start_, end_ - start_}; }
   void Consume(size_t n);
 
  private:
+  // Makes room for at least one full receive after the unconsumed bytes.
+  void Reserve();
+
   Transport& transport_;
   const std::chrono::milliseconds timeout_;
-  std::string buffer_;
-  size_t start_ = 0;  // consumed prefix of buffer_, compacted on the next Fill
+  // [start_, end_) is received and not yet consumed. A raw buffer rather than a
+  // std::string: growing a string zero-fills, which cost more than the receive itself
+  // when the stream arrives a few records at a time.
+  std::unique_ptr<char[]> buffer_;
+  size_t capacity_ = 0;
+  size_t start_ = 0;
+  size_t end_ = 0;
 };
 
 // A ReadableFile over a TransportReader: the snapshot reader pulls exactly the bytes it

@@ -157,6 +157,12 @@ struct ReplicaStatus {
   ReplicationPosition position;
   uint64_t full_resyncs = 0;
   uint64_t partial_resyncs = 0;
+  // The part of the lag the replica itself can see: bytes received from the primary and
+  // not yet applied (an incomplete record, or a MULTI block waiting for its EXEC), and
+  // how long the oldest of them has waited (0 when nothing is pending). What the
+  // primary has logged and not yet sent is its ReplicaInfo::lag_bytes.
+  uint64_t pending_bytes = 0;
+  std::chrono::milliseconds apply_lag{0};
   // Time since the last byte from the primary, and since the link went down (0 while up).
   std::chrono::milliseconds since_last_io{0};
   std::chrono::milliseconds down_for{0};

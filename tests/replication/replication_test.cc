@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdlib>
 #include <map>
 #include <mutex>
@@ -163,6 +164,8 @@ TEST_F(ReplicationTest, FullResyncThenStreamConverges) {
   EXPECT_EQ(status.link, LinkState::kConnected);
   EXPECT_EQ(status.full_resyncs, 1u);
   EXPECT_EQ(status.partial_resyncs, 0u);
+  EXPECT_EQ(status.pending_bytes, 0u);  // caught up: everything received is applied
+  EXPECT_EQ(status.apply_lag, 0ms);
   // The replica's store is read-only to everyone else.
   EXPECT_EQ(replica_store_->Set("x", "y").code(), StatusCode::kFailedPrecondition);
 }
@@ -281,6 +284,84 @@ TEST_F(ReplicationTest, WaitCountsAcknowledgedReplicasAndHonoursTimeout) {
   EXPECT_GE(waited, 200ms);
   EXPECT_LT(waited, 2s);
   EXPECT_EQ(*replica_store_->Get("k"), "v2");
+}
+
+// Holds back what the replica receives after the primary's +FULLRESYNC line until
+// Open(), so that a test can act while the replica is still loading its snapshot.
+class SnapshotGate : public Transport {
+ public:
+  explicit SnapshotGate(std::unique_ptr<Transport> inner) : inner_(std::move(inner)) {}
+  Status Send(std::string_view bytes) override { return inner_->Send(bytes); }
+  Result<size_t> Receive(char* buffer, size_t capacity, std::chrono::milliseconds timeout) override {
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      if (!open_ && syncing_ &&
+          !opened_.wait_for(lock, timeout, [&] { return open_; })) {
+        return Status::DeadlineExceeded("gate closed");
+      }
+    }
+    Result<size_t> n = inner_->Receive(buffer, capacity, timeout);
+    if (n.ok()) {
+      std::lock_guard<std::mutex> lock(mu_);
+      seen_.append(buffer, *n);
+      syncing_ = syncing_ || seen_.find("+FULLRESYNC") != std::string::npos;
+      if (!syncing_ && seen_.size() > 16) seen_.erase(0, seen_.size() - 16);
+    }
+    return n;
+  }
+  void Close() override { inner_->Close(); }
+  std::string peer() const override { return inner_->peer(); }
+
+  bool syncing() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return syncing_;
+  }
+  void Open() {
+    std::lock_guard<std::mutex> lock(mu_);
+    open_ = true;
+    opened_.notify_all();
+  }
+
+ private:
+  std::unique_ptr<Transport> inner_;
+  std::mutex mu_;
+  std::condition_variable opened_;
+  std::string seen_;  // the tail of what was received, to find the line across receives
+  bool syncing_ = false;
+  bool open_ = false;
+};
+
+TEST_F(ReplicationTest, WaitDoesNotCountAReplicaStillLoadingItsSnapshot) {
+  // Large enough that the snapshot cannot arrive in the receive that ends the handshake.
+  for (int i = 0; i < 20000; ++i) {
+    ASSERT_TRUE(primary_store_->Set("k" + std::to_string(i), std::string(100, 'x')).ok());
+  }
+  SnapshotGate* gate = nullptr;
+  Replica::Connector connector = [&]() -> Result<std::unique_ptr<Transport>> {
+    auto [near, far] = CreateInProcessTransportPair();
+    primary_->Serve(std::move(far));
+    auto gated = std::make_unique<SnapshotGate>(std::move(near));
+    gate = gated.get();
+    return std::unique_ptr<Transport>(std::move(gated));
+  };
+  ReplicaOptions options = FastReplicaOptions();
+  options.reconnect_delay = 1h;  // one connection, so `gate` stays the live one
+  auto replica = std::move(*Replica::Create(*replica_store_, connector, options));
+  replica->Start();
+  auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (!(gate != nullptr && gate->syncing()) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(2ms);
+  }
+  ASSERT_TRUE(gate != nullptr && gate->syncing());
+  // Nothing is written after the snapshot's start: the replica would hold everything
+  // WAIT asks for once loaded, but it has not loaded it yet.
+  EXPECT_EQ(primary_->WaitForReplicas(1, 200ms), 0u);
+  EXPECT_EQ(replica->status().link, LinkState::kSyncing);
+  gate->Open();
+  EXPECT_EQ(primary_->WaitForReplicas(1, 5s), 1u);
+  ASSERT_TRUE(CaughtUp(*replica, *primary_));
+  EXPECT_EQ(ContentOf(*replica_store_), ContentOf(*primary_store_));
+  replica->Stop();
 }
 
 TEST(ReplicationMinReplicasTest, WritesRefusedWithoutEnoughGoodReplicas) {
@@ -477,6 +558,35 @@ TEST(ReplicationTruncatedStreamTest, LinkLossMidRecordKeepsThePrefixOnly) {
   EXPECT_EQ(*store->Get("a"), "1");
   EXPECT_FALSE(store->Exists("b"));
   replica->Stop();
+}
+
+TEST(ReplicationStatusTest, ReportsBytesReceivedButNotYetApplied) {
+  const std::string kId(40, 'c');
+  std::string first, second;
+  internal::AppendCommand(&first, {"SET", "a", "1"});
+  internal::AppendCommand(&second, {"SET", "b", "2"});
+  const size_t half = second.size() / 2;
+  auto store = OpenStore();
+  FakePrimary fake(first + second.substr(0, half));
+  ReplicaOptions options = FastReplicaOptions();
+  options.resume_from = {kId, 0};
+  options.timeout = 10s;  // the link stays up while the record waits for its rest
+  auto replica = std::move(*Replica::Create(*store, fake.connector(), options));
+  replica->Start();
+  auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (replica->status().position.offset != first.size() &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(5ms);
+  }
+  std::this_thread::sleep_for(60ms);
+  ReplicaStatus status = replica->status();
+  EXPECT_EQ(status.link, LinkState::kConnected);
+  EXPECT_EQ(status.position.offset, first.size());
+  EXPECT_EQ(status.pending_bytes, half);
+  EXPECT_GE(status.apply_lag, 50ms);
+  EXPECT_LT(status.apply_lag, 10s);
+  replica->Stop();
+  EXPECT_EQ(replica->status().pending_bytes, 0u);  // discarded with the link
 }
 
 }  // namespace
