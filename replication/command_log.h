@@ -86,6 +86,9 @@ class CommandLog final : public MutationListener {
   Chunk& ChunkFor(uint64_t base) const;
   // Makes the chunk for `base` hold that range, once no reader is copying out of it.
   void Claim(uint64_t base);
+  // Where the reserved byte at `pos` goes, once its chunk holds the range (re-claiming
+  // the chunk if `pos` is its first byte). Writable up to the chunk's end.
+  char* WritableAt(uint64_t pos);
   // Writes bytes of the reserved range [start, start + bytes.size()) into the ring.
   void CopyIn(uint64_t start, std::string_view bytes);
   // Waits until every append before `start` has published, then publishes up to `end`.

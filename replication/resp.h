@@ -70,12 +70,16 @@ inline char* WriteBulk(char* out, std::string_view bytes) {
   return out;
 }
 
-inline size_t CommandSize(std::span<const std::string_view> args) {
+// With a fixed number of arguments (a span of static extent) the loops unroll and a
+// constant command name is written as constants.
+template <size_t Extent>
+size_t CommandSize(std::span<const std::string_view, Extent> args) {
   size_t size = HeaderSize(args.size());
   for (std::string_view arg : args) size += BulkSize(arg);
   return size;
 }
-inline char* WriteCommand(char* out, std::span<const std::string_view> args) {
+template <size_t Extent>
+char* WriteCommand(char* out, std::span<const std::string_view, Extent> args) {
   out = WriteHeader(out, '*', args.size());
   for (std::string_view arg : args) out = WriteBulk(out, arg);
   return out;

@@ -336,12 +336,12 @@ TEST_F(ReplicationTest, WaitDoesNotCountAReplicaStillLoadingItsSnapshot) {
   for (int i = 0; i < 20000; ++i) {
     ASSERT_TRUE(primary_store_->Set("k" + std::to_string(i), std::string(100, 'x')).ok());
   }
-  SnapshotGate* gate = nullptr;
+  std::atomic<SnapshotGate*> live_gate{nullptr};  // set on the replica's link thread
   Replica::Connector connector = [&]() -> Result<std::unique_ptr<Transport>> {
     auto [near, far] = CreateInProcessTransportPair();
     primary_->Serve(std::move(far));
     auto gated = std::make_unique<SnapshotGate>(std::move(near));
-    gate = gated.get();
+    live_gate.store(gated.get());
     return std::unique_ptr<Transport>(std::move(gated));
   };
   ReplicaOptions options = FastReplicaOptions();
@@ -349,7 +349,9 @@ TEST_F(ReplicationTest, WaitDoesNotCountAReplicaStillLoadingItsSnapshot) {
   auto replica = std::move(*Replica::Create(*replica_store_, connector, options));
   replica->Start();
   auto deadline = std::chrono::steady_clock::now() + 5s;
-  while (!(gate != nullptr && gate->syncing()) && std::chrono::steady_clock::now() < deadline) {
+  SnapshotGate* gate = nullptr;
+  while (!((gate = live_gate.load()) != nullptr && gate->syncing()) &&
+         std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(2ms);
   }
   ASSERT_TRUE(gate != nullptr && gate->syncing());
