@@ -21,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/run_queue_probe.h"
 #include "mirrorkv/mutation.h"
 #include "mirrorkv/replication.h"
 #include "mirrorkv/store.h"
@@ -98,10 +99,12 @@ void BM_ReplicatedSet(benchmark::State& state) {
   Store& store = *setup->primary_store;
   uint64_t i = static_cast<uint64_t>(state.thread_index()) * 7919;
   const std::string value(16, 'v');
+  const bench::RunQueueProbe run_queue;
   for (auto _ : state) {
     benchmark::DoNotOptimize(store.Set(keys[i % kKeys], value));
     i += 104729;  // a prime stride: a uniform walk over the keys without an RNG
   }
+  run_queue.Report(state);
   state.SetItemsProcessed(state.iterations());
   if (state.thread_index() == 0 && setup->primary != nullptr) {
     for (auto& replica : setup->replicas) WaitCaughtUp(*replica, *setup->primary, 30s);

@@ -56,7 +56,7 @@ TARGETS = [
 def run_benchmark(binary, repetitions, extra_args):
     """Returns the benchmark's parsed JSON report."""
     if not os.access(binary, os.X_OK):
-        sys.exit(f"{binary} is not an executable; build the mirrorkv_peer_bench target first")
+        sys.exit(f"{binary} is not an executable; build the {os.path.basename(binary)} target first")
     command = [binary, f"--benchmark_repetitions={repetitions}",
                "--benchmark_enable_random_interleaving=true",
                "--benchmark_format=json"] + extra_args
