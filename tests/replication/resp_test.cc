@@ -49,6 +49,42 @@ TEST(RespTest, RejectsMalformedInputWithPosition) {
   }
 }
 
+TEST(RespTest, LengthsRoundTripAtEveryDigitCount) {
+  // The writer and the parser special-case short lengths: cover each side of them.
+  for (size_t size : {0, 1, 9, 10, 11, 99, 100, 101, 999, 1000, 12345, 100000}) {
+    SCOPED_TRACE(size);
+    const std::string value(size, 'v');
+    const std::vector<std::string_view> command = {"SET", "k", value};
+    std::string input;
+    AppendCommand(&input, {"SET", "k", value});
+    EXPECT_EQ(input.size(), CommandSize(std::span(command)));
+    std::vector<std::string_view> args;
+    size_t consumed = 0;
+    ASSERT_TRUE(ParseCommand(input, {}, &args, &consumed).ok());
+    EXPECT_EQ(consumed, input.size());
+    ASSERT_EQ(args.size(), 3u);
+    EXPECT_EQ(args[2], value);
+  }
+}
+
+TEST(RespTest, RejectsNonCanonicalAndOverlongIntegers) {
+  std::vector<std::string_view> args;
+  size_t consumed = 0;
+  for (std::string bad : std::initializer_list<std::string>{
+           "*-0\r\n", "*1a\r\n", "* 1\r\n", "*1\rX", "*\r\n", "*1\r\n$1a\r\n",
+           "*1\r\n$00\r\n", "*1\r\n$+1\r\n",
+           "*1\r\n$99999999999999999999\r\n",       // 20 digits: beyond int64
+           "*1\r\n$" + std::string(21, '1')}) {      // no integer is this long
+    EXPECT_EQ(ParseCommand(bad, {}, &args, &consumed).code(), StatusCode::kCorruption) << bad;
+  }
+  // Nineteen digits parse (and are then refused as too long a bulk, not as malformed).
+  EXPECT_EQ(ParseCommand("*1\r\n$9223372036854775807\r\n", {}, &args, &consumed).code(),
+            StatusCode::kInvalidArgument);
+  // A header cut in the middle of its digits is incomplete, not malformed.
+  ASSERT_TRUE(ParseCommand("*1\r\n$12345", {}, &args, &consumed).ok());
+  EXPECT_EQ(consumed, 0u);
+}
+
 TEST(RespTest, EnforcesLimitsBeforeBuffering) {
   std::vector<std::string_view> args;
   size_t consumed;
