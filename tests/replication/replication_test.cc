@@ -170,6 +170,22 @@ TEST_F(ReplicationTest, FullResyncThenStreamConverges) {
   EXPECT_EQ(replica_store_->Set("x", "y").code(), StatusCode::kFailedPrecondition);
 }
 
+TEST_F(ReplicationTest, ValuesLargerThanAReceiveAndAChunkStreamWhole) {
+  auto replica = StartReplica(*replica_store_);
+  ASSERT_TRUE(CaughtUp(*replica, *primary_));
+  // Records spanning many log chunks (16 KiB), receives (64 KiB) and the in-process
+  // pipe's buffer (1 MiB), between small ones.
+  for (size_t size : {size_t{100} << 10, size_t{3} << 20, size_t{17}, size_t{1} << 20}) {
+    std::string value(size, 'a');
+    for (size_t i = 0; i < size; i += 4096) value[i] = static_cast<char>('a' + i % 26);
+    ASSERT_TRUE(primary_store_->Set("big" + std::to_string(size), value).ok());
+    ASSERT_TRUE(primary_store_->Set("small" + std::to_string(size), "s").ok());
+  }
+  ASSERT_TRUE(CaughtUp(*replica, *primary_));
+  EXPECT_EQ(ContentOf(*replica_store_), ContentOf(*primary_store_));
+  EXPECT_EQ(replica->status().full_resyncs, 1u);
+}
+
 TEST_F(ReplicationTest, PartialResyncTransfersOnlyTheMissedBytes) {
   std::atomic<uint64_t> received{0};
   auto replica = StartReplica(*replica_store_, FastReplicaOptions(), &received);
