@@ -583,6 +583,10 @@ Result<bool> Store::Impl::Rename(std::string_view source, std::string_view desti
     moved = !only_if_absent;
   } else {
     Entry** destination_link = FindLive(to, destination_hash, destination, now);
+    // That look-up deletes an expired destination, which may have held the source's
+    // link (the entry before it in a shared chain) or shrunk a shared stripe: find the
+    // source again.
+    source_link = StripedTable::FindLink(from, source_hash, source);
     if (!(only_if_absent && destination_link != nullptr)) {
       // Copy out before the source goes: the destination insert may resize its stripe
       // (the same stripe, possibly), which would invalidate the source link.

@@ -669,6 +669,39 @@ TEST_F(StoreTest, RenameEdgeCases) {
   for (int i = 0; i < 100; ++i) EXPECT_EQ(GetOr("d" + std::to_string(i)), std::to_string(i));
 }
 
+// The rename's look-up of an expired destination deletes it, which may unlink the
+// entry before the source in its chain or shrink the stripe: the source's link must be
+// found again afterwards. One stripe, so that source and destination often share it,
+// and a bucket too; then the whole table must hold exactly what the calls left.
+TEST_F(StoreTest, RenameOntoAnExpiredDestinationInTheSameStripe) {
+  StoreOptions options;
+  options.stripe_count = 1;
+  Reopen(options);
+  std::map<std::string, std::string> expected;
+  for (int i = 0; i < 400; ++i) {
+    const std::string source = "s" + std::to_string(i), destination = "d" + std::to_string(i);
+    // The destination second: where they share a bucket it comes first in the chain.
+    ASSERT_TRUE(store_->Set(source, std::to_string(i)).ok());
+    ASSERT_TRUE(store_->Set(destination, "old", {.expiry = Expiry::After(1ms)}).ok());
+    clock_.Advance(2);
+    ASSERT_TRUE(*store_->Rename(source, destination));
+    expected[destination] = std::to_string(i);
+    if (i % 3 == 0) {  // and deletes, which shrink the stripe now and then
+      ASSERT_TRUE(*store_->Del(destination));
+      expected.erase(destination);
+    }
+  }
+  std::map<std::string, std::string> held;
+  uint64_t cursor = 0;
+  do {
+    cursor = store_->impl().Walk(cursor, 100, [&](std::string_view k, std::string_view v, int64_t) {
+      EXPECT_TRUE(held.emplace(std::string(k), std::string(v)).second) << "twice: " << k;
+    });
+  } while (cursor != 0);
+  EXPECT_EQ(held, expected);
+  EXPECT_EQ(store_->size(), expected.size());
+}
+
 TEST_F(StoreTest, RandomKeyReturnsLiveKeys) {
   EXPECT_TRUE(store_->RandomKey().status().IsNotFound());
   ASSERT_TRUE(store_->Set("live", "v").ok());
