@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <functional>
 #include <limits>
 #include <thread>
 
@@ -18,10 +19,11 @@ namespace {
 constexpr uint64_t kClaiming = std::numeric_limits<uint64_t>::max();
 constexpr uint64_t kNeverUsed = kClaiming - 1;
 
-// Spins briefly, then yields: the awaited append is usually mid-memcpy on another core,
-// but on a machine with fewer cores than writers it may need this one. The CPU's pause
-// hint makes 64 spins last about a microsecond; without it they passed in ~50 ns and
-// the waiter went on to sched_yield so often that two writers ran at half the speed.
+// Spins briefly, then yields: the awaited append or reader is usually mid-memcpy on
+// another core, but on a machine with fewer cores than threads it may need this one.
+// The CPU's pause hint makes 64 spins last about a microsecond; without it they passed
+// in ~50 ns and waiters went on to sched_yield so often (when appends still waited for
+// each other) that two writers ran at half the speed.
 void Pause(int* spins) {
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_ia32_pause();
@@ -132,7 +134,8 @@ CommandLog::CommandLog(size_t backlog_bytes, uint64_t start_offset)
       chunks_(new Chunk[chunk_count_]),
       min_valid_(start_offset),
       reserved_(start_offset),
-      published_(start_offset) {
+      published_(start_offset),
+      slots_(new WriterSlot[kWriterSlots]) {
   for (size_t i = 0; i < chunk_count_; ++i) chunks_[i].data.reset(new char[kChunkBytes]);
   // The chunk holding the start offset has no append owning its first byte: claim it.
   Claim(AlignDown(start_offset, kChunkBytes));
@@ -175,18 +178,72 @@ void CommandLog::OnMutations(std::span<const Mutation> batch) {
 
 uint64_t CommandLog::Append(std::string_view bytes) {
   if (bytes.empty()) return end_offset();
-  uint64_t start = reserved_.fetch_add(bytes.size(), std::memory_order_relaxed);
-  uint64_t end = start + bytes.size();
-  // The chunk being written always starts a re-claim of the slot its range wraps onto,
+  const size_t slot = AcquireSlot();
+  const uint64_t start = reserved_.fetch_add(bytes.size(), std::memory_order_seq_cst);
+  const uint64_t end = start + bytes.size();
+  slots_[slot].start.store(start, std::memory_order_release);
+  // The chunk being written always starts a re-claim of the chunk its range wraps onto,
   // so a range longer than the ring minus one chunk would wait on itself.
   if (bytes.size() > capacity() - kChunkBytes) {
     AppendOversized(start, end);
   } else {
     CopyIn(start, bytes);
-    Publish(start, end);
   }
+  ReleaseSlot(slot);
   WakeWaiters();
   return end;
+}
+
+size_t CommandLog::AcquireSlot() {
+  // A thread goes back to the slot it had last, whose line is then still in its cache.
+  thread_local size_t hint = std::hash<std::thread::id>{}(std::this_thread::get_id());
+  int spins = 0;
+  for (size_t i = hint;; ++i) {
+    const size_t slot = i % kWriterSlots;
+    uint64_t idle = kSlotIdle;
+    // seq_cst, before the reservation: a reader that loads reserved_ after the
+    // reservation then sees this slot taken (see end_offset()).
+    if (slots_[slot].start.compare_exchange_strong(idle, kSlotReserving,
+                                                   std::memory_order_seq_cst)) {
+      hint = slot;
+      return slot;
+    }
+    if (slot == kWriterSlots - 1) Pause(&spins);  // every slot busy: more writers than slots
+  }
+}
+
+void CommandLog::ReleaseSlot(size_t slot) {
+  // Release: the copied bytes are visible to a reader that sees the slot free. seq_cst:
+  // ordered before WakeWaiters' load of reader_asleep_.
+  slots_[slot].start.store(kSlotIdle, std::memory_order_seq_cst);
+}
+
+uint64_t CommandLog::end_offset() const {
+  // Every append before the loaded reserved end took its slot before reserving, so the
+  // loop below sees it: in its slot, or done (the slot's release then makes its bytes
+  // visible). An append only reserving holds the end at the published end known before
+  // the loop, which is at most its start: a published end is only ever computed while
+  // the append is seen in flight, or from a reserved end loaded before it reserved.
+  const uint64_t known = published_.load(std::memory_order_acquire);
+  uint64_t end = reserved_.load(std::memory_order_seq_cst);
+  for (size_t i = 0; i < kWriterSlots; ++i) {
+    const uint64_t start = slots_[i].start.load(std::memory_order_seq_cst);
+    if (start == kSlotIdle) continue;
+    end = std::min(end, start == kSlotReserving ? known : start);
+  }
+  // A reader that saw a slot reserving may compute less than another already returned.
+  uint64_t seen = known;
+  while (end > seen &&
+         !published_.compare_exchange_weak(seen, end, std::memory_order_acq_rel)) {
+  }
+  return std::max(end, seen);
+}
+
+void CommandLog::WaitPublished(uint64_t offset) const {
+  int spins = 0;
+  while (published_.load(std::memory_order_acquire) < offset && end_offset() < offset) {
+    Pause(&spins);
+  }
 }
 
 char* CommandLog::WritableAt(uint64_t pos) {
@@ -200,9 +257,7 @@ char* CommandLog::WritableAt(uint64_t pos) {
     // range the chunk held before must have finished copying; they all precede this
     // one, so waiting for their publication suffices.
     uint64_t old_end = base + kChunkBytes - capacity;  // may wrap: compared below
-    if (base + kChunkBytes > start_offset_ + capacity) {
-      while (published_.load(std::memory_order_acquire) < old_end) Pause(&spins);
-    }
+    if (base + kChunkBytes > start_offset_ + capacity) WaitPublished(old_end);
     Claim(base);
   } else {
     // Another append owns the first byte; it may not have re-claimed the chunk yet.
@@ -220,29 +275,16 @@ void CommandLog::CopyIn(uint64_t start, std::string_view bytes) {
   }
 }
 
-void CommandLog::Publish(uint64_t start, uint64_t end) {
-  int spins = 0;
-  while (published_.load(std::memory_order_acquire) != start) Pause(&spins);
-  published_.store(end, std::memory_order_seq_cst);
-}
-
 void CommandLog::AppendOversized(uint64_t start, uint64_t end) {
-  // Nothing of this range is kept: once every earlier append has published, every
-  // chunk is marked as holding nothing, readers before `end` fall out, and the range is
-  // published so that offsets keep counting the bytes as Redis does.
-  int spins = 0;
-  while (published_.load(std::memory_order_acquire) != start) Pause(&spins);
-  for (size_t i = 0; i < chunk_count_; ++i) {
-    Chunk& chunk = chunks_[i];
-    chunk.base.store(kClaiming, std::memory_order_seq_cst);
-    while (chunk.pins.load(std::memory_order_seq_cst) != 0) Pause(&spins);
-    chunk.base.store(kNeverUsed, std::memory_order_release);
-  }
-  // Appends after this one start inside the chunk holding `end`, whose first byte no
-  // append will write: claim it for them, as the constructor does for the start.
-  Claim(AlignDown(end, kChunkBytes));
+  // Nothing of this range is kept; readers before `end` fall out, and offsets keep
+  // counting its bytes as Redis does. Unless `end` starts a chunk (the next append then
+  // owns its first byte), appends after this one start inside the chunk holding `end`,
+  // whose first byte no append writes: it is claimed for them, as the constructor does
+  // for the start, once the appends before this one, which may hold that chunk's
+  // previous range, are done.
+  WaitPublished(start);
+  if (end % kChunkBytes != 0) Claim(AlignDown(end, kChunkBytes));
   min_valid_.store(end, std::memory_order_release);
-  published_.store(end, std::memory_order_seq_cst);
 }
 
 uint64_t CommandLog::first_offset() const {
@@ -257,7 +299,7 @@ uint64_t CommandLog::first_offset() const {
 }
 
 Result<size_t> CommandLog::Read(uint64_t from, size_t max_bytes, std::string* out) const {
-  uint64_t end = published_.load(std::memory_order_acquire);
+  uint64_t end = end_offset();
   if (from > end) {
     return Status::InvalidArgument(absl::StrCat("offset ", from, " is beyond the end ", end));
   }
@@ -289,16 +331,16 @@ bool CommandLog::WaitForData(uint64_t from, std::chrono::milliseconds timeout) c
   auto deadline = std::chrono::steady_clock::now() + timeout;
   MutexLock lock(&wait_mu_);
   while (!closed_) {
-    // seq_cst, pairing with WakeWaiters: either the append that follows this load sees
-    // the flag (and signals, under wait_mu_, which is held until the wait), or this
-    // load sees its end.
+    // seq_cst, pairing with ReleaseSlot and WakeWaiters: either an append finishing
+    // after the loads in end_offset() sees the flag (and signals, under wait_mu_, which
+    // is held until the wait), or those loads see its slot free.
     reader_asleep_.store(true, std::memory_order_seq_cst);
-    if (published_.load(std::memory_order_seq_cst) > from) return true;
+    if (end_offset() > from) return true;
     auto now = std::chrono::steady_clock::now();
     if (now >= deadline) return false;
     wait_cv_.WaitWithTimeout(&wait_mu_, deadline - now);
   }
-  return published_.load(std::memory_order_acquire) > from;
+  return end_offset() > from;
 }
 
 void CommandLog::WakeWaiters() {

@@ -7,12 +7,16 @@
 // An offset counts bytes of the stream, exactly as Redis's master_repl_offset does.
 //
 // Concurrency. Appends come from every writer thread (the Store reports mutations with
-// the key's stripe lock held) and must not serialize on one mutex. An append reserves
-// its byte range with one atomic add, copies its bytes into the ring, then publishes in
-// reservation order: it waits until every earlier append has published, and advances
-// the published end. Because the reservation is made while the key's stripe lock is
-// held, the order of the stream equals the order of the changes for every key. The wait
-// for earlier appends is a few copies long; copying itself runs in parallel.
+// the key's stripe lock held) and must not serialize on one mutex, nor wait for each
+// other. An append takes a writer slot, reserves its byte range with one atomic add,
+// records the range's start in its slot, copies its bytes into the ring and frees the
+// slot. Because the reservation is made while the key's stripe lock is held, the order
+// of the stream equals the order of the changes for every key. Readers compute the
+// published end: the reserved end, lowered to the start of any append still in a slot.
+// A slot is taken before the reservation, so a reader never misses an append in flight
+// (one taken but not yet reserved holds the end where it is). An earlier design
+// published in reservation order, each append waiting for the one before it; two
+// writers then spent their time handing one cache line back and forth.
 //
 // The backlog is a ring of fixed-size chunks. A chunk records which stream range it
 // holds; the first append to reach a chunk re-claims it for the new range, after the
@@ -58,8 +62,13 @@ class CommandLog final : public MutationListener {
   // stream it applies). Returns the end offset of the appended bytes.
   uint64_t Append(std::string_view bytes);
 
-  // The offset just past the last published byte: Redis's master_repl_offset.
-  uint64_t end_offset() const { return published_.load(std::memory_order_acquire); }
+  // The offset just past the last published byte: Redis's master_repl_offset. Every byte
+  // before it is written, and it never decreases.
+  uint64_t end_offset() const;
+  // The end of every append begun so far, published or not: what a writer's own
+  // append is known to be inside of once it returned (end_offset() may still be lower
+  // while another writer's earlier append is copying).
+  uint64_t reserved_end() const { return reserved_.load(std::memory_order_seq_cst); }
   // The oldest offset a reader can still start from. Advisory: a Read may still find
   // its chunk re-claimed if writers move on meanwhile.
   uint64_t first_offset() const;
@@ -91,23 +100,36 @@ class CommandLog final : public MutationListener {
   char* WritableAt(uint64_t pos);
   // Writes bytes of the reserved range [start, start + bytes.size()) into the ring.
   void CopyIn(uint64_t start, std::string_view bytes);
-  // Waits until every append before `start` has published, then publishes up to `end`.
-  void Publish(uint64_t start, uint64_t end);
-  // Copies `bytes`, possibly longer than the ring, as a range whose data is not kept:
-  // readers of it fall out of the backlog.
+  // Counts the range [start, end), possibly longer than the ring, without keeping its
+  // bytes: readers of it fall out of the backlog.
   void AppendOversized(uint64_t start, uint64_t end);
+  // Takes a free writer slot (marking it kSlotReserving), and frees it.
+  size_t AcquireSlot();
+  void ReleaseSlot(size_t slot);
+  // Spins until end_offset() >= `offset`.
+  void WaitPublished(uint64_t offset) const;
   void WakeWaiters() ABSL_LOCKS_EXCLUDED(wait_mu_);
+
+  // Appends in flight: each slot holds the start of one append's range, kSlotReserving
+  // while that append reserves, or kSlotIdle. More threads than slots take turns.
+  static constexpr size_t kWriterSlots = 64;
+  static constexpr uint64_t kSlotIdle = ~uint64_t{0};
+  static constexpr uint64_t kSlotReserving = kSlotIdle - 1;
+  struct alignas(64) WriterSlot {  // a line each: a slot stays in its writer's cache
+    std::atomic<uint64_t> start{kSlotIdle};
+  };
 
   const size_t chunk_count_;
   const uint64_t start_offset_;
   std::unique_ptr<Chunk[]> chunks_;
   // Lowest offset whose bytes can be served; raised past an oversized append.
   std::atomic<uint64_t> min_valid_;
-  // Next offset to hand out (one relaxed add per append: only uniqueness matters), and
-  // the end of what is published: released by the publishing append and acquired by
-  // readers and by the next append, which makes the copied bytes visible to both.
+  // The next offset to hand out.
   alignas(64) std::atomic<uint64_t> reserved_;
-  alignas(64) std::atomic<uint64_t> published_;
+  // The highest published end computed so far, which keeps end_offset() from going
+  // back (see end_offset() in the .cc file). Written by readers only.
+  alignas(64) mutable std::atomic<uint64_t> published_;
+  std::unique_ptr<WriterSlot[]> slots_;
 
   // Set by a reader about to sleep in WaitForData; the first append to see it clears it
   // and wakes the sleepers. So appends take wait_mu_ once per sleep, not once each.

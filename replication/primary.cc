@@ -420,7 +420,9 @@ void Primary::Impl::ReadAcks(Session& session, internal::TransportReader* reader
 // --- WAIT, status, monitor ---
 
 size_t Primary::Impl::WaitForReplicas(size_t count, std::chrono::milliseconds timeout) {
-  const uint64_t target = log_->end_offset();
+  // Everything logged before the call, including the caller's last write even while an
+  // earlier append of another thread is still being copied.
+  const uint64_t target = log_->reserved_end();
   auto count_acked = [&] {
     MutexLock lock(&mu_);
     size_t acked = 0;
