@@ -263,6 +263,35 @@ class RespReader:
         return reply
 
 
+def wait_until(predicate, timeout=IO_TIMEOUT, interval=0.05, what="condition"):
+    """Polls `predicate` until it returns a true value (returned) or `timeout` passes
+    (AssertionError naming `what`). Exceptions from the predicate count as false."""
+    deadline = time.monotonic() + timeout
+    last_error = None
+    while True:
+        try:
+            value = predicate()
+            if value:
+                return value
+        except Exception as error:  # noqa: BLE001 - a server still starting, a closed link
+            last_error = error
+        if time.monotonic() >= deadline:
+            raise AssertionError("timed out after %.1fs waiting for %s (last error: %r)"
+                                 % (timeout, what, last_error))
+        time.sleep(interval)
+
+
+def info_fields(port, section):
+    """INFO `section` of the server on `port`, as a dict of the raw text values (redis-py
+    would parse them, and the tests check the text Redis's tools read)."""
+    with connect(port) as s:
+        s.sendall(encode_command("INFO", section))
+        reply = RespReader(s).read()
+    body = reply[reply.index(b"\r\n") + 2:-2].decode()
+    return dict(line.split(":", 1) for line in body.split("\r\n")
+                if ":" in line and not line.startswith("#"))
+
+
 def encode_command(*args):
     out = [b"*%d\r\n" % len(args)]
     for a in args:
