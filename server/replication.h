@@ -91,12 +91,14 @@ class ServerReplication {
   // changes when already a primary; the promotion's error otherwise.
   Status PromoteToPrimary(const ReplicationSettings& settings) ABSL_LOCKS_EXCLUDED(mu_);
 
-  // Serves a replica whose handshake the server read: `fd` is the connected socket (taken
-  // over: it is closed in every case), `peer` its address, `already_read` the bytes it
-  // sent after PSYNC that the server had read already (they are delivered to the session
-  // first). kFailedPrecondition, with the reply text Redis gives, if this server is a
-  // replica itself (mirrorkv does not chain replicas); the caller then replies it.
+  // Whether PSYNC may proceed: OK on a primary; kFailedPrecondition with the error reply
+  // text on a replica (mirrorkv does not chain replicas: a replica has no Primary).
   Status CheckCanServeReplicas() const ABSL_LOCKS_EXCLUDED(mu_);
+  // Serves a replica whose handshake the server read: `fd` is the connected socket (taken
+  // over: closed when the session ends, or at once if this server became a replica
+  // meanwhile), `peer` its address, `already_read` the bytes it sent after PSYNC that the
+  // server had read already (the session receives them first). Returns at once; the
+  // Primary's session thread does the rest.
   void ServeReplica(int fd, std::string peer, std::string already_read,
                     ReplicaHandshake handshake) ABSL_LOCKS_EXCLUDED(mu_);
 

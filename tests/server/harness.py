@@ -320,3 +320,31 @@ class ServerTestCase(unittest.TestCase):
             stop_and_check(cls.server)
         finally:
             cls.server.cleanup()
+
+
+class MultiServerTestCase(unittest.TestCase):
+    """Tests that start their own servers with start(); every one is stopped after each
+    test (mirrorkv-server ones with their exit code and sanitizer report checked), also
+    when the test failed. A test may stop one itself (stop_and_check) or kill it (then set
+    its proc to None)."""
+
+    def setUp(self):
+        self.servers = []
+
+    def tearDown(self):
+        errors = []
+        for server in reversed(self.servers):
+            try:
+                if not server.redis and server.proc is not None:
+                    stop_and_check(server)
+            except AssertionError as error:
+                errors.append(str(error))
+            finally:
+                server.cleanup()
+        if errors:
+            self.fail("\n".join(errors))
+
+    def start(self, *args, redis=False, port=None):
+        server = ServerProcess(args=list(args), redis=redis, port=port)
+        self.servers.append(server)
+        return server.start()

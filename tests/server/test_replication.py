@@ -7,43 +7,21 @@ Every server runs on a free loopback port and is stopped (bounded) in tearDown.
 """
 
 import os
-import socket
 import sys
 import tempfile
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (RespReader, ServerProcess, connect, encode_command,  # noqa: E402
-                     info_fields, recv_until_closed, stop_and_check, wait_until)
+from harness import (MultiServerTestCase, RespReader, connect,  # noqa: E402
+                     encode_command, info_fields, stop_and_check, wait_until)
 
 # Bound for a replica to catch up or a link to come up (loaded machine, sanitizers).
 SYNC_TIMEOUT = 20.0
 
 
-class ReplicationTestCase(unittest.TestCase):
-    """Starts servers on demand and stops them all after each test."""
-
-    def setUp(self):
-        self.servers = []
-
-    def tearDown(self):
-        errors = []
-        for server in reversed(self.servers):
-            try:
-                if not server.redis and server.proc is not None:
-                    stop_and_check(server)
-            except AssertionError as error:
-                errors.append(str(error))
-            finally:
-                server.cleanup()
-        if errors:
-            self.fail("\n".join(errors))
-
-    def start(self, *args, redis=False):
-        server = ServerProcess(args=list(args), redis=redis)
-        self.servers.append(server)
-        return server.start()
+class ReplicationTestCase(MultiServerTestCase):
+    """Starts servers on demand (stopped after each test) and waits for replication."""
 
     def replica_of(self, primary, *args, redis=False):
         return self.start("--replicaof", "127.0.0.1", str(primary.port), *args, redis=redis)
@@ -139,6 +117,9 @@ class MirrorkvReplicaTest(ReplicationTestCase):
                      "master_failover_state", "connected_slaves"):
             self.assertIn(name, fields)
 
+        with connect(replica.port) as s:
+            s.sendall(encode_command("HELLO", "2"))
+            self.assertIn(b"$4\r\nrole\r\n$7\r\nreplica\r\n", RespReader(s).read())
         role = r.execute_command("ROLE")
         self.assertEqual(role[:4], [b"slave", b"127.0.0.1", primary.port, b"connected"])
         self.assertGreater(role[4], 0)

@@ -21,8 +21,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (STOP_TIMEOUT, ServerProcess, free_port, info_fields,  # noqa: E402
-                     stop_and_check, wait_until)
+from harness import (STOP_TIMEOUT, MultiServerTestCase, free_port,  # noqa: E402
+                     info_fields, wait_until)
 
 REDIS_SENTINEL = "/usr/bin/redis-sentinel"
 # Sentinel's timing (down-after 1 s) makes a failover take 2-4 s; the bound allows for
@@ -80,33 +80,18 @@ def replica_entry(sentinel, port):
     return None
 
 
-class SentinelFailoverTest(unittest.TestCase):
+class SentinelFailoverTest(MultiServerTestCase):
 
     def setUp(self):
         if not os.path.exists(REDIS_SENTINEL):
             self.skipTest("redis-sentinel is not installed")
-        self.servers = []
+        super().setUp()
         self.sentinel = None
 
     def tearDown(self):
-        errors = []
         if self.sentinel is not None:
             self.sentinel.stop()
-        for server in reversed(self.servers):
-            try:
-                if server.proc is not None:
-                    stop_and_check(server)
-            except AssertionError as error:
-                errors.append(str(error))
-            finally:
-                server.cleanup()
-        if errors:
-            self.fail("\n".join(errors))
-
-    def start(self, *args, port=None):
-        server = ServerProcess(args=list(args), port=port)
-        self.servers.append(server)
-        return server.start()
+        super().tearDown()
 
     def fail_over(self):
         """Primary, replica and Sentinel; kills the primary and waits until Sentinel
