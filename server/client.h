@@ -91,6 +91,9 @@ class Client : public std::enable_shared_from_this<Client> {
   // version) and writes it; runs on the owner thread (posted there if needed).
   void Deliver(std::shared_ptr<const OutOfBandMessage> message);
   uint64_t id() const { return id_; }
+  // Whether the connection is gone (closed or handed over). Relaxed: a hint for work
+  // done on the client's behalf elsewhere (a WAIT), which may notice a little late.
+  bool closed() const { return closed_.load(std::memory_order_relaxed); }
   IoThread& thread() const { return thread_; }
   const ClientAddress& address() const { return address_; }
   std::string name() const ABSL_LOCKS_EXCLUDED(info_mu_);

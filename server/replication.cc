@@ -186,7 +186,8 @@ Result<size_t> ServerReplication::WaitSlice(size_t count, std::chrono::milliseco
 // counted in any slice has acknowledged everything logged before the WAIT, so the best
 // count of all slices is the answer. A slice that returns early without enough replicas
 // (none connected: the Primary answers at once) sleeps out its time instead of spinning.
-Result<size_t> ServerReplication::WaitLoop(size_t count, std::chrono::milliseconds timeout) {
+Result<size_t> ServerReplication::WaitLoop(size_t count, std::chrono::milliseconds timeout,
+                                           const std::function<bool()>& abandoned) {
   using Clock = std::chrono::steady_clock;
   Clock::time_point deadline = Clock::now() + timeout;
   size_t best = 0;
@@ -201,14 +202,15 @@ Result<size_t> ServerReplication::WaitLoop(size_t count, std::chrono::millisecon
     Result<size_t> acked = WaitSlice(count, slice);
     if (!acked.ok()) return acked;
     best = std::max(best, *acked);
-    if (best >= count || stopping_.load(std::memory_order_relaxed)) return best;
+    if (best >= count || stopping_.load(std::memory_order_relaxed) || abandoned()) return best;
     if (timeout.count() > 0 && Clock::now() >= deadline) return best;
     std::this_thread::sleep_until(slice_end);
   }
 }
 
 void ServerReplication::WaitForReplicas(size_t count, std::chrono::milliseconds timeout,
-                                        bool block, std::function<void(Result<size_t>)> done) {
+                                        bool block, std::function<bool()> abandoned,
+                                        std::function<void(Result<size_t>)> done) {
   if (!block) {
     done(WaitSlice(count, std::chrono::milliseconds(0)));
     return;
@@ -223,8 +225,9 @@ void ServerReplication::WaitForReplicas(size_t count, std::chrono::milliseconds 
     }
   }
   Waiter& waiter = waiters_.emplace_back();
-  waiter.thread = std::thread([this, &waiter, count, timeout, done = std::move(done)] {
-    done(WaitLoop(count, timeout));
+  waiter.thread = std::thread([this, &waiter, count, timeout, abandoned = std::move(abandoned),
+                               done = std::move(done)] {
+    done(WaitLoop(count, timeout, abandoned));
     waiter.finished.store(true, std::memory_order_release);
   });
 }

@@ -110,7 +110,10 @@ class ServerReplication {
   // The waiting happens on a thread owned by this object, which calls `done` with the
   // result; the caller's I/O thread keeps serving (a new replica's handshake may be the
   // very thing the WAIT is waiting for). Without blocking, `done` runs before the return.
+  // `abandoned` (called on the waiting thread between slices) ends the wait early, with
+  // what was counted so far, once the waiting client is gone.
   void WaitForReplicas(size_t count, std::chrono::milliseconds timeout, bool block,
+                       std::function<bool()> abandoned,
                        std::function<void(Result<size_t>)> done)
       ABSL_LOCKS_EXCLUDED(mu_, waiters_mu_);
 
@@ -125,7 +128,8 @@ class ServerReplication {
   Result<size_t> WaitSlice(size_t count, std::chrono::milliseconds slice)
       ABSL_LOCKS_EXCLUDED(mu_);
   // The body of a blocking WAIT (a waiter thread).
-  Result<size_t> WaitLoop(size_t count, std::chrono::milliseconds timeout);
+  Result<size_t> WaitLoop(size_t count, std::chrono::milliseconds timeout,
+                          const std::function<bool()>& abandoned);
 
   struct Waiter {
     std::thread thread;

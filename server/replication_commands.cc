@@ -3,6 +3,7 @@
 // WAIT, with Redis 7.0's replies. The role itself is server/replication.h.
 #include <algorithm>
 #include <chrono>
+#include <memory>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -158,14 +159,16 @@ void WaitCommand(CommandContext& ctx) {
   size_t wanted = static_cast<size_t>(std::max<int64_t>(count, 0));
   if (ctx.in_exec) {
     ctx.server.replication().WaitForReplicas(
-        wanted, std::chrono::milliseconds(0), /*block=*/false,
+        wanted, std::chrono::milliseconds(0), /*block=*/false, [] { return false; },
         [&ctx](Result<size_t> acked) { ReplyWaitResult(ctx.reply, acked); });
     return;
   }
   ctx.client.Block();
+  std::shared_ptr<Client> client = ctx.client.shared_from_this();
   ctx.server.replication().WaitForReplicas(
       wanted, std::chrono::milliseconds(timeout), /*block=*/true,
-      [client = ctx.client.shared_from_this()](Result<size_t> acked) {
+      [client] { return client->closed(); },
+      [client](Result<size_t> acked) {
         client->Unblock([acked](ReplyBuilder& reply) { ReplyWaitResult(reply, acked); });
       });
 }

@@ -350,6 +350,23 @@ class WaitTest(ReplicationTestCase):
             self.replica_of(primary)
             self.assertEqual(RespReader(s, timeout=SYNC_TIMEOUT).read(), b":1\r\n")
 
+    def test_wait_of_a_client_that_leaves_ends(self):
+        primary = self.start()
+        p = primary.client()
+        p.set("k", "v")
+
+        def threads():
+            with open("/proc/%d/status" % primary.proc.pid) as f:
+                return int(next(line for line in f if line.startswith("Threads:")).split()[1])
+
+        baseline = threads()
+        for _ in range(5):
+            with connect(primary.port) as s:
+                s.sendall(encode_command("WAIT", "1", "0"))
+                time.sleep(0.05)
+        self.assertEqual(p.ping(), True)
+        wait_until(lambda: threads() <= baseline, SYNC_TIMEOUT, what="the WAIT threads to end")
+
     def test_min_replicas_to_write(self):
         primary = self.start("--min-replicas-to-write", "1", "--min-replicas-max-lag", "10")
         with connect(primary.port) as s:
