@@ -246,9 +246,9 @@ void ReplicationSection(Server& server, const ServerConfig& config, std::string*
   Field(out, "second_repl_offset",
         has_secondary ? static_cast<int64_t>(report.secondary.offset) + 1 : -1);
   uint64_t histlen = std::min<uint64_t>(offset, report.backlog_bytes);
-  Field(out, "repl_backlog_active", 1);
+  Field(out, "repl_backlog_active", report.backlog_active ? 1 : 0);
   Field(out, "repl_backlog_size", report.backlog_bytes);
-  Field(out, "repl_backlog_first_byte_offset", offset - histlen + 1);
+  Field(out, "repl_backlog_first_byte_offset", report.backlog_active ? offset - histlen + 1 : 0);
   Field(out, "repl_backlog_histlen", histlen);
 }
 

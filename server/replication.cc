@@ -72,15 +72,27 @@ std::string_view ReplicaHost(std::string_view peer) {
 
 Result<std::unique_ptr<ServerReplication>> ServerReplication::Create(
     Store& store, const ReplicationSettings& settings) {
-  Result<std::unique_ptr<Primary>> primary = Primary::Create(store, ToPrimaryOptions(settings));
-  if (!primary.ok()) return primary.status();
-  return std::unique_ptr<ServerReplication>(
-      new ServerReplication(store, settings, std::move(*primary)));
+  std::unique_ptr<ServerReplication> replication(new ServerReplication(store, settings));
+  // min-replicas-to-write must refuse writes from the start, which the Primary does.
+  if (settings.min_replicas_to_write > 0) {
+    MutexLock lock(&replication->mu_);
+    MIRRORKV_RETURN_IF_ERROR(replication->EnsurePrimaryLocked());
+  }
+  return replication;
 }
 
-ServerReplication::ServerReplication(Store& store, const ReplicationSettings& settings,
-                                     std::unique_ptr<Primary> primary)
-    : store_(store), settings_(settings), primary_(std::move(primary)) {}
+ServerReplication::ServerReplication(Store& store, const ReplicationSettings& settings)
+    : store_(store), settings_(settings), standalone_id_(NewReplicationId()) {}
+
+Status ServerReplication::EnsurePrimaryLocked() {
+  if (primary_ != nullptr) return Status::Ok();
+  Result<std::unique_ptr<Primary>> primary = Primary::Create(store_, ToPrimaryOptions(settings_));
+  if (!primary.ok()) return primary.status();
+  primary_ = std::move(*primary);
+  Log(LogLevel::kNotice, "Replication backlog created, my new replication IDs are '%s' and '%s'",
+      primary_->position().replication_id, std::string(40, '0'));
+  return Status::Ok();
+}
 
 ServerReplication::~ServerReplication() {
   stopping_.store(true, std::memory_order_relaxed);
@@ -107,16 +119,19 @@ bool ServerReplication::ReplicaOf(const std::string& host, uint16_t port,
     return true;
   }
   // Continue from the primary's own position: a new primary that shares this history (a
-  // replica of ours that was promoted) then needs only a partial resync.
+  // replica of ours that was promoted) then needs only a partial resync. A server that
+  // never had a replica has no history to continue: a full resync.
   ReplicaOptions options;
   options.backlog_bytes = settings.backlog_bytes;
   options.listening_port = settings.listening_port;
   options.password = settings.masterauth;
-  options.resume_from = primary_->position();
-  // The Primary goes before the Store switches to replica mode, so that nothing applied
-  // from the new primary is logged into it. A WAIT may still hold it for one slice.
-  while (primary_.use_count() > 1) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  primary_.reset();
+  if (primary_ != nullptr) {
+    options.resume_from = primary_->position();
+    // The Primary goes before the Store switches to replica mode, so that nothing applied
+    // from the new primary is logged into it. A WAIT may still hold it for one slice.
+    while (primary_.use_count() > 1) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    primary_.reset();
+  }
   Result<std::unique_ptr<Replica>> replica =
       Replica::Create(store_, ConnectorTo(host, port), options);
   // Create fails only for a malformed resume position, which a Primary never reports.
@@ -148,7 +163,7 @@ Status ServerReplication::PromoteToPrimary(const ReplicationSettings& settings) 
 
 Status ServerReplication::CheckCanServeReplicas() const {
   MutexLock lock(&mu_);
-  if (primary_ != nullptr) return Status::Ok();
+  if (replica_ == nullptr) return Status::Ok();
   return Status::FailedPrecondition(
       "ERR mirrorkv-server does not serve replicas while it is a replica itself");
 }
@@ -160,7 +175,12 @@ void ServerReplication::ServeReplica(int fd, std::string peer, std::string alrea
     transport = std::make_unique<PrefixedTransport>(std::move(already_read), std::move(transport));
   }
   MutexLock lock(&mu_);
-  if (primary_ == nullptr) return;  // became a replica meanwhile: the socket closes
+  if (replica_ != nullptr) return;  // became a replica meanwhile: the socket closes
+  Status created = EnsurePrimaryLocked();
+  if (!created.ok()) {
+    Log(LogLevel::kWarning, "Can't serve replica %s: %s", peer, created.message());
+    return;
+  }
   Log(LogLevel::kNotice, "Replica %s asks for synchronization", peer);
   primary_->ServeAfterHandshake(std::move(transport), handshake.listening_port,
                                 std::move(handshake.capabilities),
@@ -171,6 +191,7 @@ Result<size_t> ServerReplication::WaitSlice(size_t count, std::chrono::milliseco
   std::shared_ptr<Primary> primary;
   {
     MutexLock lock(&mu_);
+    if (replica_ == nullptr && primary_ == nullptr) return size_t{0};  // no replica ever
     primary = primary_;
   }
   if (primary == nullptr) {
@@ -243,14 +264,18 @@ ReplicationReport ServerReplication::Report() const {
   report.backlog_bytes = settings_.backlog_bytes;
   if (replica_ != nullptr) {
     report.replica = true;
+    report.backlog_active = true;
     report.master_host = master_host_;
     report.master_port = master_port_;
     report.link = replica_->status();
     report.position = report.link.position;
-  } else {
+  } else if (primary_ != nullptr) {
+    report.backlog_active = true;
     report.position = primary_->position();
     report.secondary = primary_->secondary_position();
     report.replicas = primary_->replicas();
+  } else {
+    report.position = {standalone_id_, 0};
   }
   return report;
 }

@@ -64,6 +64,8 @@ struct ReplicationReport {
   // Primary only: the attached replicas.
   std::vector<ReplicaInfo> replicas;
   size_t backlog_bytes = 0;
+  // Whether a stream is being kept (false on a primary that never had a replica).
+  bool backlog_active = false;
 };
 
 // The address part of a transport peer ("127.0.0.1:50412" -> "127.0.0.1"), for INFO's
@@ -73,7 +75,11 @@ std::string_view ReplicaHost(std::string_view peer);
 class ServerReplication {
  public:
   // Makes `store` a primary with `settings`. `store` is borrowed and must outlive the
-  // returned object. Fails as Primary::Create does.
+  // returned object. Like Redis, which creates its backlog when the first replica
+  // attaches, the Primary (and the logging of every write it implies, ~10% of the CPU of
+  // a pipelined SET) is created only when a replica sends PSYNC, or here already when
+  // min_replicas_to_write is set (writes must be refused until replicas come). Fails as
+  // Primary::Create does.
   static Result<std::unique_ptr<ServerReplication>> Create(Store& store,
                                                            const ReplicationSettings& settings);
   ~ServerReplication();
@@ -121,8 +127,10 @@ class ServerReplication {
   ReplicationReport Report() const ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
-  ServerReplication(Store& store, const ReplicationSettings& settings,
-                    std::unique_ptr<Primary> primary);
+  ServerReplication(Store& store, const ReplicationSettings& settings);
+
+  // Creates the Primary if there is none yet (a primary that never had a replica).
+  Status EnsurePrimaryLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // One WaitForReplicas call on the primary of the moment, for at most `slice`.
   Result<size_t> WaitSlice(size_t count, std::chrono::milliseconds slice)
@@ -139,8 +147,12 @@ class ServerReplication {
   Store& store_;
   mutable Mutex mu_;
   ReplicationSettings settings_ ABSL_GUARDED_BY(mu_);
-  // Exactly one of the two is set. Shared only with WaitForReplicas calls in progress.
+  // At most one of the two is set; neither on a primary that never had a replica. The
+  // Primary is shared only with WaitForReplicas calls in progress.
   std::shared_ptr<Primary> primary_ ABSL_GUARDED_BY(mu_);
+  // The replication id INFO reports while there is no Primary (Redis's replid of a
+  // server without a backlog); the Primary starts a new one, as Redis does then.
+  const std::string standalone_id_;
   std::unique_ptr<Replica> replica_ ABSL_GUARDED_BY(mu_);
   std::string master_host_ ABSL_GUARDED_BY(mu_);
   uint16_t master_port_ ABSL_GUARDED_BY(mu_) = 0;
