@@ -267,6 +267,24 @@ class ReplicationCommandErrorsTest(ReplicationTestCase):
         self.assertTrue(self.call(replica.port, "WAIT", "1", "0").startswith(
             b"-ERR WAIT cannot be used with replica instances."))
 
+    def test_bytes_sent_after_psync_reach_the_session(self):
+        """A replica's bytes that arrived with PSYNC (read by the server before the
+        handover) are passed to the replication session, not dropped: here an ACK, which
+        then shows as the replica's offset in INFO."""
+        primary = self.start()
+        primary.client().set("k", "v")
+        with connect(primary.port) as s:
+            s.sendall(encode_command("PSYNC", "?", "-1") +
+                      encode_command("REPLCONF", "ACK", "12345"))
+            s.settimeout(SYNC_TIMEOUT)
+            got = b""
+            while b"\r\n" not in got:
+                got += s.recv(65536)
+            self.assertTrue(got.startswith(b"+FULLRESYNC "), got[:60])
+            wait_until(lambda: "offset=12345," in info_fields(primary.port,
+                                                              "replication").get("slave0", ""),
+                       SYNC_TIMEOUT, what="the ACK sent with PSYNC to count")
+
     def test_replica_that_disconnects_mid_sync(self):
         primary = self.start()
         p = primary.client()
