@@ -126,6 +126,9 @@ bool ServerReplication::ReplicaOf(const std::string& host, uint16_t port,
   options.listening_port = settings.listening_port;
   options.password = settings.masterauth;
   if (primary_ != nullptr) {
+    Log(LogLevel::kNotice, "Before turning into a replica, using my own master parameters "
+        "to synthesize a cached master: I may be able to synchronize with the new master "
+        "with just a partial transfer.");
     options.resume_from = primary_->position();
     // The Primary goes before the Store switches to replica mode, so that nothing applied
     // from the new primary is logged into it. A WAIT may still hold it for one slice.
@@ -140,9 +143,6 @@ bool ServerReplication::ReplicaOf(const std::string& host, uint16_t port,
   master_host_ = host;
   master_port_ = port;
   replica_->Start();
-  Log(LogLevel::kNotice, "Before turning into a replica, using my own master parameters "
-      "to synthesize a cached master: I may be able to synchronize with the new master "
-      "with just a partial transfer.");
   Log(LogLevel::kNotice, "Connecting to MASTER %s:%d", host, port);
   return true;
 }
