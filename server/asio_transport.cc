@@ -102,7 +102,11 @@ class AsioClient final : public Client {
   void Flush() override {
     if (socket_closed_ || write_in_flight_) return;  // the write handler will come back here
     if (output().empty()) {
-      if (close_after_reply()) Close();
+      if (handover_pending()) {
+        HandOverSocket();
+      } else if (close_after_reply()) {
+        Close();
+      }
       return;
     }
     writing_.swap(output());
@@ -169,9 +173,25 @@ class AsioClient final : public Client {
           OnRead(n);
           Flush();
           // After QUIT or a protocol error nothing more is read; Flush closes once the
-          // last reply is out.
-          if (!close_after_reply()) ReadSome();
+          // last reply is out. After PSYNC nothing more is read either: the socket goes to
+          // the replication primary with no read pending that could take its bytes.
+          if (!close_after_reply() && !handover_pending()) ReadSome();
         });
+  }
+
+  // release() deregisters the socket from the reactor and gives up its descriptor, which
+  // the replication session then owns.
+  void HandOverSocket() {
+    socket_closed_ = true;
+    asio::error_code error;
+    int fd = socket_.release(error);
+    if (error) {
+      Log(LogLevel::kWarning, "Handing over replica id=%d: %s", id(), error.message());
+      socket_.close(error);
+      OnClosed();
+      return;
+    }
+    HandOver(fd);
   }
 
   void FinishWrite() {

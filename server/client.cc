@@ -54,7 +54,12 @@ void Client::OnRead(size_t n) {
   ThreadStats& stats = thread_.stats();
   ThreadStats::Add(stats.net_input_bytes, n);
   last_interaction_ms_.store(NowMs(), std::memory_order_relaxed);
+  ProcessInput();
+}
+
+void Client::ProcessInput() {
   if (server_.shutting_down()) return;
+  ThreadStats& stats = thread_.stats();
 
   uint64_t errors_before = reply_.errors();
   uint64_t commands = 0;
@@ -64,7 +69,8 @@ void Client::OnRead(size_t n) {
     // lock per read, however many pipelined commands it carried.
     ExecGateShare share(server_.gate(), thread_.index());
     ParserLimits limits = server_.parser_limits();
-    while (!close_after_reply_ && !closed_.load(std::memory_order_relaxed)) {
+    while (!close_after_reply_ && !handover_pending_ && !blocked_ &&
+           !closed_.load(std::memory_order_relaxed)) {
       RequestParser::Outcome outcome = parser_.Next(limits, !AuthRequired(), &args_);
       if (outcome == RequestParser::Outcome::kNeedMore) break;
       if (outcome == RequestParser::Outcome::kError) {
@@ -240,6 +246,20 @@ void Client::Kill() {
   Close();
 }
 
+void Client::Unblock(std::function<void(ReplyBuilder&)> reply) {
+  if (IoThread::Current() != &thread_) {
+    thread_.Post([self = shared_from_this(), reply = std::move(reply)]() mutable {
+      self->Unblock(std::move(reply));
+    });
+    return;
+  }
+  if (closed_.load(std::memory_order_relaxed)) return;
+  blocked_ = false;
+  reply(reply_);
+  ProcessInput();
+  Flush();
+}
+
 // Only the owner thread appends to output_, so a delivery from another thread is posted;
 // the message is shared, not copied, between subscribers.
 void Client::Deliver(std::shared_ptr<const OutOfBandMessage> message) {
@@ -274,6 +294,14 @@ void Client::OnClosed() {
   thread_.RemoveClient(this);
   server_.clients().Remove(id_);
   Log(LogLevel::kVerbose, "Client closed connection id=%d addr=%s", id_, address_.peer);
+}
+
+// The replica's session reads from the same stream; whatever followed PSYNC in the last
+// read is passed along rather than dropped.
+void Client::HandOver(int fd) {
+  server_.replication().ServeReplica(fd, address_.peer, std::string(parser_.unparsed()),
+                                     std::move(replica_handshake_));
+  OnClosed();
 }
 
 // CLIENT LIST's line, with Redis's field names and order so that tools splitting on

@@ -17,6 +17,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -26,6 +27,7 @@
 #include "engine/base/mutex.h"
 #include "server/commands.h"
 #include "server/pubsub.h"
+#include "server/replication.h"
 #include "server/reply_builder.h"
 #include "server/resp_parser.h"
 #include "server/string_hash.h"
@@ -67,6 +69,13 @@ class Client : public std::enable_shared_from_this<Client> {
   // Unregisters the client from the server (registry, pub/sub, watches, its thread);
   // the transport calls it once, when the connection is gone for whatever reason.
   void OnClosed();
+  // Whether the connection is a replica that sent PSYNC or SYNC: nothing more is parsed,
+  // and once output() is written the transport takes the socket out of its loop (no read
+  // pending, so no byte is lost) and calls HandOver.
+  bool handover_pending() const { return handover_pending_; }
+  // Gives the socket `fd`, with the bytes read but not parsed, to the server's replication
+  // primary, and unregisters the client (OnClosed). The transport no longer owns `fd`.
+  void HandOver(int fd);
 
   // Writes output() (owner thread). Implemented by the transport.
   virtual void Flush() = 0;
@@ -82,6 +91,9 @@ class Client : public std::enable_shared_from_this<Client> {
   // version) and writes it; runs on the owner thread (posted there if needed).
   void Deliver(std::shared_ptr<const OutOfBandMessage> message);
   uint64_t id() const { return id_; }
+  // Whether the connection is gone (closed or handed over). Relaxed: a hint for work
+  // done on the client's behalf elsewhere (a WAIT), which may notice a little late.
+  bool closed() const { return closed_.load(std::memory_order_relaxed); }
   IoThread& thread() const { return thread_; }
   const ClientAddress& address() const { return address_; }
   std::string name() const ABSL_LOCKS_EXCLUDED(info_mu_);
@@ -111,6 +123,18 @@ class Client : public std::enable_shared_from_this<Client> {
   void RequestClose() { close_after_reply_ = true; }
   // Back to a fresh connection's state (RESET).
   void Reset();
+
+  // A blocking command (WAIT): no further command of this connection runs until Unblock;
+  // what arrives meanwhile waits in the query buffer.
+  void Block() { blocked_ = true; }
+  // Any thread. On the owner thread, `reply` writes the blocked command's reply, and the
+  // commands that arrived meanwhile run. Dropped if the connection closed.
+  void Unblock(std::function<void(ReplyBuilder&)> reply);
+
+  // What the connection announced with REPLCONF, kept until its PSYNC.
+  ReplicaHandshake& replica_handshake() { return replica_handshake_; }
+  // PSYNC or SYNC was accepted: see handover_pending().
+  void RequestHandover() { handover_pending_ = true; }
 
   // Pub/sub subscriptions (the registry holds the other direction).
   StringSet& channels() { return channels_; }
@@ -142,6 +166,9 @@ class Client : public std::enable_shared_from_this<Client> {
     std::vector<std::string> args;
   };
 
+  // Runs every complete command in the query buffer (until a close, a handover or a
+  // block stops it).
+  void ProcessInput();
   // Runs the checks Redis runs before a command (arity, auth, pub/sub context, MULTI
   // queueing) and then the command.
   void Dispatch(std::span<const std::string_view> args);
@@ -163,6 +190,9 @@ class Client : public std::enable_shared_from_this<Client> {
   std::string output_;
   ReplyBuilder reply_;
   bool close_after_reply_ = false;
+  bool handover_pending_ = false;
+  bool blocked_ = false;
+  ReplicaHandshake replica_handshake_;
   bool authenticated_ = false;
   // True while OnRead runs: deliveries then wait for the batch's flush.
   bool processing_ = false;

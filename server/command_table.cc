@@ -32,7 +32,8 @@ const Table& GetTable() {
   static const Table* table = [] {
     auto* built = new Table();
     for (auto family : {StringCommands(), KeyCommands(), ConnectionCommands(), ServerCommands(),
-                        PubSubCommands(), TransactionCommands(), IntrospectionCommands()}) {
+                        PubSubCommands(), TransactionCommands(), ReplicationCommands(),
+                        IntrospectionCommands()}) {
       built->all.insert(built->all.end(), family.begin(), family.end());
     }
     for (const CommandSpec& spec : built->all) built->by_name.emplace(spec.name, &spec);

@@ -5,7 +5,8 @@
 // name up, checks arity, authentication, the pub/sub context and MULTI queueing exactly in
 // Redis's order, and only then calls the handler, so handlers validate just their own
 // options. Handlers live by family: string_commands.cc, key_commands.cc,
-// connection_commands.cc, server_commands.cc, pubsub.cc and client.cc (MULTI/EXEC).
+// connection_commands.cc, server_commands.cc, replication_commands.cc, pubsub.cc and
+// client.cc (MULTI/EXEC).
 //
 // Handlers run on the connection's I/O thread, holding that thread's share of the EXEC
 // gate (see exec_gate.h). A handler must never wait for another I/O thread: work for a
@@ -97,6 +98,7 @@ std::span<const CommandSpec> ConnectionCommands();
 std::span<const CommandSpec> ServerCommands();
 std::span<const CommandSpec> PubSubCommands();
 std::span<const CommandSpec> TransactionCommands();
+std::span<const CommandSpec> ReplicationCommands();
 std::span<const CommandSpec> IntrospectionCommands();  // COMMAND
 
 // --- Helpers shared by handlers ---

@@ -262,6 +262,50 @@ const Param kParams[] = {
        return Status::Ok();
      },
      [](const ServerConfig&) { return std::string("no"); }},
+    // "replicaof <host> <port>", or "replicaof no one" (none). Changed at run time by the
+    // REPLICAOF command, not by CONFIG SET (as in Redis).
+    {"replicaof", false, Arity::kMany,
+     [](ServerConfig& c, Words v) {
+       if (v.size() != 2) return Invalid("wrong number of arguments");
+       if (absl::AsciiStrToLower(v[0]) == "no" && absl::AsciiStrToLower(v[1]) == "one") {
+         c.replicaof_host.clear();
+         c.replicaof_port = 0;
+         return Status::Ok();
+       }
+       MIRRORKV_RETURN_IF_ERROR(ParseInt(v[1], 0, 65535, &c.replicaof_port));
+       c.replicaof_host = v[0];
+       return Status::Ok();
+     },
+     [](const ServerConfig& c) {
+       return c.replicaof_host.empty() ? std::string()
+                                       : absl::StrCat(c.replicaof_host, " ", c.replicaof_port);
+     }},
+    {"masterauth", true, Arity::kOne,
+     [](ServerConfig& c, Words v) {
+       c.masterauth = v[0];
+       return Status::Ok();
+     },
+     [](const ServerConfig& c) { return c.masterauth; }, true},
+    // Fixed while the server runs: the Primary's backlog and write check are set when it
+    // is created (a change would need a new Primary, disconnecting every replica).
+    {"repl-backlog-size", false, Arity::kOne,
+     [](ServerConfig& c, Words v) {
+       uint64_t bytes;
+       MIRRORKV_RETURN_IF_ERROR(ParseMemoryParam(v[0], 16 * 1024, &bytes));
+       if (bytes > (uint64_t{1} << 40)) return Invalid("argument must be a memory value");
+       c.repl_backlog_size = static_cast<int64_t>(bytes);
+       return Status::Ok();
+     },
+     [](const ServerConfig& c) { return absl::StrCat(c.repl_backlog_size); }},
+    {"min-replicas-to-write", false, Arity::kOne,
+     [](ServerConfig& c, Words v) { return ParseInt(v[0], 0, INT_MAX, &c.min_replicas_to_write); },
+     [](const ServerConfig& c) { return absl::StrCat(c.min_replicas_to_write); }},
+    {"min-replicas-max-lag", false, Arity::kOne,
+     [](ServerConfig& c, Words v) { return ParseInt(v[0], 0, INT_MAX, &c.min_replicas_max_lag); },
+     [](const ServerConfig& c) { return absl::StrCat(c.min_replicas_max_lag); }},
+    {"replica-priority", true, Arity::kOne,
+     [](ServerConfig& c, Words v) { return ParseInt(v[0], 0, INT_MAX, &c.replica_priority); },
+     [](const ServerConfig& c) { return absl::StrCat(c.replica_priority); }},
     {"io-backend", false, Arity::kOne,
      [](ServerConfig& c, Words v) {
        std::string lower = absl::AsciiStrToLower(v[0]);
@@ -308,7 +352,15 @@ const Passthrough kPassthrough[] = {
     {"rdb-del-sync-files", "no"},
     {"rdbchecksum", "yes"},
     {"rdbcompression", "yes"},
+    {"repl-diskless-load", "disabled"},
+    {"repl-diskless-sync", "yes"},
+    {"repl-diskless-sync-delay", "5"},
+    {"repl-ping-replica-period", "10"},
+    {"repl-timeout", "60"},
+    {"replica-announced", "yes"},
     {"replica-lazy-flush", "no"},
+    {"replica-read-only", "yes"},
+    {"replica-serve-stale-data", "yes"},
     {"set-proc-title", "yes"},
     {"slowlog-log-slower-than", "10000"},
     {"slowlog-max-len", "128"},
@@ -318,7 +370,18 @@ const Passthrough kPassthrough[] = {
     {"syslog-ident", "redis"},
 };
 
+// Redis's older names, still accepted in files, flags and CONFIG SET.
+constexpr std::pair<std::string_view, std::string_view> kAliases[] = {
+    {"slaveof", "replicaof"},
+    {"slave-priority", "replica-priority"},
+    {"min-slaves-to-write", "min-replicas-to-write"},
+    {"min-slaves-max-lag", "min-replicas-max-lag"},
+};
+
 const Param* FindParam(std::string_view lower_name) {
+  for (const auto& [alias, name] : kAliases) {
+    if (alias == lower_name) lower_name = name;
+  }
   for (const Param& param : kParams) {
     if (param.name == lower_name) return &param;
   }
@@ -374,10 +437,12 @@ std::string QuoteIfNeeded(std::string_view value) {
   return quoted;
 }
 
-// The config-file line that sets `param` to its current value.
+// The config-file line that sets `param` to its current value; empty for no line (a
+// server that follows no primary has no replicaof line).
 std::string ConfigLine(const Param& param, const ServerConfig& config) {
   std::string value = param.get(config);
   if (param.name == "save" && value.empty()) return "save \"\"";
+  if (param.name == "replicaof" && value.empty()) return {};
   if (param.quoted) return absl::StrCat(internal::AsAbsl(param.name), " ", QuoteIfNeeded(value));
   return absl::StrCat(internal::AsAbsl(param.name), " ", value);
 }
@@ -618,9 +683,11 @@ Status ConfigRewrite(const ServerConfig& config) {
       output.push_back(line);
       continue;
     }
+    if (param != nullptr) name = param->name;  // an alias (slaveof) is the same parameter
     if (!written.insert(name).second) continue;  // later duplicates are folded into one line
     if (param != nullptr) {
-      output.push_back(ConfigLine(*param, config));
+      std::string replaced = ConfigLine(*param, config);
+      if (!replaced.empty()) output.push_back(std::move(replaced));
     } else {
       output.push_back(absl::StrCat(name, " ", ConfigValue(config, name)));
     }

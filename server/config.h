@@ -63,6 +63,20 @@ struct ServerConfig {
   int64_t tcp_keepalive = 300;
   int64_t hz = 10;
   int64_t databases = 1;
+  // Replication (docs/server.md, "Replication"). The primary this server follows
+  // (replicaof; empty host: none, a primary itself).
+  std::string replicaof_host;
+  int64_t replicaof_port = 0;
+  // Sent as AUTH to the primary.
+  std::string masterauth;
+  // Bytes of stream kept for partial resyncs (also a replica's, for after its promotion).
+  int64_t repl_backlog_size = 1 << 20;
+  // Writes are refused with -NOREPLICAS while fewer replicas than this acknowledged
+  // within min_replicas_max_lag seconds; 0 disables the check.
+  int64_t min_replicas_to_write = 0;
+  int64_t min_replicas_max_lag = 10;
+  // Reported to Sentinel (slave_priority): 0 means never promote this replica.
+  int64_t replica_priority = 100;
   // "asio" (default) or "epoll": the measured alternative, see docs/server.md.
   std::string io_backend = "asio";
   // Redis parameters accepted for compatibility and kept as text (name -> value).

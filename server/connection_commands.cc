@@ -10,6 +10,7 @@
 #include "mirrorkv/clock.h"
 #include "server/client.h"
 #include "server/commands.h"
+#include "server/replication.h"
 #include "server/server.h"
 #include "server/version.h"
 
@@ -146,7 +147,7 @@ void HelloCommand(CommandContext& ctx) {
   reply.Bulk("mode");
   reply.Bulk("standalone");
   reply.Bulk("role");
-  reply.Bulk("master");
+  reply.Bulk(ctx.server.replication().is_replica() ? "replica" : "master");
   reply.Bulk("modules");
   reply.ArrayHeader(0);
 }

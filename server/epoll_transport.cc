@@ -62,6 +62,7 @@ class EpollClient final : public Client, public EpollHandler {
  private:
   void ReadOnce();
   void WritePending();
+  void HandOverSocket();
   void SetInterest(bool read, bool write);
 
   EpollIoThread& owner_;
@@ -218,13 +219,19 @@ void EpollClient::ReadOnce() {
   }
   OnRead(static_cast<size_t>(n));
   Flush();
-  if (!socket_closed_ && close_after_reply()) SetInterest(false, want_write_);
+  if (!socket_closed_ && (close_after_reply() || handover_pending())) {
+    SetInterest(false, want_write_);
+  }
 }
 
 void EpollClient::Flush() {
   if (socket_closed_ || !writing_.empty()) return;  // EPOLLOUT will come back here
   if (output().empty()) {
-    if (close_after_reply()) Close();
+    if (handover_pending()) {
+      HandOverSocket();
+    } else if (close_after_reply()) {
+      Close();
+    }
     return;
   }
   writing_.swap(output());
@@ -260,6 +267,14 @@ void EpollClient::Close() {
   epoll_ctl(owner_.epoll_fd(), EPOLL_CTL_DEL, fd_, nullptr);
   close(fd_);
   OnClosed();
+  owner_.Retire(this);
+}
+
+// Like Close, but the descriptor stays open: the replication session owns it now.
+void EpollClient::HandOverSocket() {
+  socket_closed_ = true;
+  epoll_ctl(owner_.epoll_fd(), EPOLL_CTL_DEL, fd_, nullptr);
+  HandOver(fd_);
   owner_.Retire(this);
 }
 

@@ -9,6 +9,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <string>
 #include <type_traits>
@@ -22,6 +23,7 @@
 #include "server/io_thread.h"
 #include "server/persistence.h"
 #include "server/pubsub.h"
+#include "server/replication.h"
 #include "server/server.h"
 #include "server/version.h"
 
@@ -194,18 +196,60 @@ void StatsSection(Server& server, const StoreStats& stats, std::string* out) {
   Field(out, "total_error_replies", totals.errors);
 }
 
-void ReplicationSection(Server& server, std::string* out) {
-  Field(out, "role", "master");
-  Field(out, "connected_slaves", 0);
+// Redis 7.0's fields in its order; redis-sentinel reads role, master_host/port,
+// master_link_status, master_link_down_since_seconds, slave_priority, slave_repl_offset,
+// replica_announced and the slaveN lines. The backlog's first byte is estimated from its
+// size (the library does not report it): what a backlog of that size holds at this offset.
+void ReplicationSection(Server& server, const ServerConfig& config, std::string* out) {
+  ReplicationReport report = server.replication().Report();
+  Field(out, "role", report.replica ? "slave" : "master");
+  if (report.replica) {
+    const ReplicaStatus& link = report.link;
+    bool up = link.link == LinkState::kConnected;
+    Field(out, "master_host", report.master_host);
+    Field(out, "master_port", report.master_port);
+    Field(out, "master_link_status", up ? "up" : "down");
+    Field(out, "master_last_io_seconds_ago",
+          up ? static_cast<int64_t>(link.since_last_io.count() / 1000) : -1);
+    Field(out, "master_sync_in_progress", link.link == LinkState::kSyncing ? 1 : 0);
+    Field(out, "slave_read_repl_offset", link.position.offset + link.pending_bytes);
+    Field(out, "slave_repl_offset", link.position.offset);
+    if (!up) {
+      // -1: the link was never up (Redis's repl_down_since of 0).
+      Field(out, "master_link_down_since_seconds",
+            link.down_for.count() > 0 ? static_cast<int64_t>(link.down_for.count() / 1000) : -1);
+    }
+    Field(out, "slave_priority", config.replica_priority);
+    Field(out, "slave_read_only", 1);
+    Field(out, "replica_announced", 1);
+    // mirrorkv's own: how this replica synchronized so far (tests and operators check
+    // that a failover needed only partial resyncs).
+    Field(out, "mirrorkv_full_resyncs", link.full_resyncs);
+    Field(out, "mirrorkv_partial_resyncs", link.partial_resyncs);
+  }
+  Field(out, "connected_slaves", report.replicas.size());
+  for (size_t i = 0; i < report.replicas.size(); ++i) {
+    const ReplicaInfo& replica = report.replicas[i];
+    Field(out, absl::StrCat("slave", i),
+          absl::StrCat("ip=", internal::AsAbsl(ReplicaHost(replica.peer)),
+                       ",port=", replica.listening_port,
+                       ",state=", replica.online ? "online" : "wait_bgsave",
+                       ",offset=", replica.acked_offset, ",lag=", replica.since_ack.count() / 1000));
+  }
+  uint64_t offset = report.position.offset;
   Field(out, "master_failover_state", "no-failover");
-  Field(out, "master_replid", server.replication_id());
-  Field(out, "master_replid2", std::string(40, '0'));
-  Field(out, "master_repl_offset", 0);
-  Field(out, "second_repl_offset", -1);
-  Field(out, "repl_backlog_active", 0);
-  Field(out, "repl_backlog_size", 1048576);
-  Field(out, "repl_backlog_first_byte_offset", 0);
-  Field(out, "repl_backlog_histlen", 0);
+  Field(out, "master_replid", report.position.replication_id);
+  bool has_secondary = !report.secondary.replication_id.empty();
+  Field(out, "master_replid2",
+        has_secondary ? report.secondary.replication_id : std::string(40, '0'));
+  Field(out, "master_repl_offset", offset);
+  Field(out, "second_repl_offset",
+        has_secondary ? static_cast<int64_t>(report.secondary.offset) + 1 : -1);
+  uint64_t histlen = std::min<uint64_t>(offset, report.backlog_bytes);
+  Field(out, "repl_backlog_active", report.backlog_active ? 1 : 0);
+  Field(out, "repl_backlog_size", report.backlog_bytes);
+  Field(out, "repl_backlog_first_byte_offset", report.backlog_active ? offset - histlen + 1 : 0);
+  Field(out, "repl_backlog_histlen", histlen);
 }
 
 void CpuSection(std::string* out) {
@@ -268,7 +312,7 @@ std::string BuildInfo(Server& server, const std::vector<std::string>& requested)
       StatsSection(server, stats, &out);
     } else if (section == "replication") {
       out += "# Replication\r\n";
-      ReplicationSection(server, &out);
+      ReplicationSection(server, config, &out);
     } else if (section == "cpu") {
       out += "# CPU\r\n";
       CpuSection(&out);

@@ -82,6 +82,10 @@ class RequestParser {
 
   // Bytes received but not parsed yet (CLIENT LIST's qbuf).
   size_t pending_bytes() const { return end_ - command_start_; }
+  // Those bytes themselves (valid until the next ReadSpace()).
+  std::string_view unparsed() const {
+    return {data_.get() + command_start_, end_ - command_start_};
+  }
   // Bytes of buffer allocated (for memory accounting and CLIENT LIST's qbuf-free).
   size_t capacity() const { return capacity_; }
   // Frees a large buffer once it holds nothing, so that an idle client that once sent a

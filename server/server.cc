@@ -22,6 +22,7 @@
 #include "server/logger.h"
 #include "server/persistence.h"
 #include "server/pubsub.h"
+#include "server/replication.h"
 #include "server/version.h"
 
 #define ASIO_NO_DEPRECATED
@@ -132,6 +133,9 @@ Server::Server(ServerConfig config) : config_(std::move(config)) {}
 Server::~Server() {
   // Connections first: they reference everything else.
   if (transport_ != nullptr) transport_->Stop();
+  // Replica sessions, the link to a primary and WAITs in progress go before the Store, and
+  // before the I/O threads that a finishing WAIT posts its reply to.
+  replication_.reset();
   transport_.reset();
   persistence_.reset();
 }
@@ -151,7 +155,6 @@ Status Server::Init() {
   if (!config_.logfile.empty()) MIRRORKV_RETURN_IF_ERROR(Logger::Get().SetFile(config_.logfile));
   start_time_ms_ = NowMs();
   run_id_ = RandomHex(40);
-  replication_id_ = RandomHex(40);
   port_ = config_.port;
   config_.maxclients = AdjustOpenFilesLimit(config_.maxclients);
 
@@ -196,6 +199,16 @@ Status Server::Init() {
   if (!loaded.ok()) {
     return loaded.WithContext(absl::StrCat("can't load the snapshot '", path, "'"));
   }
+  // The Primary starts logging once the snapshot is loaded: a replica's full resync sends
+  // the loaded data from the snapshot of the Store, not from the log.
+  Result<std::unique_ptr<ServerReplication>> replication =
+      ServerReplication::Create(*store_, ReplicationSettingsLocked());
+  if (!replication.ok()) return replication.status();
+  replication_ = std::move(*replication);
+  if (!config_.replicaof_host.empty()) {
+    replication_->ReplicaOf(config_.replicaof_host, static_cast<uint16_t>(config_.replicaof_port),
+                            ReplicationSettingsLocked());
+  }
   transport_ = config_.io_backend == "epoll" ? NewEpollTransport(*this, threads)
                                              : NewAsioTransport(*this, threads);
   return Status::Ok();
@@ -213,6 +226,34 @@ void Server::ApplyLiveConfig(const ServerConfig& config) {
     store_->SetMaxMemory(config.maxmemory);
     store_->SetEvictionPolicy(config.maxmemory_policy);
   }
+}
+
+ReplicationSettings Server::ReplicationSettingsLocked() const {
+  ReplicationSettings settings;
+  settings.backlog_bytes = static_cast<size_t>(config_.repl_backlog_size);
+  settings.min_replicas_to_write = static_cast<size_t>(config_.min_replicas_to_write);
+  settings.min_replicas_max_lag = std::chrono::seconds(config_.min_replicas_max_lag);
+  settings.masterauth = config_.masterauth;
+  settings.listening_port = static_cast<uint16_t>(config_.port);
+  return settings;
+}
+
+// The configuration lock is held across the switch so that CONFIG REWRITE (which Sentinel
+// sends right after SLAVEOF) records the role that is in effect.
+bool Server::ReplicaOf(const std::string& host, uint16_t port) {
+  MutexLock lock(&config_mu_);
+  if (!replication_->ReplicaOf(host, port, ReplicationSettingsLocked())) return false;
+  config_.replicaof_host = host;
+  config_.replicaof_port = port;
+  return true;
+}
+
+Status Server::PromoteToPrimary() {
+  MutexLock lock(&config_mu_);
+  MIRRORKV_RETURN_IF_ERROR(replication_->PromoteToPrimary(ReplicationSettingsLocked()));
+  config_.replicaof_host.clear();
+  config_.replicaof_port = 0;
+  return Status::Ok();
 }
 
 ServerConfig Server::config() const {

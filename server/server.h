@@ -36,6 +36,8 @@ class KeyspaceListener;
 class Persistence;
 class PubSub;
 class Server;
+class ServerReplication;
+struct ReplicationSettings;
 
 // Moves bytes between sockets and Clients. One implementation per event loop.
 class Transport {
@@ -112,6 +114,7 @@ class Server {
   PubSub& pubsub() { return *pubsub_; }
   Persistence& persistence() { return *persistence_; }
   KeyspaceListener& keyspace() { return *keyspace_; }
+  ServerReplication& replication() { return *replication_; }
   ServerCounters& counters() { return counters_; }
   std::span<IoThread* const> threads() const;
 
@@ -121,6 +124,11 @@ class Server {
   // the log and the limits. On error the status message is the whole reply text.
   Status SetConfig(const std::vector<std::string_view>& args) ABSL_LOCKS_EXCLUDED(config_mu_);
   Status RewriteConfig() ABSL_LOCKS_EXCLUDED(config_mu_);
+  // REPLICAOF host port / REPLICAOF NO ONE (empty host): switches the replication role
+  // and records the primary in the configuration (for CONFIG REWRITE). ReplicaOf returns
+  // false if this server already follows host:port.
+  bool ReplicaOf(const std::string& host, uint16_t port) ABSL_LOCKS_EXCLUDED(config_mu_);
+  Status PromoteToPrimary() ABSL_LOCKS_EXCLUDED(config_mu_);
 
   // Values read on every request, mirrored out of the configuration into atomics.
   ParserLimits parser_limits() const {
@@ -137,7 +145,6 @@ class Server {
 
   // Identity, for INFO and HELLO.
   const std::string& run_id() const { return run_id_; }
-  const std::string& replication_id() const { return replication_id_; }
   int64_t start_time_ms() const { return start_time_ms_; }
   int port() const { return static_cast<int>(port_); }
   const std::string& executable() const { return executable_; }
@@ -163,6 +170,7 @@ class Server {
   explicit Server(ServerConfig config);
   Status Init();
   void ApplyLiveConfig(const ServerConfig& config) ABSL_EXCLUSIVE_LOCKS_REQUIRED(config_mu_);
+  ReplicationSettings ReplicationSettingsLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(config_mu_);
   void Cron();
   void CloseIdleClients(int64_t now_ms);
   void StopServing();
@@ -175,6 +183,7 @@ class Server {
   std::unique_ptr<ExecGate> gate_;
   std::unique_ptr<PubSub> pubsub_;
   std::unique_ptr<Persistence> persistence_;
+  std::unique_ptr<ServerReplication> replication_;
   std::unique_ptr<Transport> transport_;
   ClientRegistry clients_;
   ServerCounters counters_;
@@ -189,7 +198,6 @@ class Server {
   std::atomic<int64_t> instantaneous_ops_{0};
 
   std::string run_id_;
-  std::string replication_id_;
   int64_t start_time_ms_ = 0;
   int64_t port_ = 0;
   std::string executable_;

@@ -1,4 +1,4 @@
-// The server commands: INFO, CONFIG (GET SET REWRITE RESETSTAT HELP), TIME, ROLE, SAVE,
+// The server commands: INFO, CONFIG (GET SET REWRITE RESETSTAT HELP), TIME, SAVE,
 // BGSAVE, LASTSAVE and SHUTDOWN.
 #include <sys/time.h>
 
@@ -30,13 +30,6 @@ void TimeCommand(CommandContext& ctx) {
   ctx.reply.ArrayHeader(2);
   ctx.reply.Bulk(std::to_string(now.tv_sec));
   ctx.reply.Bulk(std::to_string(now.tv_usec));
-}
-
-void RoleCommand(CommandContext& ctx) {
-  ctx.reply.ArrayHeader(3);
-  ctx.reply.Bulk("master");
-  ctx.reply.Integer(0);
-  ctx.reply.ArrayHeader(0);
 }
 
 // SAVE runs on this I/O thread; the other threads keep serving while it writes.
@@ -188,8 +181,6 @@ const CommandSpec kConfigSubcommands[] = {
 const CommandSpec kCommands[] = {
     {"info", -1, kCmdLoading | kCmdStale, InfoCommand, 0, 0, 0, "@slow @dangerous"},
     {"time", 1, kCmdLoading | kCmdStale | kCmdFast, TimeCommand, 0, 0, 0, "@fast"},
-    {"role", 1, kCmdNoScript | kCmdLoading | kCmdStale | kCmdFast, RoleCommand, 0, 0, 0,
-     "@admin @fast @dangerous"},
     {"save", 1, kAdminFlags | kCmdNoMulti, SaveCommand, 0, 0, 0, "@admin @slow @dangerous"},
     {"bgsave", -1, kAdminFlags, BgSaveCommand, 0, 0, 0, "@admin @slow @dangerous"},
     {"lastsave", 1, kAdminFlags | kCmdLoading | kCmdStale | kCmdFast, LastSaveCommand, 0, 0, 0,

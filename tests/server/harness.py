@@ -263,6 +263,35 @@ class RespReader:
         return reply
 
 
+def wait_until(predicate, timeout=IO_TIMEOUT, interval=0.05, what="condition"):
+    """Polls `predicate` until it returns a true value (returned) or `timeout` passes
+    (AssertionError naming `what`). Exceptions from the predicate count as false."""
+    deadline = time.monotonic() + timeout
+    last_error = None
+    while True:
+        try:
+            value = predicate()
+            if value:
+                return value
+        except Exception as error:  # noqa: BLE001 - a server still starting, a closed link
+            last_error = error
+        if time.monotonic() >= deadline:
+            raise AssertionError("timed out after %.1fs waiting for %s (last error: %r)"
+                                 % (timeout, what, last_error))
+        time.sleep(interval)
+
+
+def info_fields(port, section):
+    """INFO `section` of the server on `port`, as a dict of the raw text values (redis-py
+    would parse them, and the tests check the text Redis's tools read)."""
+    with connect(port) as s:
+        s.sendall(encode_command("INFO", section))
+        reply = RespReader(s).read()
+    body = reply[reply.index(b"\r\n") + 2:-2].decode()
+    return dict(line.split(":", 1) for line in body.split("\r\n")
+                if ":" in line and not line.startswith("#"))
+
+
 def encode_command(*args):
     out = [b"*%d\r\n" % len(args)]
     for a in args:
@@ -291,3 +320,31 @@ class ServerTestCase(unittest.TestCase):
             stop_and_check(cls.server)
         finally:
             cls.server.cleanup()
+
+
+class MultiServerTestCase(unittest.TestCase):
+    """Tests that start their own servers with start(); every one is stopped after each
+    test (mirrorkv-server ones with their exit code and sanitizer report checked), also
+    when the test failed. A test may stop one itself (stop_and_check) or kill it (then set
+    its proc to None)."""
+
+    def setUp(self):
+        self.servers = []
+
+    def tearDown(self):
+        errors = []
+        for server in reversed(self.servers):
+            try:
+                if not server.redis and server.proc is not None:
+                    stop_and_check(server)
+            except AssertionError as error:
+                errors.append(str(error))
+            finally:
+                server.cleanup()
+        if errors:
+            self.fail("\n".join(errors))
+
+    def start(self, *args, redis=False, port=None):
+        server = ServerProcess(args=list(args), redis=redis, port=port)
+        self.servers.append(server)
+        return server.start()

@@ -271,7 +271,9 @@ class CommandsTest(harness.ServerTestCase):
         self.assertEqual(info["role"], "master")
         self.assertEqual(info["connected_slaves"], 0)
         self.assertEqual(len(info["master_replid"]), 40)
+        # No replica ever attached: no backlog, offset 0 (as in Redis).
         self.assertEqual(info["master_repl_offset"], 0)
+        self.assertEqual(info["repl_backlog_active"], 0)
         self.assertEqual(info["db0"], {"keys": 2, "expires": 1, "avg_ttl": 0})
         self.assertGreater(info["used_memory"], 0)
         self.assertEqual(info["maxmemory_policy"], "noeviction")

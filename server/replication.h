@@ -1,0 +1,167 @@
+// ServerReplication: mirrorkv-server's replication role, on the public replication API
+// (include/mirrorkv/replication.h). The server is either a primary — it owns a `Primary`
+// for its Store, and a client connection that completes the replica handshake (REPLCONF
+// ... then PSYNC or SYNC) is taken out of the I/O loop and its socket handed to
+// `Primary::ServeAfterHandshake` — or a replica, following another server through a
+// `Replica` and `ConnectTcp`. REPLICAOF host port turns a primary into a replica (its
+// position is kept, so that it continues with a partial resync when the new primary
+// shares its history, as after a failover); REPLICAOF NO ONE promotes a replica
+// (`Replica::Promote`), keeping its old id as the secondary one so that the others
+// continue with a partial resync too.
+//
+// Thread-safe. One lock guards the role; WAIT's threads hold a reference to the Primary
+// instead of the lock, one slice (kWaitSlice) at a time, and a role change waits for them
+// to let go.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <list>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "engine/base/mutex.h"
+#include "mirrorkv/replication.h"
+#include "mirrorkv/status.h"
+#include "mirrorkv/store.h"
+
+namespace mirrorkv::server {
+
+// What a replica announced on its connection before PSYNC (REPLCONF), and what PSYNC asked.
+struct ReplicaHandshake {
+  uint16_t listening_port = 0;
+  std::vector<std::string> capabilities;  // REPLCONF capa values, in order
+  std::string replication_id = "?";       // PSYNC's id; "?" for none (and for SYNC)
+  int64_t offset = -1;                    // PSYNC's offset argument (the replica's + 1)
+};
+
+// Settings fixed when a role starts (from the server configuration).
+struct ReplicationSettings {
+  size_t backlog_bytes = 1 << 20;           // repl-backlog-size
+  size_t min_replicas_to_write = 0;         // min-replicas-to-write
+  std::chrono::milliseconds min_replicas_max_lag{10'000};  // min-replicas-max-lag
+  std::string masterauth;                   // sent by this server as a replica
+  uint16_t listening_port = 0;              // announced to a primary (this server's port)
+};
+
+// A consistent picture of the role, for INFO replication and ROLE.
+struct ReplicationReport {
+  bool replica = false;
+  // Replica only: the primary followed and the link's state.
+  std::string master_host;
+  uint16_t master_port = 0;
+  ReplicaStatus link;
+  // The replication id and offset this server is at (a replica: its primary's id and the
+  // offset applied), and the secondary id with the offset it is valid up to (empty id:
+  // none).
+  ReplicationPosition position;
+  ReplicationPosition secondary;
+  // Primary only: the attached replicas.
+  std::vector<ReplicaInfo> replicas;
+  size_t backlog_bytes = 0;
+  // Whether a stream is being kept (false on a primary that never had a replica).
+  bool backlog_active = false;
+};
+
+// The address part of a transport peer ("127.0.0.1:50412" -> "127.0.0.1"), for INFO's
+// slaveN:ip= and ROLE.
+std::string_view ReplicaHost(std::string_view peer);
+
+class ServerReplication {
+ public:
+  // Makes `store` a primary with `settings`. `store` is borrowed and must outlive the
+  // returned object. Like Redis, which creates its backlog when the first replica
+  // attaches, the Primary (and the logging of every write it implies, ~10% of the CPU of
+  // a pipelined SET) is created only when a replica sends PSYNC, or here already when
+  // min_replicas_to_write is set (writes must be refused until replicas come). Fails as
+  // Primary::Create does.
+  static Result<std::unique_ptr<ServerReplication>> Create(Store& store,
+                                                           const ReplicationSettings& settings);
+  ~ServerReplication();
+  ServerReplication(const ServerReplication&) = delete;
+  ServerReplication& operator=(const ServerReplication&) = delete;
+
+  // REPLICAOF host port: follows host:port from now on. From the primary role the Primary
+  // is destroyed first (its replicas are disconnected) and the Store switches to replica
+  // mode; a replica just reconnects to the new primary. Returns false if this server
+  // already follows exactly host:port (nothing changes: Redis's "Already connected").
+  // `settings` replaces the settings given so far (masterauth may have changed).
+  bool ReplicaOf(const std::string& host, uint16_t port, const ReplicationSettings& settings)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // REPLICAOF NO ONE: promotes a replica to primary (see the file comment). OK and nothing
+  // changes when already a primary; the promotion's error otherwise.
+  Status PromoteToPrimary(const ReplicationSettings& settings) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Whether PSYNC may proceed: OK on a primary; kFailedPrecondition with the error reply
+  // text on a replica (mirrorkv does not chain replicas: a replica has no Primary).
+  Status CheckCanServeReplicas() const ABSL_LOCKS_EXCLUDED(mu_);
+  // Serves a replica whose handshake the server read: `fd` is the connected socket (taken
+  // over: closed when the session ends, or at once if this server became a replica
+  // meanwhile), `peer` its address, `already_read` the bytes it sent after PSYNC that the
+  // server had read already (the session receives them first). Returns at once; the
+  // Primary's session thread does the rest.
+  void ServeReplica(int fd, std::string peer, std::string already_read,
+                    ReplicaHandshake handshake) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // WAIT: counts the replicas that acknowledged everything logged before the call,
+  // waiting until there are `count` of them or `timeout` passes (0: no limit; the wait
+  // still ends when this object is destroyed). kFailedPrecondition (Redis's text) on a
+  // replica. `block` false only counts, without waiting (WAIT inside EXEC).
+  //
+  // The waiting happens on a thread owned by this object, which calls `done` with the
+  // result; the caller's I/O thread keeps serving (a new replica's handshake may be the
+  // very thing the WAIT is waiting for). Without blocking, `done` runs before the return.
+  // `abandoned` (called on the waiting thread between slices) ends the wait early, with
+  // what was counted so far, once the waiting client is gone.
+  void WaitForReplicas(size_t count, std::chrono::milliseconds timeout, bool block,
+                       std::function<bool()> abandoned,
+                       std::function<void(Result<size_t>)> done)
+      ABSL_LOCKS_EXCLUDED(mu_, waiters_mu_);
+
+  bool is_replica() const ABSL_LOCKS_EXCLUDED(mu_);
+  ReplicationReport Report() const ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  ServerReplication(Store& store, const ReplicationSettings& settings);
+
+  // Creates the Primary if there is none yet (a primary that never had a replica).
+  Status EnsurePrimaryLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // One WaitForReplicas call on the primary of the moment, for at most `slice`.
+  Result<size_t> WaitSlice(size_t count, std::chrono::milliseconds slice)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // The body of a blocking WAIT (a waiter thread).
+  Result<size_t> WaitLoop(size_t count, std::chrono::milliseconds timeout,
+                          const std::function<bool()>& abandoned);
+
+  struct Waiter {
+    std::thread thread;
+    std::atomic<bool> finished{false};
+  };
+
+  Store& store_;
+  mutable Mutex mu_;
+  ReplicationSettings settings_ ABSL_GUARDED_BY(mu_);
+  // At most one of the two is set; neither on a primary that never had a replica. The
+  // Primary is shared only with WaitForReplicas calls in progress.
+  std::shared_ptr<Primary> primary_ ABSL_GUARDED_BY(mu_);
+  // The replication id INFO reports while there is no Primary (Redis's replid of a
+  // server without a backlog); the Primary starts a new one, as Redis does then.
+  const std::string standalone_id_;
+  std::unique_ptr<Replica> replica_ ABSL_GUARDED_BY(mu_);
+  std::string master_host_ ABSL_GUARDED_BY(mu_);
+  uint16_t master_port_ ABSL_GUARDED_BY(mu_) = 0;
+
+  // WAITs in progress; finished ones are joined when the next one starts.
+  Mutex waiters_mu_;
+  std::list<Waiter> waiters_ ABSL_GUARDED_BY(waiters_mu_);
+  // Set by the destructor: waiters return what they counted so far.
+  std::atomic<bool> stopping_{false};
+};
+
+}  // namespace mirrorkv::server
