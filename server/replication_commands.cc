@@ -62,7 +62,7 @@ void PsyncCommand(CommandContext& ctx) {
     handshake.replication_id = std::string(ctx.args[1]);
     handshake.offset = offset;
   } else {
-    handshake.replication_id = "?";
+    handshake.replication_id.assign(1, '?');  // not = "?": GCC 12 warns falsely (-Wrestrict)
     handshake.offset = -1;
   }
   ctx.client.RequestHandover();
