@@ -329,6 +329,19 @@ Result<size_t> CommandLog::Read(uint64_t from, size_t max_bytes, std::string* ou
 bool CommandLog::WaitForData(uint64_t from, std::chrono::milliseconds timeout) const {
   if (end_offset() > from) return true;
   auto deadline = std::chrono::steady_clock::now() + timeout;
+  // First two short naps without asking to be woken. Under a steady stream of writes the
+  // next bytes come within them, and the appends are spared the futex wake-up they
+  // would otherwise pay each time this reader goes to sleep: with one in-process replica
+  // following a writer, that wake-up doubled to quadrupled the writer's CPU per SET.
+  // The price is latency: the lag p50 at 200K writes/s went from ~75 to ~120 µs (p99
+  // 0.53 -> 0.62 ms). Only a reader that found nothing for that long sleeps until an
+  // append wakes it.
+  constexpr int kNaps = 2;
+  constexpr auto kNap = std::chrono::microseconds(50);
+  for (int nap = 0; nap < kNaps && std::chrono::steady_clock::now() + kNap < deadline; ++nap) {
+    std::this_thread::sleep_for(kNap);
+    if (end_offset() > from) return true;
+  }
   MutexLock lock(&wait_mu_);
   while (!closed_) {
     // seq_cst, pairing with ReleaseSlot and WakeWaiters: either an append finishing
