@@ -153,18 +153,17 @@ Primary::Impl::Impl(Store& store, const PrimaryOptions& options,
       options_(options),
       log_(std::move(log)),
       replication_id_(std::move(replication_id)),
-      secondary_(std::move(secondary)) {
+      secondary_(std::move(secondary)),
+      min_replicas_to_write_(options.min_replicas_to_write),
+      min_replicas_max_lag_ms_(options.min_replicas_max_lag.count()) {
   store_.impl().SetReplicationSink(log_.get());
-  if (options_.min_replicas_to_write > 0) {
-    store_.impl().SetWriteRefusal(Status::FailedPrecondition(kNoReplicas));
-  }
+  UpdateWriteRefusal();
   monitor_ = std::thread([this] { MonitorMain(); });
 }
 
 Primary::Impl::~Impl() {
   // Stop logging first, so nothing appends to a log that is going away.
   store_.impl().SetReplicationSink(nullptr);
-  store_.impl().SetWriteRefusal(Status::Ok());
   {
     MutexLock lock(&mu_);
     stopping_ = true;
@@ -173,6 +172,11 @@ Primary::Impl::~Impl() {
   stop_cv_.SignalAll();
   log_->Close();
   monitor_.join();
+  {
+    // After the monitor, which could otherwise refuse writes again.
+    MutexLock lock(&refusal_mu_);
+    if (refusing_) store_.impl().SetWriteRefusal(Status::Ok());
+  }
   std::list<std::unique_ptr<Session>> sessions;
   {
     MutexLock lock(&mu_);
@@ -499,7 +503,7 @@ void Primary::Impl::MonitorMain() {
     }
     ReapSessions();
     int64_t now = MonotonicMillis();
-    size_t connected = 0, good = 0;
+    size_t connected = 0;
     {
       MutexLock lock(&mu_);
       for (const auto& s : sessions_) {
@@ -509,8 +513,6 @@ void Primary::Impl::MonitorMain() {
         if (since_ack > options_.replica_timeout.count()) {
           s->closed.store(true, std::memory_order_release);
           s->transport->Close();
-        } else if (since_ack <= options_.min_replicas_max_lag.count()) {
-          ++good;
         }
       }
     }
@@ -518,12 +520,35 @@ void Primary::Impl::MonitorMain() {
       log_->Append(kPing);
       last_ping = now;
     }
-    if (options_.min_replicas_to_write > 0) {
-      store_.impl().SetWriteRefusal(good >= options_.min_replicas_to_write
-                                        ? Status::Ok()
-                                        : Status::FailedPrecondition(kNoReplicas));
-    }
+    UpdateWriteRefusal();
   }
+}
+
+size_t Primary::Impl::GoodReplicas(int64_t now_ms, int64_t max_lag_ms) const {
+  MutexLock lock(&mu_);
+  size_t good = 0;
+  for (const auto& s : sessions_) {
+    good += s->online.load(std::memory_order_acquire) &&
+            !s->closed.load(std::memory_order_acquire) &&
+            now_ms - s->last_ack_ms.load(std::memory_order_relaxed) <= max_lag_ms;
+  }
+  return good;
+}
+
+void Primary::Impl::UpdateWriteRefusal() {
+  MutexLock lock(&refusal_mu_);
+  const size_t needed = min_replicas_to_write_.load(std::memory_order_relaxed);
+  const int64_t max_lag_ms = min_replicas_max_lag_ms_.load(std::memory_order_relaxed);
+  bool refuse = needed > 0 && GoodReplicas(MonotonicMillis(), max_lag_ms) < needed;
+  if (refuse == refusing_) return;
+  refusing_ = refuse;
+  store_.impl().SetWriteRefusal(refuse ? Status::FailedPrecondition(kNoReplicas) : Status::Ok());
+}
+
+void Primary::Impl::SetMinReplicas(size_t count, std::chrono::milliseconds max_lag) {
+  min_replicas_to_write_.store(count, std::memory_order_relaxed);
+  min_replicas_max_lag_ms_.store(max_lag.count(), std::memory_order_relaxed);
+  UpdateWriteRefusal();
 }
 
 // --- Public wrappers ---
@@ -566,5 +591,11 @@ size_t Primary::WaitForReplicas(size_t count, std::chrono::milliseconds timeout)
 }
 
 std::vector<ReplicaInfo> Primary::replicas() const { return impl_->replicas(); }
+
+uint64_t Primary::backlog_first_offset() const { return impl_->backlog_first_offset(); }
+
+void Primary::SetMinReplicas(size_t count, std::chrono::milliseconds max_lag) {
+  impl_->SetMinReplicas(count, max_lag);
+}
 
 }  // namespace mirrorkv

@@ -7,7 +7,8 @@
 // and keeps min_replicas_to_write enforced.
 //
 // Lock order: ack_mu_ before mu_ (WaitForReplicas counts acknowledgements, under mu_,
-// while holding ack_mu_ so that no acknowledgement signal is missed). Neither is held
+// while holding ack_mu_ so that no acknowledgement signal is missed); refusal_mu_
+// before mu_ (a write-refusal update counts the good replicas). Neither is held
 // while calling into the Store or the log, which take their own locks.
 #pragma once
 
@@ -48,6 +49,8 @@ class Primary::Impl {
   ReplicationPosition secondary_position() const;
   size_t WaitForReplicas(size_t count, std::chrono::milliseconds timeout);
   std::vector<ReplicaInfo> replicas() const;
+  uint64_t backlog_first_offset() const { return log_->first_offset(); }
+  void SetMinReplicas(size_t count, std::chrono::milliseconds max_lag);
 
  private:
   struct Session;
@@ -75,6 +78,10 @@ class Primary::Impl {
   Status Stream(Session& session, uint64_t from);
   void ReadAcks(Session& session, internal::TransportReader* reader);
   void MonitorMain();
+  // Online replicas that acknowledged within `max_lag_ms` of `now_ms`.
+  size_t GoodReplicas(int64_t now_ms, int64_t max_lag_ms) const ABSL_LOCKS_EXCLUDED(mu_);
+  // Refuses writes, or accepts them again, for the min-replicas settings of the moment.
+  void UpdateWriteRefusal() ABSL_LOCKS_EXCLUDED(refusal_mu_, mu_);
   // Joins and drops sessions whose threads have finished.
   void ReapSessions() ABSL_LOCKS_EXCLUDED(mu_);
 
@@ -92,6 +99,14 @@ class Primary::Impl {
   // Signalled on every acknowledgement, for WaitForReplicas.
   mutable Mutex ack_mu_;
   CondVar ack_cv_;
+
+  // min_replicas_to_write and min_replicas_max_lag: the options' values until changed
+  // by SetMinReplicas. refusal_mu_ orders the write-refusal updates, so that the last
+  // one made reflects the last settings.
+  std::atomic<size_t> min_replicas_to_write_;
+  std::atomic<int64_t> min_replicas_max_lag_ms_;
+  Mutex refusal_mu_;
+  bool refusing_ ABSL_GUARDED_BY(refusal_mu_) = false;  // what the store was last told
 
   std::thread monitor_;
 };

@@ -98,6 +98,7 @@ class Replica::Impl {
     status.since_last_io = std::chrono::milliseconds(last_io == 0 ? 0 : now - last_io);
     status.down_for = std::chrono::milliseconds(down_since_ms_ == 0 ? 0 : now - down_since_ms_);
     status.last_error = last_error_;
+    status.backlog_first_offset = log_ != nullptr ? log_->first_offset() : offset_;
     return status;
   }
 

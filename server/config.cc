@@ -286,8 +286,8 @@ const Param kParams[] = {
        return Status::Ok();
      },
      [](const ServerConfig& c) { return c.masterauth; }, true},
-    // Fixed while the server runs: the Primary's backlog and write check are set when it
-    // is created (a change would need a new Primary, disconnecting every replica).
+    // Fixed while the server runs: the Primary's backlog is sized when it is created (a
+    // change would need a new Primary, disconnecting every replica).
     {"repl-backlog-size", false, Arity::kOne,
      [](ServerConfig& c, Words v) {
        uint64_t bytes;
@@ -297,10 +297,10 @@ const Param kParams[] = {
        return Status::Ok();
      },
      [](const ServerConfig& c) { return absl::StrCat(c.repl_backlog_size); }},
-    {"min-replicas-to-write", false, Arity::kOne,
+    {"min-replicas-to-write", true, Arity::kOne,
      [](ServerConfig& c, Words v) { return ParseInt(v[0], 0, INT_MAX, &c.min_replicas_to_write); },
      [](const ServerConfig& c) { return absl::StrCat(c.min_replicas_to_write); }},
-    {"min-replicas-max-lag", false, Arity::kOne,
+    {"min-replicas-max-lag", true, Arity::kOne,
      [](ServerConfig& c, Words v) { return ParseInt(v[0], 0, INT_MAX, &c.min_replicas_max_lag); },
      [](const ServerConfig& c) { return absl::StrCat(c.min_replicas_max_lag); }},
     {"replica-priority", true, Arity::kOne,

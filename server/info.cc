@@ -198,8 +198,7 @@ void StatsSection(Server& server, const StoreStats& stats, std::string* out) {
 
 // Redis 7.0's fields in its order; redis-sentinel reads role, master_host/port,
 // master_link_status, master_link_down_since_seconds, slave_priority, slave_repl_offset,
-// replica_announced and the slaveN lines. The backlog's first byte is estimated from its
-// size (the library does not report it): what a backlog of that size holds at this offset.
+// replica_announced and the slaveN lines.
 void ReplicationSection(Server& server, const ServerConfig& config, std::string* out) {
   ReplicationReport report = server.replication().Report();
   Field(out, "role", report.replica ? "slave" : "master");
@@ -245,10 +244,14 @@ void ReplicationSection(Server& server, const ServerConfig& config, std::string*
   Field(out, "master_repl_offset", offset);
   Field(out, "second_repl_offset",
         has_secondary ? static_cast<int64_t>(report.secondary.offset) + 1 : -1);
-  uint64_t histlen = std::min<uint64_t>(offset, report.backlog_bytes);
+  // Redis counts the backlog's first byte from 1; an inactive backlog reports 0 and 0.
+  uint64_t histlen = report.backlog_active && offset > report.backlog_first_offset
+                         ? offset - report.backlog_first_offset
+                         : 0;
   Field(out, "repl_backlog_active", report.backlog_active ? 1 : 0);
   Field(out, "repl_backlog_size", report.backlog_bytes);
-  Field(out, "repl_backlog_first_byte_offset", report.backlog_active ? offset - histlen + 1 : 0);
+  Field(out, "repl_backlog_first_byte_offset",
+        report.backlog_active ? report.backlog_first_offset + 1 : 0);
   Field(out, "repl_backlog_histlen", histlen);
 }
 

@@ -253,6 +253,16 @@ void ServerReplication::WaitForReplicas(size_t count, std::chrono::milliseconds 
   });
 }
 
+Status ServerReplication::SetMinReplicas(size_t count, std::chrono::milliseconds max_lag) {
+  MutexLock lock(&mu_);
+  settings_.min_replicas_to_write = count;
+  settings_.min_replicas_max_lag = max_lag;
+  if (replica_ != nullptr) return Status::Ok();  // applied by a promotion
+  if (primary_ == nullptr && count > 0) return EnsurePrimaryLocked();
+  if (primary_ != nullptr) primary_->SetMinReplicas(count, max_lag);
+  return Status::Ok();
+}
+
 bool ServerReplication::is_replica() const {
   MutexLock lock(&mu_);
   return replica_ != nullptr;
@@ -269,9 +279,11 @@ ReplicationReport ServerReplication::Report() const {
     report.master_port = master_port_;
     report.link = replica_->status();
     report.position = report.link.position;
+    report.backlog_first_offset = report.link.backlog_first_offset;
   } else if (primary_ != nullptr) {
     report.backlog_active = true;
     report.position = primary_->position();
+    report.backlog_first_offset = primary_->backlog_first_offset();
     report.secondary = primary_->secondary_position();
     report.replicas = primary_->replicas();
   } else {

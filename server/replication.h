@@ -64,8 +64,10 @@ struct ReplicationReport {
   // Primary only: the attached replicas.
   std::vector<ReplicaInfo> replicas;
   size_t backlog_bytes = 0;
-  // Whether a stream is being kept (false on a primary that never had a replica).
+  // Whether a stream is being kept (false on a primary that never had a replica), and
+  // the oldest offset it still holds.
   bool backlog_active = false;
+  uint64_t backlog_first_offset = 0;
 };
 
 // The address part of a transport peer ("127.0.0.1:50412" -> "127.0.0.1"), for INFO's
@@ -122,6 +124,12 @@ class ServerReplication {
                        std::function<bool()> abandoned,
                        std::function<void(Result<size_t>)> done)
       ABSL_LOCKS_EXCLUDED(mu_, waiters_mu_);
+
+  // CONFIG SET min-replicas-to-write / min-replicas-max-lag: takes effect at once on a
+  // primary (creating its Primary if writes must now be refused), and when a replica is
+  // promoted. Fails as Primary::Create does.
+  Status SetMinReplicas(size_t count, std::chrono::milliseconds max_lag)
+      ABSL_LOCKS_EXCLUDED(mu_);
 
   bool is_replica() const ABSL_LOCKS_EXCLUDED(mu_);
   ReplicationReport Report() const ABSL_LOCKS_EXCLUDED(mu_);

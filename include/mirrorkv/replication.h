@@ -115,6 +115,16 @@ class Primary {
 
   std::vector<ReplicaInfo> replicas() const;
 
+  // The oldest offset a replica can still resume from with a partial resync (Redis's
+  // repl_backlog_first_byte_offset minus one); position().offset when the backlog is
+  // empty.
+  uint64_t backlog_first_offset() const;
+
+  // Changes PrimaryOptions::min_replicas_to_write and min_replicas_max_lag (CONFIG SET
+  // min-replicas-*). Takes effect at once: writes are refused, or accepted again, before
+  // this returns.
+  void SetMinReplicas(size_t count, std::chrono::milliseconds max_lag);
+
   class Impl;
 
  private:
@@ -168,6 +178,9 @@ struct ReplicaStatus {
   std::chrono::milliseconds down_for{0};
   // Why the link last went down; OK if it never did.
   Status last_error;
+  // The oldest offset of the stream this replica keeps for the replicas that follow it
+  // after a promotion (its backlog), and position.offset when that is empty.
+  uint64_t backlog_first_offset = 0;
 };
 
 // A replica: keeps `store` equal to the primary's, applying the stream. Thread-safe.

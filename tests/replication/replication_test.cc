@@ -193,6 +193,9 @@ TEST_F(ReplicationTest, FullResyncThenStreamConverges) {
   EXPECT_EQ(status.partial_resyncs, 0u);
   EXPECT_EQ(status.pending_bytes, 0u);  // caught up: everything received is applied
   EXPECT_EQ(status.apply_lag, 0ms);
+  // Its own backlog starts at the snapshot it loaded.
+  EXPECT_GT(status.backlog_first_offset, 0u);
+  EXPECT_LE(status.backlog_first_offset, status.position.offset);
   // The replica's store is read-only to everyone else.
   EXPECT_EQ(replica_store_->Set("x", "y").code(), StatusCode::kFailedPrecondition);
 }
@@ -435,6 +438,35 @@ TEST(ReplicationMinReplicasTest, WritesRefusedWithoutEnoughGoodReplicas) {
   EXPECT_EQ(primary_store->Set("k", "v").code(), StatusCode::kFailedPrecondition);
   primary.reset();
   EXPECT_TRUE(primary_store->Set("k", "v").ok());  // no Primary, no refusal
+}
+
+TEST(ReplicationMinReplicasTest, SetMinReplicasTakesEffectAtOnce) {
+  auto store = OpenStore();
+  auto primary = std::move(*Primary::Create(*store, {}));
+  ASSERT_TRUE(store->Set("k", "v").ok());
+  primary->SetMinReplicas(1, 1s);  // no replica: refused before the call returns
+  EXPECT_EQ(store->Set("k", "v").code(), StatusCode::kFailedPrecondition);
+  std::this_thread::sleep_for(250ms);  // a few monitor ticks change nothing
+  EXPECT_EQ(store->Set("k", "v").code(), StatusCode::kFailedPrecondition);
+  primary->SetMinReplicas(0, 1s);
+  EXPECT_TRUE(store->Set("k", "v").ok());
+  primary->SetMinReplicas(1, 1s);
+  primary.reset();
+  EXPECT_TRUE(store->Set("k", "v").ok());  // no Primary, no refusal
+}
+
+TEST(ReplicationBacklogTest, FirstOffsetFollowsWhatTheBacklogStillHolds) {
+  auto store = OpenStore();
+  PrimaryOptions options;
+  options.backlog_bytes = 64 << 10;
+  auto primary = std::move(*Primary::Create(*store, options));
+  EXPECT_EQ(primary->backlog_first_offset(), 0u);
+  for (int i = 0; i < 2000; ++i) ASSERT_TRUE(store->Set("k" + std::to_string(i), std::string(100, 'x')).ok());
+  const uint64_t end = primary->position().offset;
+  const uint64_t first = primary->backlog_first_offset();
+  EXPECT_GT(first, 0u);
+  EXPECT_LE(first, end);
+  EXPECT_GE(first + (64 << 10), end);  // at most the backlog's size behind the end
 }
 
 TEST_F(ReplicationTest, PromotionLetsOthersAndTheOldPrimaryContinuePartially) {
@@ -705,6 +737,9 @@ TEST(ReplicationConvergenceTest, RandomizedWritesWithChurningReplicasConverge) {
     }
   }
   for (auto& r : replicas) r->Start();
+  // Past every deadline set so far (at most 2 s ahead), while the writers go on.
+  clock.Advance(2001);
+  std::this_thread::sleep_for(20ms);
   stop = true;
   for (auto& t : writers) t.join();
   // Everything due at the final time expires now, so that nothing changes below.

@@ -398,6 +398,41 @@ class WaitTest(ReplicationTestCase):
         self.wait_value(replica, "k", b"v")
         self.assertEqual(p.config_get("min-replicas-*"),
                          {"min-replicas-to-write": "1", "min-replicas-max-lag": "10"})
+        # Changed at run time, with effect before CONFIG SET replies.
+        p.config_set("min-replicas-to-write", "2")
+        with connect(primary.port) as s:
+            s.sendall(encode_command("SET", "k", "w"))
+            self.assertEqual(RespReader(s).read(),
+                             b"-NOREPLICAS Not enough good replicas to write.\r\n")
+        p.config_set("min-replicas-to-write", "0")
+        self.assertTrue(p.set("k", "w"))
+
+    def test_min_replicas_set_at_run_time_on_a_fresh_primary(self):
+        primary = self.start()
+        p = primary.client()
+        self.assertTrue(p.set("k", "v"))
+        p.config_set("min-replicas-to-write", "1")
+        with connect(primary.port) as s:
+            s.sendall(encode_command("SET", "k", "w"))
+            self.assertEqual(RespReader(s).read(),
+                             b"-NOREPLICAS Not enough good replicas to write.\r\n")
+        self.assertEqual(p.get("k"), b"v")
+
+    def test_backlog_offsets_follow_the_stream(self):
+        primary = self.start("--repl-backlog-size", "16kb")
+        replica = self.replica_of(primary)
+        self.wait_link_up(replica)
+        p = primary.client()
+        for i in range(400):  # ~40 KiB of stream: more than the backlog keeps
+            p.set("key%d" % i, "x" * 64)
+        fields = info_fields(primary.port, "replication")
+        offset = int(fields["master_repl_offset"])
+        first = int(fields["repl_backlog_first_byte_offset"])
+        histlen = int(fields["repl_backlog_histlen"])
+        self.assertEqual(fields["repl_backlog_active"], "1")
+        self.assertEqual(first + histlen - 1, offset)
+        self.assertGreater(first, 1)  # the oldest bytes are gone
+        self.assertLessEqual(histlen, 32 * 1024)  # 16 KiB, rounded up to whole chunks
 
 
 if __name__ == "__main__":
