@@ -86,18 +86,35 @@ struct TransparentHash {
 using StdHash = TransparentHash<std::hash<std::string_view>>;
 using AbslHash = TransparentHash<absl::Hash<std::string_view>>;
 
-// --- Contenders. Each is built with every key present and offers Get and Set. ---
+// Get and Set on a map of std::string with heterogeneous lookup, for the contenders
+// that wrap one (under a lock or not).
+template <typename Map>
+bool MapGet(const Map& map, std::string_view key, std::string* value) {
+  const auto it = map.find(key);
+  if (it == map.end()) return false;
+  value->assign(it->second);
+  return true;
+}
+
+template <typename Map>
+void MapSet(Map& map, std::string_view key, std::string_view value) {
+  const auto it = map.find(key);
+  if (it != map.end()) {
+    it->second.assign(value);
+  } else {
+    map.emplace(std::string(key), std::string(value));
+  }
+}
+
+// --- Contenders. Each offers Get and Set; ContainerFor fills it with every key. ---
 
 class MirrorkvContender {
  public:
-  explicit MirrorkvContender(const Workload& workload) {
+  MirrorkvContender() {
     // Default options: 64 stripes, active expiry thread on, no listener.
     Result<std::unique_ptr<Store>> store = Store::Open(StoreOptions{});
     if (!store.ok()) Die(store.status());
     store_ = std::move(store).value();
-    for (size_t i = 0; i < workload.keys.size(); ++i) {
-      Set(workload.keys[i], workload.values[i % kValueCount]);
-    }
   }
   bool Get(std::string_view key, std::string* value) { return store_->Get(key, value).ok(); }
   void Set(std::string_view key, std::string_view value) {
@@ -116,11 +133,6 @@ class MirrorkvContender {
 
 class LibcuckooContender {
  public:
-  explicit LibcuckooContender(const Workload& workload) {
-    for (size_t i = 0; i < workload.keys.size(); ++i) {
-      Set(workload.keys[i], workload.values[i % kValueCount]);
-    }
-  }
   bool Get(std::string_view key, std::string* value) {
     return map_.find_fn(key, [value](const std::string& found) { value->assign(found); });
   }
@@ -136,11 +148,6 @@ class LibcuckooContender {
 
 class TbbContender {
  public:
-  explicit TbbContender(const Workload& workload) {
-    for (size_t i = 0; i < workload.keys.size(); ++i) {
-      Set(workload.keys[i], workload.values[i % kValueCount]);
-    }
-  }
   bool Get(std::string_view key, std::string* value) {
     Map::const_accessor found;
     if (!map_.find(found, key)) return false;
@@ -167,26 +174,13 @@ class TbbContender {
 // absl::flat_hash_map behind one absl::Mutex; readers share it.
 class AbslMutexContender {
  public:
-  explicit AbslMutexContender(const Workload& workload) {
-    for (size_t i = 0; i < workload.keys.size(); ++i) {
-      Set(workload.keys[i], workload.values[i % kValueCount]);
-    }
-  }
   bool Get(std::string_view key, std::string* value) {
     absl::ReaderMutexLock lock(&mu_);
-    const auto it = map_.find(key);
-    if (it == map_.end()) return false;
-    value->assign(it->second);
-    return true;
+    return MapGet(map_, key, value);
   }
   void Set(std::string_view key, std::string_view value) {
     absl::MutexLock lock(&mu_);
-    const auto it = map_.find(key);
-    if (it != map_.end()) {
-      it->second.assign(value);
-    } else {
-      map_.emplace(std::string(key), std::string(value));
-    }
+    MapSet(map_, key, value);
   }
 
  private:
@@ -198,26 +192,13 @@ class AbslMutexContender {
 // std::unordered_map behind one std::mutex, as the simplest embedding would do it.
 class StdMutexContender {
  public:
-  explicit StdMutexContender(const Workload& workload) {
-    for (size_t i = 0; i < workload.keys.size(); ++i) {
-      Set(workload.keys[i], workload.values[i % kValueCount]);
-    }
-  }
   bool Get(std::string_view key, std::string* value) {
     std::lock_guard<std::mutex> lock(mu_);
-    const auto it = map_.find(key);
-    if (it == map_.end()) return false;
-    value->assign(it->second);
-    return true;
+    return MapGet(map_, key, value);
   }
   void Set(std::string_view key, std::string_view value) {
     std::lock_guard<std::mutex> lock(mu_);
-    const auto it = map_.find(key);
-    if (it != map_.end()) {
-      it->second.assign(value);
-    } else {
-      map_.emplace(std::string(key), std::string(value));
-    }
+    MapSet(map_, key, value);
   }
 
  private:
@@ -229,24 +210,11 @@ class StdMutexContender {
 // registered for one thread only.
 class AbslNoLockContender {
  public:
-  explicit AbslNoLockContender(const Workload& workload) {
-    for (size_t i = 0; i < workload.keys.size(); ++i) {
-      Set(workload.keys[i], workload.values[i % kValueCount]);
-    }
-  }
   bool Get(std::string_view key, std::string* value) {
-    const auto it = map_.find(key);
-    if (it == map_.end()) return false;
-    value->assign(it->second);
-    return true;
+    return MapGet(map_, key, value);
   }
   void Set(std::string_view key, std::string_view value) {
-    const auto it = map_.find(key);
-    if (it != map_.end()) {
-      it->second.assign(value);
-    } else {
-      map_.emplace(std::string(key), std::string(value));
-    }
+    MapSet(map_, key, value);
   }
 
  private:
@@ -265,7 +233,13 @@ Contender& ContainerFor(size_t key_count) {
   static auto* const containers = new std::map<size_t, std::unique_ptr<Contender>>();
   std::lock_guard<std::mutex> lock(mu);
   std::unique_ptr<Contender>& container = (*containers)[key_count];
-  if (container == nullptr) container = std::make_unique<Contender>(WorkloadFor(key_count));
+  if (container == nullptr) {
+    container = std::make_unique<Contender>();
+    const Workload& workload = WorkloadFor(key_count);
+    for (size_t i = 0; i < workload.keys.size(); ++i) {
+      container->Set(workload.keys[i], workload.values[i % kValueCount]);
+    }
+  }
   return *container;
 }
 
