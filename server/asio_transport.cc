@@ -224,13 +224,8 @@ class AsioTransport final : public Transport {
 
   Status Listen(const std::vector<std::string>& addresses, int port, int backlog) override {
     asio::io_context& io = threads_[0]->io();
-    for (std::string text : addresses) {
-      // Redis's syntax: "-addr" may fail quietly (an IPv6 address on a host without IPv6);
-      // "*" is every IPv4 address, "::*" every IPv6 one.
-      bool optional = !text.empty() && text[0] == '-';
-      if (optional) text.erase(0, 1);
-      if (text == "*") text = "0.0.0.0";
-      if (text == "::*") text = "::";
+    for (const std::string& entry : addresses) {
+      const auto [text, optional] = ParseBindAddress(entry);
       asio::error_code error;
       asio::ip::address address = asio::ip::make_address(text, error);
       if (error) {

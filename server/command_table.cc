@@ -267,8 +267,7 @@ void CommandHelpCommand(CommandContext& ctx) {
       "    Return the keys from a full command.",
       "HELP",
       "    Print this help."};
-  ctx.reply.ArrayHeader(std::size(kLines));
-  for (std::string_view line : kLines) ctx.reply.SimpleString(line);
+  ReplyHelp(ctx, kLines);
 }
 
 constexpr uint32_t kCommandFlags = kCmdLoading | kCmdStale;

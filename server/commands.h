@@ -120,6 +120,12 @@ std::string CommandFullName(const CommandSpec& spec, const CommandSpec* containe
 // Replies "ERR syntax error".
 inline void ReplySyntaxError(CommandContext& ctx) { ctx.reply.Error("ERR syntax error"); }
 
+// Replies a HELP subcommand's text: an array of status lines, as Redis does.
+inline void ReplyHelp(CommandContext& ctx, std::span<const std::string_view> lines) {
+  ctx.reply.ArrayHeader(lines.size());
+  for (std::string_view line : lines) ctx.reply.SimpleString(line);
+}
+
 // Case-insensitive ASCII comparison of a command argument with a keyword (shared with
 // the engine: engine/base/strings.h).
 using internal::EqualsIgnoreCase;

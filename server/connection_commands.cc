@@ -361,8 +361,7 @@ void ClientHelpCommand(CommandContext& ctx) {
       "    Assign the name <name> to the current connection.",
       "HELP",
       "    Print this help."};
-  ctx.reply.ArrayHeader(std::size(kLines));
-  for (std::string_view line : kLines) ctx.reply.SimpleString(line);
+  ReplyHelp(ctx, kLines);
 }
 
 constexpr uint32_t kConnFlags = kCmdNoScript | kCmdLoading | kCmdStale;

@@ -332,11 +332,8 @@ class EpollTransport final : public Transport {
   ~EpollTransport() override { Stop(); }
 
   Status Listen(const std::vector<std::string>& addresses, int port, int backlog) override {
-    for (std::string text : addresses) {
-      bool optional = !text.empty() && text[0] == '-';
-      if (optional) text.erase(0, 1);
-      if (text == "*") text = "0.0.0.0";
-      if (text == "::*") text = "::";
+    for (const std::string& entry : addresses) {
+      const auto [text, optional] = ParseBindAddress(entry);
       sockaddr_storage address{};
       socklen_t length;
       auto* v4 = reinterpret_cast<sockaddr_in*>(&address);

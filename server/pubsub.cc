@@ -235,8 +235,7 @@ void PubSubHelpCommand(CommandContext& ctx) {
       "    pattern subscriptions(default: no channels).",
       "HELP",
       "    Prints this help."};
-  ctx.reply.ArrayHeader(std::size(kLines));
-  for (std::string_view line : kLines) ctx.reply.SimpleString(line);
+  ReplyHelp(ctx, kLines);
 }
 
 constexpr uint32_t kPubSubFlags = kCmdPubSub | kCmdNoScript | kCmdLoading | kCmdStale;

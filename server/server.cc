@@ -149,6 +149,14 @@ Result<std::unique_ptr<Server>> Server::Create(ServerConfig config) {
 // Everything that can fail runs before the first socket opens: logging, the Store, the
 // snapshot load. The transport is created last, with the number of I/O threads fixed
 // (the EXEC gate has one slot per thread).
+BindAddress ParseBindAddress(std::string_view text) {
+  BindAddress address;
+  address.optional = !text.empty() && text[0] == '-';
+  if (address.optional) text.remove_prefix(1);
+  address.literal = text == "*" ? "0.0.0.0" : text == "::*" ? "::" : std::string(text);
+  return address;
+}
+
 Status Server::Init() {
   MutexLock lock(&config_mu_);
   Logger::Get().set_level(config_.loglevel);

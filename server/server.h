@@ -54,6 +54,14 @@ class Transport {
   virtual std::span<IoThread* const> threads() const = 0;
 };
 
+// One address of the `bind` setting, in Redis's syntax: "-addr" may fail quietly (an
+// IPv6 address on a host without IPv6); "*" is every IPv4 address, "::*" every IPv6 one.
+struct BindAddress {
+  std::string literal;  // an IPv4 or IPv6 literal, not yet validated
+  bool optional = false;
+};
+BindAddress ParseBindAddress(std::string_view text);
+
 std::unique_ptr<Transport> NewAsioTransport(Server& server, size_t threads);
 std::unique_ptr<Transport> NewEpollTransport(Server& server, size_t threads);
 

@@ -160,8 +160,7 @@ void ConfigHelpCommand(CommandContext& ctx) {
       "    Rewrite the configuration file.",
       "HELP",
       "    Prints this help."};
-  ctx.reply.ArrayHeader(std::size(kLines));
-  for (std::string_view line : kLines) ctx.reply.SimpleString(line);
+  ReplyHelp(ctx, kLines);
 }
 
 constexpr uint32_t kAdminFlags = kCmdAdmin | kCmdNoScript;

@@ -268,28 +268,41 @@ Status TooBig() {
   return Status::InvalidArgument("string exceeds maximum allowed size (proto-max-bulk-len)");
 }
 
-// APPEND rebuilds the value through Store::Update (the public API has no in-place
-// append), checking the result against proto-max-bulk-len as Redis does.
-void AppendCommand(CommandContext& ctx) {
-  std::string_view value = ctx.args[2];
-  uint64_t limit = static_cast<uint64_t>(ctx.server.proto_max_bulk_len());
+// Rewrites the value at args[1] through Store::Update (the public API has no in-place
+// edit) and replies with the resulting length, as APPEND and SETRANGE do. `edit` gets
+// the current value ("" when the key is missing) and proto-max-bulk-len, against which
+// Redis checks the result; it fills `replacement`, or returns kKeep to change nothing.
+template <typename Edit>
+void RewriteValue(CommandContext& ctx, Edit edit) {
+  const uint64_t limit = static_cast<uint64_t>(ctx.server.proto_max_bulk_len());
   size_t length = 0;
   Result<UpdateAction> result = ctx.server.store().Update(
       ctx.args[1],
       [&](const std::string_view* current, std::string& replacement) -> Result<UpdateAction> {
-        size_t current_size = current != nullptr ? current->size() : 0;
-        if (current_size + value.size() > limit) return TooBig();
-        replacement.reserve(current_size + value.size());
-        if (current != nullptr) replacement.assign(*current);
-        replacement.append(value);
-        length = replacement.size();
-        return UpdateAction::kWrite;
+        const std::string_view existing = current != nullptr ? *current : std::string_view();
+        Result<UpdateAction> action = edit(existing, limit, replacement);
+        if (action.ok()) {
+          length = *action == UpdateAction::kWrite ? replacement.size() : existing.size();
+        }
+        return action;
       });
   if (!result.ok()) {
     ReplyStatusError(ctx, result.status());
   } else {
     ctx.reply.Integer(static_cast<int64_t>(length));
   }
+}
+
+void AppendCommand(CommandContext& ctx) {
+  const std::string_view value = ctx.args[2];
+  RewriteValue(ctx, [&](std::string_view existing, uint64_t limit,
+                        std::string& replacement) -> Result<UpdateAction> {
+    if (existing.size() + value.size() > limit) return TooBig();
+    replacement.reserve(existing.size() + value.size());
+    replacement.assign(existing);
+    replacement.append(value);
+    return UpdateAction::kWrite;
+  });
 }
 
 void StrLenCommand(CommandContext& ctx) {
@@ -333,33 +346,20 @@ void SetRangeCommand(CommandContext& ctx) {
     ctx.reply.Error("ERR offset is out of range");
     return;
   }
-  std::string_view value = ctx.args[3];
-  uint64_t limit = static_cast<uint64_t>(ctx.server.proto_max_bulk_len());
-  size_t length = 0;
-  Result<UpdateAction> result = ctx.server.store().Update(
-      ctx.args[1],
-      [&](const std::string_view* current, std::string& replacement) -> Result<UpdateAction> {
-        size_t current_size = current != nullptr ? current->size() : 0;
-        if (value.empty()) {
-          // Nothing to write: a missing key stays missing, as in Redis.
-          length = current_size;
-          return UpdateAction::kKeep;
-        }
-        if (static_cast<uint64_t>(offset) + value.size() > limit) return TooBig();
-        size_t position = static_cast<size_t>(offset);
-        size_t needed = std::max(current_size, position + value.size());
-        replacement.reserve(needed);
-        if (current != nullptr) replacement.assign(*current);
-        replacement.resize(needed, '\0');
-        replacement.replace(position, value.size(), value);
-        length = replacement.size();
-        return UpdateAction::kWrite;
-      });
-  if (!result.ok()) {
-    ReplyStatusError(ctx, result.status());
-  } else {
-    ctx.reply.Integer(static_cast<int64_t>(length));
-  }
+  const std::string_view value = ctx.args[3];
+  RewriteValue(ctx, [&](std::string_view existing, uint64_t limit,
+                        std::string& replacement) -> Result<UpdateAction> {
+    // Nothing to write: a missing key stays missing, as in Redis.
+    if (value.empty()) return UpdateAction::kKeep;
+    if (static_cast<uint64_t>(offset) + value.size() > limit) return TooBig();
+    const size_t position = static_cast<size_t>(offset);
+    const size_t needed = std::max(existing.size(), position + value.size());
+    replacement.reserve(needed);
+    replacement.assign(existing);
+    replacement.resize(needed, '\0');
+    replacement.replace(position, value.size(), value);
+    return UpdateAction::kWrite;
+  });
 }
 
 void IncrByGeneric(CommandContext& ctx, int64_t delta) {
