@@ -210,12 +210,8 @@ class StdMutexContender {
 // registered for one thread only.
 class AbslNoLockContender {
  public:
-  bool Get(std::string_view key, std::string* value) {
-    return MapGet(map_, key, value);
-  }
-  void Set(std::string_view key, std::string_view value) {
-    MapSet(map_, key, value);
-  }
+  bool Get(std::string_view key, std::string* value) { return MapGet(map_, key, value); }
+  void Set(std::string_view key, std::string_view value) { MapSet(map_, key, value); }
 
  private:
   absl::flat_hash_map<std::string, std::string, AbslHash, std::equal_to<>> map_;

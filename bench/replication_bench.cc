@@ -84,8 +84,8 @@ Setup* SetupFor(int mode) {
     }
     for (int r = 0; r < mode - 1; ++r) {
       s->replica_stores.push_back(std::move(*Store::Open({})));
-      s->replicas.push_back(std::move(
-          *Replica::Create(*s->replica_stores.back(), ConnectTo(s->primary.get()), {})));
+      s->replicas.push_back(
+          std::move(*Replica::Create(*s->replica_stores.back(), ConnectTo(s->primary.get()), {})));
       s->replicas.back()->Start();
     }
     setups[mode] = std::move(s);
@@ -231,7 +231,11 @@ void BM_FullResync(benchmark::State& state) {
   state.counters["keys_per_s"] = keys / seconds;
   state.SetItemsProcessed(keys * state.iterations());
 }
-BENCHMARK(BM_FullResync)->Arg(1'000'000)->Unit(benchmark::kMillisecond)->UseManualTime()->Iterations(1);
+BENCHMARK(BM_FullResync)
+    ->Arg(1'000'000)
+    ->Unit(benchmark::kMillisecond)
+    ->UseManualTime()
+    ->Iterations(1);
 
 }  // namespace
 }  // namespace mirrorkv

@@ -88,8 +88,8 @@ class Entry {
 
   // Sets the deadline of an entry that already has one (the layout stays the same).
   void set_deadline(int64_t deadline_ms, uint8_t epoch) {
-    uint64_t word = (static_cast<uint64_t>(deadline_ms) & kMaxDeadline) |
-                    (static_cast<uint64_t>(epoch) << 56);
+    uint64_t word =
+        (static_cast<uint64_t>(deadline_ms) & kMaxDeadline) | (static_cast<uint64_t>(epoch) << 56);
     std::memcpy(reinterpret_cast<char*>(this) + kHeaderBytes, &word, sizeof(word));
   }
 
@@ -116,8 +116,7 @@ class Entry {
     return reinterpret_cast<const char*>(this) + kHeaderBytes + (has_expiry() ? 8 : 0);
   }
   // Writes the part after the header: expiry word, lengths, key, value.
-  void WriteBody(std::string_view key, std::string_view value, int64_t deadline_ms,
-                 uint8_t epoch);
+  void WriteBody(std::string_view key, std::string_view value, int64_t deadline_ms, uint8_t epoch);
   static size_t BodyBytes(size_t key_size, size_t value_size, bool has_expiry);
 
   Entry* next_;

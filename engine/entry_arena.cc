@@ -89,7 +89,7 @@ class PagePool {
   }
 
  private:
-  static constexpr size_t kPagesPerChunk = 256;  // 1 MiB per mmap
+  static constexpr size_t kPagesPerChunk = 256;   // 1 MiB per mmap
   static constexpr size_t kRetainedPages = 2048;  // 8 MiB kept resident for reuse
 
   Mutex mu_;
@@ -189,7 +189,8 @@ bool EntryArena::FitsInPlace(const void* p, size_t old_n, size_t new_n) {
 #ifndef MIRRORKV_ARENA_USES_MALLOC
   if (old_n <= kMaxSlabBytes || new_n <= kMaxSlabBytes) {
     // A slot must stay in its class: Free finds the class from the entry's size.
-    return old_n <= kMaxSlabBytes && new_n <= kMaxSlabBytes && ClassBytes(old_n) == ClassBytes(new_n);
+    return old_n <= kMaxSlabBytes && new_n <= kMaxSlabBytes &&
+           ClassBytes(old_n) == ClassBytes(new_n);
   }
 #endif
   return new_n <= malloc_usable_size(const_cast<void*>(p));

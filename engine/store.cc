@@ -40,8 +40,7 @@ Status Store::Set(std::string_view key, std::string_view value) {
   return Set(key, value, SetOptions{}).status();
 }
 
-Result<bool> Store::Set(std::string_view key, std::string_view value,
-                        const SetOptions& options) {
+Result<bool> Store::Set(std::string_view key, std::string_view value, const SetOptions& options) {
   return impl_->Set(key, value, options);
 }
 

@@ -127,8 +127,7 @@ Status Store::Impl::CheckSizes(std::string_view key, std::string_view value) con
 
 // --- Lookup, change, report ---
 
-Entry** Store::Impl::FindLive(Stripe& stripe, uint64_t hash, std::string_view key,
-                              LazyNow& now) {
+Entry** Store::Impl::FindLive(Stripe& stripe, uint64_t hash, std::string_view key, LazyNow& now) {
   Entry** link = StripedTable::FindLink(stripe, hash, key);
   if (link == nullptr || !(*link)->has_expiry() || (*link)->deadline() > now.get()) return link;
   if (!replica()) {
@@ -171,8 +170,7 @@ uint8_t Store::Impl::ArmDeadline(Stripe& stripe, const Entry* old, uint64_t hash
   // dead items would otherwise be paid for by evicting live keys).
   if (stripe.wheel.size() > 2 * stripe.with_expiry + 64) RebuildWheel(stripe);
   stripe.wheel.Schedule(WheelId(hash, epoch), deadline_ms);
-  table_.AddMemory(static_cast<int64_t>(stripe.wheel.MemoryBytes()) -
-                   static_cast<int64_t>(before));
+  table_.AddMemory(static_cast<int64_t>(stripe.wheel.MemoryBytes()) - static_cast<int64_t>(before));
   return epoch;
 }
 
@@ -260,8 +258,7 @@ Result<bool> Store::Impl::Set(std::string_view key, std::string_view value,
   MutexLock lock(&stripe.mu);
   Entry** link = FindLive(stripe, hash, key, now);
   if (options.previous_value != nullptr) {
-    *options.previous_value =
-        link ? std::optional<std::string>((*link)->value()) : std::nullopt;
+    *options.previous_value = link ? std::optional<std::string>((*link)->value()) : std::nullopt;
   }
   if ((options.condition == SetCondition::kIfAbsent && link != nullptr) ||
       (options.condition == SetCondition::kIfPresent && link == nullptr)) {
@@ -381,8 +378,7 @@ Result<int64_t> Store::Impl::IncrBy(std::string_view key, int64_t delta) {
   return result;
 }
 
-Result<bool> Store::Impl::Expire(std::string_view key, Expiry expiry,
-                                 ExpireCondition condition) {
+Result<bool> Store::Impl::Expire(std::string_view key, Expiry expiry, ExpireCondition condition) {
   MIRRORKV_RETURN_IF_ERROR(CheckWritable());
   LazyNow now(clock_);
   int64_t deadline;
@@ -406,11 +402,20 @@ Result<bool> Store::Impl::Expire(std::string_view key, Expiry expiry,
   int64_t current = (*link)->deadline();  // 0: none, which counts as infinite
   bool applies = true;
   switch (condition) {
-    case ExpireCondition::kAlways: break;
-    case ExpireCondition::kIfNoExpiry: applies = current == 0; break;
-    case ExpireCondition::kIfHasExpiry: applies = current != 0; break;
-    case ExpireCondition::kIfGreater: applies = current != 0 && deadline > current; break;
-    case ExpireCondition::kIfLess: applies = current == 0 || deadline < current; break;
+    case ExpireCondition::kAlways:
+      break;
+    case ExpireCondition::kIfNoExpiry:
+      applies = current == 0;
+      break;
+    case ExpireCondition::kIfHasExpiry:
+      applies = current != 0;
+      break;
+    case ExpireCondition::kIfGreater:
+      applies = current != 0 && deadline > current;
+      break;
+    case ExpireCondition::kIfLess:
+      applies = current == 0 || deadline < current;
+      break;
   }
   if (!applies) return false;
   if (deadline <= now.get()) {
@@ -593,9 +598,9 @@ Result<bool> Store::Impl::Rename(std::string_view source, std::string_view desti
       std::string value((*source_link)->value());
       int64_t deadline = (*source_link)->deadline();
       if (reporting()) {
-        Mutation batch[2] = {{MutationKind::kDelete, MutationCause::kWrite, source, {}, 0},
-                             {MutationKind::kSet, MutationCause::kWrite, destination, value,
-                              deadline}};
+        Mutation batch[2] = {
+            {MutationKind::kDelete, MutationCause::kWrite, source, {}, 0},
+            {MutationKind::kSet, MutationCause::kWrite, destination, value, deadline}};
         Report(batch);
       }
       table_.Erase(from, source_link);
@@ -800,9 +805,8 @@ Entry** Store::Impl::PickSampled(Stripe& stripe, EvictionPolicy policy) {
   // Redis's approximation: look at a few random keys and evict the best of them.
   bool volatile_only =
       policy == EvictionPolicy::kVolatileLru || policy == EvictionPolicy::kVolatileTtl;
-  const size_t want = policy == EvictionPolicy::kAllKeysRandom
-                          ? 1
-                          : std::max<size_t>(options_.eviction_samples, 1);
+  const size_t want =
+      policy == EvictionPolicy::kAllKeysRandom ? 1 : std::max<size_t>(options_.eviction_samples, 1);
   Entry** best = nullptr;
   size_t seen = 0;
   // Copied out of the stripe for the lambdas, which the thread-safety analysis cannot
@@ -913,8 +917,8 @@ void Store::Impl::RebuildSieveQueue(Stripe& stripe) {
       stripe.sieve_queue.push_back(StripedTable::Hash(e->key()));
     }
   }
-  table_.AddMemory((static_cast<int64_t>(stripe.sieve_queue.capacity()) -
-                    static_cast<int64_t>(before)) * 8);
+  table_.AddMemory(
+      (static_cast<int64_t>(stripe.sieve_queue.capacity()) - static_cast<int64_t>(before)) * 8);
 }
 
 void Store::Impl::SetEvictionPolicy(EvictionPolicy policy) {

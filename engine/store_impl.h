@@ -48,10 +48,8 @@ class Store::Impl {
   Status MultiSet(std::span<const std::pair<std::string_view, std::string_view>> pairs,
                   bool only_if_none_exists, bool* written);
   Status FlushAll();
-  Result<UpdateAction> Update(std::string_view key, Store::UpdateCallback callback,
-                              void* context);
-  Result<bool> Rename(std::string_view source, std::string_view destination,
-                      bool only_if_absent);
+  Result<UpdateAction> Update(std::string_view key, Store::UpdateCallback callback, void* context);
+  Result<bool> Rename(std::string_view source, std::string_view destination, bool only_if_absent);
   Result<std::string> RandomKey();
   bool Read(std::string_view key, Store::ValueCallback callback, void* context);
   int64_t ExpireTime(std::string_view key);
@@ -149,9 +147,8 @@ class Store::Impl {
                           std::string_view key, std::string_view value, int64_t deadline_ms)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(stripe.mu);
   // Gives the live entry at `link` a new deadline (0 removes it).
-  internal::Entry* ChangeDeadline(internal::Stripe& stripe, internal::Entry** link,
-                                  uint64_t hash, int64_t deadline_ms)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(stripe.mu);
+  internal::Entry* ChangeDeadline(internal::Stripe& stripe, internal::Entry** link, uint64_t hash,
+                                  int64_t deadline_ms) ABSL_EXCLUSIVE_LOCKS_REQUIRED(stripe.mu);
   // Reports and erases the entry at `link`.
   void Remove(internal::Stripe& stripe, internal::Entry** link, MutationCause cause)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(stripe.mu);

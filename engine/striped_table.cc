@@ -102,7 +102,8 @@ Entry* StripedTable::Replace(Stripe& stripe, Entry** link, std::string_view valu
     entry->set_lru(old->lru());
     entry->set_visited(old->visited());
     *link = entry;
-    AddMemory(static_cast<int64_t>(bytes) - static_cast<int64_t>(Entry::Destroy(stripe.arena, old)));
+    AddMemory(static_cast<int64_t>(bytes) -
+              static_cast<int64_t>(Entry::Destroy(stripe.arena, old)));
   }
   stripe.with_expiry += static_cast<size_t>(entry->has_expiry()) - static_cast<size_t>(had_expiry);
   return entry;

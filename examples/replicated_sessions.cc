@@ -105,11 +105,12 @@ int main() {
   for (int user = 0; user < confirmed; ++user) {
     missing += !store_b->Exists("session:" + std::to_string(user));
   }
-  std::printf("replica B follows A: %llu full resync(s) in all, %llu partial; "
-              "%d confirmed sessions missing; new session %s\n",
-              static_cast<unsigned long long>(status.full_resyncs),
-              static_cast<unsigned long long>(status.partial_resyncs), missing,
-              store_b->Exists("session:new") ? "replicated" : "missing");
+  std::printf(
+      "replica B follows A: %llu full resync(s) in all, %llu partial; "
+      "%d confirmed sessions missing; new session %s\n",
+      static_cast<unsigned long long>(status.full_resyncs),
+      static_cast<unsigned long long>(status.partial_resyncs), missing,
+      store_b->Exists("session:new") ? "replicated" : "missing");
   b->Stop();
   return missing == 0 && status.full_resyncs == 1 && status.partial_resyncs >= 1 ? 0 : 1;
 }

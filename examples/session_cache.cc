@@ -29,9 +29,15 @@ class CountingListener : public mirrorkv::MutationListener {
   void OnMutations(std::span<const mirrorkv::Mutation> batch) override {
     for (const auto& m : batch) {
       switch (m.cause) {
-        case mirrorkv::MutationCause::kWrite: writes_.fetch_add(1, std::memory_order_relaxed); break;
-        case mirrorkv::MutationCause::kExpired: expired_.fetch_add(1, std::memory_order_relaxed); break;
-        case mirrorkv::MutationCause::kEvicted: evicted_.fetch_add(1, std::memory_order_relaxed); break;
+        case mirrorkv::MutationCause::kWrite:
+          writes_.fetch_add(1, std::memory_order_relaxed);
+          break;
+        case mirrorkv::MutationCause::kExpired:
+          expired_.fetch_add(1, std::memory_order_relaxed);
+          break;
+        case mirrorkv::MutationCause::kEvicted:
+          evicted_.fetch_add(1, std::memory_order_relaxed);
+          break;
       }
     }
   }
@@ -121,13 +127,13 @@ int main() {
     if (i % 100 == 0) (void)store.Get("session:alice");
   }
   mirrorkv::StoreStats stats = store.stats();
-  std::printf("memory limit: %llu of %llu bytes used, %llu keys, %llu evicted; "
-              "session:alice %s\n",
-              static_cast<unsigned long long>(stats.memory_used),
-              static_cast<unsigned long long>(stats.max_memory),
-              static_cast<unsigned long long>(stats.keys),
-              static_cast<unsigned long long>(stats.evicted),
-              store.Exists("session:alice") ? "kept" : "evicted");
+  std::printf(
+      "memory limit: %llu of %llu bytes used, %llu keys, %llu evicted; "
+      "session:alice %s\n",
+      static_cast<unsigned long long>(stats.memory_used),
+      static_cast<unsigned long long>(stats.max_memory),
+      static_cast<unsigned long long>(stats.keys), static_cast<unsigned long long>(stats.evicted),
+      store.Exists("session:alice") ? "kept" : "evicted");
   listener.Print();
   return stats.memory_used <= stats.max_memory && store.Exists("session:alice") ? 0 : 1;
 }

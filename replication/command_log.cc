@@ -45,7 +45,7 @@ template <typename Emit>
       if (m.expire_at_ms > 0) {
         char digits[kMaxInt64Digits];
         const std::string_view args[] = {"SET", m.key, m.value, "PXAT",
-                                   FormatInt64(m.expire_at_ms, digits)};
+                                         FormatInt64(m.expire_at_ms, digits)};
         emit(args);
       } else {
         const std::string_view args[] = {"SET", m.key, m.value};
@@ -233,8 +233,7 @@ uint64_t CommandLog::end_offset() const {
   }
   // A reader that saw a slot reserving may compute less than another already returned.
   uint64_t seen = known;
-  while (end > seen &&
-         !published_.compare_exchange_weak(seen, end, std::memory_order_acq_rel)) {
+  while (end > seen && !published_.compare_exchange_weak(seen, end, std::memory_order_acq_rel)) {
   }
   return std::max(end, seen);
 }

@@ -58,8 +58,8 @@ class Pipe {
     return Status::Ok();
   }
 
-  Result<size_t> Receive(int from, char* buffer, size_t capacity,
-                         std::chrono::milliseconds timeout) ABSL_LOCKS_EXCLUDED(mu_) {
+  Result<size_t> Receive(int from, char* buffer, size_t capacity, std::chrono::milliseconds timeout)
+      ABSL_LOCKS_EXCLUDED(mu_) {
     auto deadline = std::chrono::steady_clock::now() + timeout;
     MutexLock lock(&mu_);
     while (queue_[from].empty() && !closed_) {

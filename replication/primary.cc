@@ -3,8 +3,8 @@
 #include <random>
 
 #include "absl/strings/str_cat.h"
-#include "engine/base/numbers.h"
 #include "engine/base/monotonic.h"
+#include "engine/base/numbers.h"
 #include "engine/base/strings.h"
 #include "engine/store_impl.h"
 #include "replication/primary_impl.h"
@@ -137,9 +137,9 @@ std::string NewReplicationId() {
 struct Primary::Impl::Session {
   std::unique_ptr<Transport> transport;
   std::thread thread;
-  std::atomic<bool> done{false};     // RunSession returned; the thread can be joined
-  std::atomic<bool> closed{false};   // the link broke (set by either thread)
-  std::atomic<bool> online{false};   // past the sync, streaming
+  std::atomic<bool> done{false};    // RunSession returned; the thread can be joined
+  std::atomic<bool> closed{false};  // the link broke (set by either thread)
+  std::atomic<bool> online{false};  // past the sync, streaming
   std::atomic<uint16_t> listening_port{0};
   // Relaxed: statistics and thresholds, read without ordering other data.
   std::atomic<uint64_t> acked_offset{0};
@@ -195,8 +195,8 @@ void Primary::Impl::ServeAfterHandshake(std::unique_ptr<Transport> transport,
                                         std::string replication_id, int64_t offset) {
   Handshake handshake;
   handshake.listening_port = listening_port;
-  handshake.mirrorkv_snapshot =
-      std::find(capabilities.begin(), capabilities.end(), "mirrorkv-snapshot") != capabilities.end();
+  handshake.mirrorkv_snapshot = std::find(capabilities.begin(), capabilities.end(),
+                                          "mirrorkv-snapshot") != capabilities.end();
   handshake.replication_id = std::move(replication_id);
   handshake.offset = offset;
   StartSession(std::move(transport), handshake);
@@ -300,7 +300,8 @@ Status Primary::Impl::ReadHandshake(Session& session, internal::TransportReader&
           } else {
             out->listening_port = static_cast<uint16_t>(port);
           }
-        } else if (internal::EqualsIgnoreCase(args[i], "capa") && internal::EqualsIgnoreCase(args[i + 1], "mirrorkv-snapshot")) {
+        } else if (internal::EqualsIgnoreCase(args[i], "capa") &&
+                   internal::EqualsIgnoreCase(args[i + 1], "mirrorkv-snapshot")) {
           out->mirrorkv_snapshot = true;
         }
       }
@@ -312,8 +313,7 @@ Status Primary::Impl::ReadHandshake(Session& session, internal::TransportReader&
         psync = true;
       }
     } else {
-      reply = absl::StrCat("-ERR unknown command '",
-                           AsAbsl(args[0].substr(0, 64)),
+      reply = absl::StrCat("-ERR unknown command '", AsAbsl(args[0].substr(0, 64)),
                            "' during the replication handshake\r\n");
     }
     reader.Consume(consumed);
@@ -329,8 +329,8 @@ std::optional<uint64_t> Primary::Impl::PartialResyncStart(const Handshake& hands
   if (start < log_->first_offset() || start > log_->end_offset()) return std::nullopt;
   if (handshake.replication_id == replication_id_) return start;
   // The previous history is shared up to the promotion offset, not after it.
-  if (!secondary_.replication_id.empty() &&
-      handshake.replication_id == secondary_.replication_id && start <= secondary_.offset) {
+  if (!secondary_.replication_id.empty() && handshake.replication_id == secondary_.replication_id &&
+      start <= secondary_.offset) {
     return start;
   }
   return std::nullopt;
@@ -341,8 +341,8 @@ Result<uint64_t> Primary::Impl::FullResync(Session& session, const Handshake& ha
   // The snapshot starts at `offset`: every change logged from here on is in the stream
   // after it, so the fuzzy snapshot plus that stream gives the exact data set.
   const uint64_t offset = log_->end_offset();
-  MIRRORKV_RETURN_IF_ERROR(session.transport->Send(
-      absl::StrCat("+FULLRESYNC ", replication_id_, " ", offset, "\r\n")));
+  MIRRORKV_RETURN_IF_ERROR(
+      session.transport->Send(absl::StrCat("+FULLRESYNC ", replication_id_, " ", offset, "\r\n")));
   catch_up->Start(offset);
 
   Status sent;
@@ -366,14 +366,14 @@ Result<uint64_t> Primary::Impl::FullResync(Session& session, const Handshake& ha
       std::string command;
       uint64_t cursor = 0;
       do {
-        cursor = store_.impl().Walk(cursor, 1024, [&](std::string_view key, std::string_view value,
-                                                      int64_t deadline) {
-          if (deadline > 0 && deadline <= now) return;
-          command.clear();
-          Mutation set{MutationKind::kSet, MutationCause::kWrite, key, value, deadline};
-          internal::EncodeMutations({&set, 1}, &command);
-          log_->Append(command);
-        });
+        cursor = store_.impl().Walk(
+            cursor, 1024, [&](std::string_view key, std::string_view value, int64_t deadline) {
+              if (deadline > 0 && deadline <= now) return;
+              command.clear();
+              Mutation set{MutationKind::kSet, MutationCause::kWrite, key, value, deadline};
+              internal::EncodeMutations({&set, 1}, &command);
+              log_->Append(command);
+            });
       } while (cursor != 0);
     }
   }
@@ -406,8 +406,9 @@ void Primary::Impl::ReadAcks(Session& session, internal::TransportReader* reader
       break;  // closed or failed
     }
     int64_t offset = 0;
-    if (args.size() >= 3 && internal::EqualsIgnoreCase(args[0], "REPLCONF") && internal::EqualsIgnoreCase(args[1], "ACK") &&
-        internal::ParseInt64(args[2], &offset) && offset >= 0) {
+    if (args.size() >= 3 && internal::EqualsIgnoreCase(args[0], "REPLCONF") &&
+        internal::EqualsIgnoreCase(args[1], "ACK") && internal::ParseInt64(args[2], &offset) &&
+        offset >= 0) {
       uint64_t previous = session.acked_offset.load(std::memory_order_relaxed);
       session.acked_offset.store(std::max(previous, static_cast<uint64_t>(offset)),
                                  std::memory_order_relaxed);
@@ -448,8 +449,9 @@ size_t Primary::Impl::WaitForReplicas(size_t count, std::chrono::milliseconds ti
       if (acked >= count || SteadyClock::now() >= deadline) return acked;
       // An ack between count_acked and this wait signals under ack_mu_, which this
       // thread holds until it waits: no wakeup is lost.
-      ack_cv_.WaitWithTimeout(&ack_mu_, std::min<SteadyClock::duration>(deadline - SteadyClock::now(),
-                                                                 std::chrono::milliseconds(50)));
+      ack_cv_.WaitWithTimeout(&ack_mu_,
+                              std::min<SteadyClock::duration>(deadline - SteadyClock::now(),
+                                                              std::chrono::milliseconds(50)));
     }
   }
 }
@@ -561,14 +563,12 @@ Result<std::unique_ptr<Primary>> Primary::Create(Store& store, const PrimaryOpti
       options.resume_from.replication_id.size() != 40) {
     return Status::InvalidArgument("a replication id has 40 characters");
   }
-  std::string id = options.resume_from.replication_id.empty()
-                       ? NewReplicationId()
-                       : options.resume_from.replication_id;
+  std::string id = options.resume_from.replication_id.empty() ? NewReplicationId()
+                                                              : options.resume_from.replication_id;
   uint64_t start = options.resume_from.replication_id.empty() ? 0 : options.resume_from.offset;
   auto log = std::make_unique<internal::CommandLog>(options.backlog_bytes, start);
-  return std::unique_ptr<Primary>(
-      new Primary(std::make_unique<Impl>(store, options, std::move(log), std::move(id),
-                                         ReplicationPosition{})));
+  return std::unique_ptr<Primary>(new Primary(std::make_unique<Impl>(
+      store, options, std::move(log), std::move(id), ReplicationPosition{})));
 }
 
 Primary::Primary(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -577,8 +577,8 @@ Primary::~Primary() = default;
 void Primary::Serve(std::unique_ptr<Transport> transport) { impl_->Serve(std::move(transport)); }
 
 void Primary::ServeAfterHandshake(std::unique_ptr<Transport> transport, uint16_t listening_port,
-                                  std::vector<std::string> capabilities,
-                                  std::string replication_id, int64_t offset) {
+                                  std::vector<std::string> capabilities, std::string replication_id,
+                                  int64_t offset) {
   impl_->ServeAfterHandshake(std::move(transport), listening_port, std::move(capabilities),
                              std::move(replication_id), offset);
 }

@@ -107,8 +107,7 @@ class Replica::Impl {
     return {replication_id_, offset_};
   }
 
-  Result<std::unique_ptr<Primary>> Promote(const PrimaryOptions& options)
-      ABSL_LOCKS_EXCLUDED(mu_) {
+  Result<std::unique_ptr<Primary>> Promote(const PrimaryOptions& options) ABSL_LOCKS_EXCLUDED(mu_) {
     Stop();
     std::unique_ptr<internal::CommandLog> log;
     ReplicationPosition previous;
@@ -120,8 +119,8 @@ class Replica::Impl {
     store_.impl().SetReplicaMode(false);
     // The replica's backlog already holds the stream up to `previous.offset`; the new
     // history continues it, and the old id stays valid up to that offset.
-    auto impl = std::make_unique<Primary::Impl>(store_, options, std::move(log),
-                                                NewReplicationId(), std::move(previous));
+    auto impl = std::make_unique<Primary::Impl>(store_, options, std::move(log), NewReplicationId(),
+                                                std::move(previous));
     return std::unique_ptr<Primary>(new Primary(std::move(impl)));
   }
 
@@ -129,8 +128,7 @@ class Replica::Impl {
   void Run() ABSL_LOCKS_EXCLUDED(mu_);
   Status RunLink(Transport& transport);
   Status Handshake(Transport& transport, internal::TransportReader& reader, bool* full);
-  Status ReceiveSnapshot(internal::TransportReader& reader, const std::string& id,
-                         uint64_t offset);
+  Status ReceiveSnapshot(internal::TransportReader& reader, const std::string& id, uint64_t offset);
   Status StreamLoop(Transport& transport, internal::TransportReader& reader);
   // Records that `bytes` of stream were applied: appends them to the backlog and
   // advances the offset.
@@ -243,13 +241,13 @@ Status Replica::Impl::Handshake(Transport& transport, internal::TransportReader&
   }
   if (options_.listening_port != 0) {
     command.clear();
-    internal::AppendCommand(&command, {"REPLCONF", "listening-port",
-                                       std::to_string(options_.listening_port)});
+    internal::AppendCommand(
+        &command, {"REPLCONF", "listening-port", std::to_string(options_.listening_port)});
     MIRRORKV_RETURN_IF_ERROR(expect(command, "REPLCONF listening-port").status());
   }
   command.clear();
-  internal::AppendCommand(&command, {"REPLCONF", "capa", "eof", "capa", "psync2", "capa",
-                                     "mirrorkv-snapshot"});
+  internal::AppendCommand(
+      &command, {"REPLCONF", "capa", "eof", "capa", "psync2", "capa", "mirrorkv-snapshot"});
   MIRRORKV_RETURN_IF_ERROR(expect(command, "REPLCONF capa").status());
 
   ReplicationPosition asked = position();
@@ -257,8 +255,8 @@ Status Replica::Impl::Handshake(Transport& transport, internal::TransportReader&
   if (asked.replication_id.empty()) {
     internal::AppendCommand(&command, {"PSYNC", "?", "-1"});
   } else {
-    internal::AppendCommand(&command, {"PSYNC", asked.replication_id,
-                                       std::to_string(asked.offset + 1)});
+    internal::AppendCommand(&command,
+                            {"PSYNC", asked.replication_id, std::to_string(asked.offset + 1)});
   }
   MIRRORKV_ASSIGN_OR_RETURN(std::string reply, expect(command, "PSYNC"));
   last_io_ms_.store(MonotonicMillis(), std::memory_order_relaxed);
@@ -286,9 +284,9 @@ Status Replica::Impl::ReceiveSnapshot(internal::TransportReader& reader, const s
   SetLink(LinkState::kSyncing);
   MIRRORKV_ASSIGN_OR_RETURN(std::string header, reader.ReadLine());
   if (header.size() != 5 + 40 || header.rfind("$EOF:", 0) != 0) {
-    return Status::Corruption(absl::StrCat(
-        "expected a mirrorkv snapshot ($EOF:<mark>) after FULLRESYNC, got '",
-        header.substr(0, 60), "'"));
+    return Status::Corruption(
+        absl::StrCat("expected a mirrorkv snapshot ($EOF:<mark>) after FULLRESYNC, got '",
+                     header.substr(0, 60), "'"));
   }
   const std::string mark = header.substr(5);
   internal::TransportReadableFile source(reader);
@@ -323,9 +321,8 @@ Status Replica::Impl::StreamLoop(Transport& transport, internal::TransportReader
   // The bytes of an open MULTI block: committed together at its EXEC.
   std::string block;
   uint64_t command_end = offset;  // the offset a GETACK inside the current command acks
-  internal::StreamApplier applier(store_, [&]() {
-    return transport.Send(AckCommand(command_end));
-  });
+  internal::StreamApplier applier(store_,
+                                  [&]() { return transport.Send(AckCommand(command_end)); });
   int64_t last_ack = 0;
   // The size and time of the last receive, for the pending figures of status(); the
   // handshake may have received the first stream bytes already.

@@ -81,8 +81,7 @@ Status ParseCommand(std::string_view input, const RespLimits& limits,
   *consumed = 0;
   size_t pos = 0;
   auto malformed = [&](std::string_view what) {
-    return Status::Corruption(absl::StrCat("RESP: ", AsAbsl(what),
-                                           " at byte ", pos));
+    return Status::Corruption(absl::StrCat("RESP: ", AsAbsl(what), " at byte ", pos));
   };
   int64_t count = 0;
   int header = ParseHeader(input, &pos, '*', &count);
@@ -106,7 +105,8 @@ Status ParseCommand(std::string_view input, const RespLimits& limits,
     if (header < 0) return malformed("expected '$<length>\\r\\n'");
     if (length < 0) return malformed("negative bulk length");
     if (static_cast<uint64_t>(length) > limits.max_bulk_bytes) {
-      return Status::InvalidArgument(absl::StrCat("RESP: bulk of ", length, " bytes exceeds the limit"));
+      return Status::InvalidArgument(
+          absl::StrCat("RESP: bulk of ", length, " bytes exceeds the limit"));
     }
     size_t size = static_cast<size_t>(length);
     if (input.size() - pos < size + 2) {

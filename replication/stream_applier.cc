@@ -60,7 +60,8 @@ Status StreamApplier::Translate(std::span<const std::string_view> args,
     return Status::Ok();
   }
   if (EqualsIgnoreCase(name, "FLUSHALL") || EqualsIgnoreCase(name, "FLUSHDB")) {
-    if (args.size() > 2 || (args.size() == 2 && !EqualsIgnoreCase(args[1], "ASYNC") && !EqualsIgnoreCase(args[1], "SYNC"))) {
+    if (args.size() > 2 || (args.size() == 2 && !EqualsIgnoreCase(args[1], "ASYNC") &&
+                            !EqualsIgnoreCase(args[1], "SYNC"))) {
       return Malformed(args, "unsupported arguments");
     }
     out->push_back({MutationKind::kFlushAll, MutationCause::kWrite, {}, {}, 0});

@@ -80,7 +80,8 @@ class TcpTransport final : public Transport {
       if (errno == EAGAIN || errno == EWOULDBLOCK) {
         return Status::DeadlineExceeded("no data within the timeout");
       }
-      if (errno == ECONNRESET) return Status::Unavailable(absl::StrCat("connection reset by ", peer_));
+      if (errno == ECONNRESET)
+        return Status::Unavailable(absl::StrCat("connection reset by ", peer_));
       return ErrnoStatus("recv", errno);
     }
   }
@@ -126,7 +127,8 @@ Result<std::unique_ptr<Transport>> ConnectTcp(const std::string& host, uint16_t 
       int ready = PollOne(fd, POLLOUT, timeout);
       if (ready == 0) {
         ::close(fd);
-        last = Status::DeadlineExceeded(absl::StrCat("connecting to ", host, ":", port, " timed out"));
+        last =
+            Status::DeadlineExceeded(absl::StrCat("connecting to ", host, ":", port, " timed out"));
         continue;
       }
       int error = 0;
@@ -136,8 +138,8 @@ Result<std::unique_ptr<Transport>> ConnectTcp(const std::string& host, uint16_t 
       errno = error;
     }
     if (r < 0) {
-      last = Status::Unavailable(absl::StrCat("connecting to ", host, ":", port, ": ",
-                                              std::strerror(errno)));
+      last = Status::Unavailable(
+          absl::StrCat("connecting to ", host, ":", port, ": ", std::strerror(errno)));
       ::close(fd);
       continue;
     }

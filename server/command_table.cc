@@ -31,9 +31,9 @@ struct Table {
 const Table& GetTable() {
   static const Table* table = [] {
     auto* built = new Table();
-    for (auto family : {StringCommands(), KeyCommands(), ConnectionCommands(), ServerCommands(),
-                        PubSubCommands(), TransactionCommands(), ReplicationCommands(),
-                        IntrospectionCommands()}) {
+    for (auto family :
+         {StringCommands(), KeyCommands(), ConnectionCommands(), ServerCommands(), PubSubCommands(),
+          TransactionCommands(), ReplicationCommands(), IntrospectionCommands()}) {
       built->all.insert(built->all.end(), family.begin(), family.end());
     }
     for (const CommandSpec& spec : built->all) built->by_name.emplace(spec.name, &spec);

@@ -683,7 +683,7 @@ Status ConfigRewrite(const ServerConfig& config) {
       output.push_back(line);
       continue;
     }
-    if (param != nullptr) name = param->name;  // an alias (slaveof) is the same parameter
+    if (param != nullptr) name = param->name;    // an alias (slaveof) is the same parameter
     if (!written.insert(name).second) continue;  // later duplicates are folded into one line
     if (param != nullptr) {
       std::string replaced = ConfigLine(*param, config);

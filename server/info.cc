@@ -230,10 +230,10 @@ void ReplicationSection(Server& server, const ServerConfig& config, std::string*
   for (size_t i = 0; i < report.replicas.size(); ++i) {
     const ReplicaInfo& replica = report.replicas[i];
     Field(out, absl::StrCat("slave", i),
-          absl::StrCat("ip=", internal::AsAbsl(ReplicaHost(replica.peer)),
-                       ",port=", replica.listening_port,
-                       ",state=", replica.online ? "online" : "wait_bgsave",
-                       ",offset=", replica.acked_offset, ",lag=", replica.since_ack.count() / 1000));
+          absl::StrCat(
+              "ip=", internal::AsAbsl(ReplicaHost(replica.peer)), ",port=", replica.listening_port,
+              ",state=", replica.online ? "online" : "wait_bgsave",
+              ",offset=", replica.acked_offset, ",lag=", replica.since_ack.count() / 1000));
   }
   uint64_t offset = report.position.offset;
   Field(out, "master_failover_state", "no-failover");

@@ -126,7 +126,8 @@ bool ServerReplication::ReplicaOf(const std::string& host, uint16_t port,
   options.listening_port = settings.listening_port;
   options.password = settings.masterauth;
   if (primary_ != nullptr) {
-    Log(LogLevel::kNotice, "Before turning into a replica, using my own master parameters "
+    Log(LogLevel::kNotice,
+        "Before turning into a replica, using my own master parameters "
         "to synthesize a cached master: I may be able to synchronize with the new master "
         "with just a partial transfer.");
     options.resume_from = primary_->position();
@@ -215,9 +216,9 @@ Result<size_t> ServerReplication::WaitLoop(size_t count, std::chrono::millisecon
   while (true) {
     std::chrono::milliseconds slice = kWaitSlice;
     if (timeout.count() > 0) {
-      slice = std::clamp(std::chrono::duration_cast<std::chrono::milliseconds>(
-                             deadline - Clock::now()),
-                         std::chrono::milliseconds(0), kWaitSlice);
+      slice =
+          std::clamp(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()),
+                     std::chrono::milliseconds(0), kWaitSlice);
     }
     Clock::time_point slice_end = Clock::now() + slice;
     Result<size_t> acked = WaitSlice(count, slice);
@@ -229,8 +230,8 @@ Result<size_t> ServerReplication::WaitLoop(size_t count, std::chrono::millisecon
   }
 }
 
-void ServerReplication::WaitForReplicas(size_t count, std::chrono::milliseconds timeout,
-                                        bool block, std::function<bool()> abandoned,
+void ServerReplication::WaitForReplicas(size_t count, std::chrono::milliseconds timeout, bool block,
+                                        std::function<bool()> abandoned,
                                         std::function<void(Result<size_t>)> done) {
   if (!block) {
     done(WaitSlice(count, std::chrono::milliseconds(0)));
@@ -246,11 +247,11 @@ void ServerReplication::WaitForReplicas(size_t count, std::chrono::milliseconds 
     }
   }
   Waiter& waiter = waiters_.emplace_back();
-  waiter.thread = std::thread([this, &waiter, count, timeout, abandoned = std::move(abandoned),
-                               done = std::move(done)] {
-    done(WaitLoop(count, timeout, abandoned));
-    waiter.finished.store(true, std::memory_order_release);
-  });
+  waiter.thread = std::thread(
+      [this, &waiter, count, timeout, abandoned = std::move(abandoned), done = std::move(done)] {
+        done(WaitLoop(count, timeout, abandoned));
+        waiter.finished.store(true, std::memory_order_release);
+      });
 }
 
 Status ServerReplication::SetMinReplicas(size_t count, std::chrono::milliseconds max_lag) {

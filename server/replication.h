@@ -42,11 +42,11 @@ struct ReplicaHandshake {
 
 // Settings fixed when a role starts (from the server configuration).
 struct ReplicationSettings {
-  size_t backlog_bytes = 1 << 20;           // repl-backlog-size
-  size_t min_replicas_to_write = 0;         // min-replicas-to-write
+  size_t backlog_bytes = 1 << 20;                          // repl-backlog-size
+  size_t min_replicas_to_write = 0;                        // min-replicas-to-write
   std::chrono::milliseconds min_replicas_max_lag{10'000};  // min-replicas-max-lag
-  std::string masterauth;                   // sent by this server as a replica
-  uint16_t listening_port = 0;              // announced to a primary (this server's port)
+  std::string masterauth;                                  // sent by this server as a replica
+  uint16_t listening_port = 0;  // announced to a primary (this server's port)
 };
 
 // A consistent picture of the role, for INFO replication and ROLE.
@@ -107,8 +107,8 @@ class ServerReplication {
   // meanwhile), `peer` its address, `already_read` the bytes it sent after PSYNC that the
   // server had read already (the session receives them first). Returns at once; the
   // Primary's session thread does the rest.
-  void ServeReplica(int fd, std::string peer, std::string already_read,
-                    ReplicaHandshake handshake) ABSL_LOCKS_EXCLUDED(mu_);
+  void ServeReplica(int fd, std::string peer, std::string already_read, ReplicaHandshake handshake)
+      ABSL_LOCKS_EXCLUDED(mu_);
 
   // WAIT: counts the replicas that acknowledged everything logged before the call,
   // waiting until there are `count` of them or `timeout` passes (0: no limit; the wait
@@ -121,15 +121,13 @@ class ServerReplication {
   // `abandoned` (called on the waiting thread between slices) ends the wait early, with
   // what was counted so far, once the waiting client is gone.
   void WaitForReplicas(size_t count, std::chrono::milliseconds timeout, bool block,
-                       std::function<bool()> abandoned,
-                       std::function<void(Result<size_t>)> done)
+                       std::function<bool()> abandoned, std::function<void(Result<size_t>)> done)
       ABSL_LOCKS_EXCLUDED(mu_, waiters_mu_);
 
   // CONFIG SET min-replicas-to-write / min-replicas-max-lag: takes effect at once on a
   // primary (creating its Primary if writes must now be refused), and when a replica is
   // promoted. Fails as Primary::Create does.
-  Status SetMinReplicas(size_t count, std::chrono::milliseconds max_lag)
-      ABSL_LOCKS_EXCLUDED(mu_);
+  Status SetMinReplicas(size_t count, std::chrono::milliseconds max_lag) ABSL_LOCKS_EXCLUDED(mu_);
 
   bool is_replica() const ABSL_LOCKS_EXCLUDED(mu_);
   ReplicationReport Report() const ABSL_LOCKS_EXCLUDED(mu_);
@@ -141,8 +139,7 @@ class ServerReplication {
   Status EnsurePrimaryLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // One WaitForReplicas call on the primary of the moment, for at most `slice`.
-  Result<size_t> WaitSlice(size_t count, std::chrono::milliseconds slice)
-      ABSL_LOCKS_EXCLUDED(mu_);
+  Result<size_t> WaitSlice(size_t count, std::chrono::milliseconds slice) ABSL_LOCKS_EXCLUDED(mu_);
   // The body of a blocking WAIT (a waiter thread).
   Result<size_t> WaitLoop(size_t count, std::chrono::milliseconds timeout,
                           const std::function<bool()>& abandoned);

@@ -38,8 +38,7 @@ void ReplconfCommand(CommandContext& ctx) {
       return;
     } else if (!EqualsIgnoreCase(option, "ip-address") && !EqualsIgnoreCase(option, "rdb-only") &&
                !EqualsIgnoreCase(option, "rdb-filter-only")) {
-      ctx.reply.Error(
-          absl::StrCat("ERR Unrecognized REPLCONF option: ", internal::AsAbsl(option)));
+      ctx.reply.Error(absl::StrCat("ERR Unrecognized REPLCONF option: ", internal::AsAbsl(option)));
       return;
     }
   }
@@ -180,8 +179,7 @@ const CommandSpec kCommands[] = {
      "@admin @slow @dangerous"},
     {"psync", -3, kReplFlags | kCmdNoMulti, PsyncCommand, 0, 0, 0, "@admin @slow @dangerous"},
     {"sync", 1, kReplFlags | kCmdNoMulti, PsyncCommand, 0, 0, 0, "@admin @slow @dangerous"},
-    {"replicaof", 3, kReplFlags | kCmdStale, ReplicaOfCommand, 0, 0, 0,
-     "@admin @slow @dangerous"},
+    {"replicaof", 3, kReplFlags | kCmdStale, ReplicaOfCommand, 0, 0, 0, "@admin @slow @dangerous"},
     {"slaveof", 3, kReplFlags | kCmdStale, ReplicaOfCommand, 0, 0, 0, "@admin @slow @dangerous"},
     {"role", 1, kCmdNoScript | kCmdLoading | kCmdStale | kCmdFast, RoleCommand, 0, 0, 0,
      "@admin @fast @dangerous"},

@@ -281,9 +281,9 @@ Status Server::SetConfig(const std::vector<std::string_view>& args) {
   ApplyLiveConfig(updated);
   if (updated.min_replicas_to_write != config_.min_replicas_to_write ||
       updated.min_replicas_max_lag != config_.min_replicas_max_lag) {
-    MIRRORKV_RETURN_IF_ERROR(replication_->SetMinReplicas(
-        static_cast<size_t>(updated.min_replicas_to_write),
-        std::chrono::seconds(updated.min_replicas_max_lag)));
+    MIRRORKV_RETURN_IF_ERROR(
+        replication_->SetMinReplicas(static_cast<size_t>(updated.min_replicas_to_write),
+                                     std::chrono::seconds(updated.min_replicas_max_lag)));
   }
   config_ = std::move(updated);
   return Status::Ok();

@@ -295,14 +295,15 @@ void RewriteValue(CommandContext& ctx, Edit edit) {
 
 void AppendCommand(CommandContext& ctx) {
   const std::string_view value = ctx.args[2];
-  RewriteValue(ctx, [&](std::string_view existing, uint64_t limit,
-                        std::string& replacement) -> Result<UpdateAction> {
-    if (existing.size() + value.size() > limit) return TooBig();
-    replacement.reserve(existing.size() + value.size());
-    replacement.assign(existing);
-    replacement.append(value);
-    return UpdateAction::kWrite;
-  });
+  RewriteValue(ctx,
+               [&](std::string_view existing, uint64_t limit,
+                   std::string& replacement) -> Result<UpdateAction> {
+                 if (existing.size() + value.size() > limit) return TooBig();
+                 replacement.reserve(existing.size() + value.size());
+                 replacement.assign(existing);
+                 replacement.append(value);
+                 return UpdateAction::kWrite;
+               });
 }
 
 void StrLenCommand(CommandContext& ctx) {
@@ -347,19 +348,20 @@ void SetRangeCommand(CommandContext& ctx) {
     return;
   }
   const std::string_view value = ctx.args[3];
-  RewriteValue(ctx, [&](std::string_view existing, uint64_t limit,
-                        std::string& replacement) -> Result<UpdateAction> {
-    // Nothing to write: a missing key stays missing, as in Redis.
-    if (value.empty()) return UpdateAction::kKeep;
-    if (static_cast<uint64_t>(offset) + value.size() > limit) return TooBig();
-    const size_t position = static_cast<size_t>(offset);
-    const size_t needed = std::max(existing.size(), position + value.size());
-    replacement.reserve(needed);
-    replacement.assign(existing);
-    replacement.resize(needed, '\0');
-    replacement.replace(position, value.size(), value);
-    return UpdateAction::kWrite;
-  });
+  RewriteValue(ctx,
+               [&](std::string_view existing, uint64_t limit,
+                   std::string& replacement) -> Result<UpdateAction> {
+                 // Nothing to write: a missing key stays missing, as in Redis.
+                 if (value.empty()) return UpdateAction::kKeep;
+                 if (static_cast<uint64_t>(offset) + value.size() > limit) return TooBig();
+                 const size_t position = static_cast<size_t>(offset);
+                 const size_t needed = std::max(existing.size(), position + value.size());
+                 replacement.reserve(needed);
+                 replacement.assign(existing);
+                 replacement.resize(needed, '\0');
+                 replacement.replace(position, value.size(), value);
+                 return UpdateAction::kWrite;
+               });
 }
 
 void IncrByGeneric(CommandContext& ctx, int64_t delta) {

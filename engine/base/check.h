@@ -8,10 +8,10 @@ namespace mirrorkv::internal {
 [[noreturn]] void CheckFailed(const char* file, int line, const char* condition);
 }  // namespace mirrorkv::internal
 
-#define MIRRORKV_CHECK(condition)                                               \
-  do {                                                                          \
-    if (__builtin_expect(!(condition), 0))                                      \
-      ::mirrorkv::internal::CheckFailed(__FILE__, __LINE__, #condition);        \
+#define MIRRORKV_CHECK(condition)                                        \
+  do {                                                                   \
+    if (__builtin_expect(!(condition), 0))                               \
+      ::mirrorkv::internal::CheckFailed(__FILE__, __LINE__, #condition); \
   } while (0)
 
 #ifdef NDEBUG

@@ -70,11 +70,11 @@ struct PrimaryOptions {
 
 // What a primary knows about one connected replica.
 struct ReplicaInfo {
-  std::string peer;               // the transport's peer
-  uint16_t listening_port = 0;    // as the replica announced (REPLCONF listening-port)
-  bool online = false;            // past the initial sync, streaming
-  uint64_t acked_offset = 0;      // the last offset it acknowledged
-  uint64_t lag_bytes = 0;         // the primary's offset minus acked_offset
+  std::string peer;                        // the transport's peer
+  uint16_t listening_port = 0;             // as the replica announced (REPLCONF listening-port)
+  bool online = false;                     // past the initial sync, streaming
+  uint64_t acked_offset = 0;               // the last offset it acknowledged
+  uint64_t lag_bytes = 0;                  // the primary's offset minus acked_offset
   std::chrono::milliseconds since_ack{0};  // time since its last acknowledgement
 };
 

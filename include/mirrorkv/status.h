@@ -44,7 +44,9 @@ class [[nodiscard]] Status {
 
   static Status Ok() { return Status(); }
   static Status NotFound(std::string_view msg = {}) { return {StatusCode::kNotFound, msg}; }
-  static Status InvalidArgument(std::string_view msg) { return {StatusCode::kInvalidArgument, msg}; }
+  static Status InvalidArgument(std::string_view msg) {
+    return {StatusCode::kInvalidArgument, msg};
+  }
   static Status FailedPrecondition(std::string_view msg) {
     return {StatusCode::kFailedPrecondition, msg};
   }
@@ -130,9 +132,9 @@ void Result<T>::CheckedValue() const {
 }  // namespace mirrorkv
 
 // Returns from the enclosing function if `expr` yields a non-OK Status.
-#define MIRRORKV_RETURN_IF_ERROR(expr)                \
-  do {                                                \
-    ::mirrorkv::Status mirrorkv_status_ = (expr);     \
+#define MIRRORKV_RETURN_IF_ERROR(expr)                   \
+  do {                                                   \
+    ::mirrorkv::Status mirrorkv_status_ = (expr);        \
     if (!mirrorkv_status_.ok()) return mirrorkv_status_; \
   } while (0)
 

@@ -116,13 +116,13 @@ enum class UpdateAction : uint8_t {
 };
 
 struct StoreStats {
-  uint64_t keys = 0;          // entries held, including expired ones not yet reclaimed
+  uint64_t keys = 0;  // entries held, including expired ones not yet reclaimed
   uint64_t keys_with_expiry = 0;
-  uint64_t hits = 0;          // reads that found a live key
-  uint64_t misses = 0;        // reads that did not
-  uint64_t expired = 0;       // keys deleted because their deadline passed
-  uint64_t evicted = 0;       // keys deleted by the memory limit
-  uint64_t memory_used = 0;   // bytes counted against max_memory
+  uint64_t hits = 0;         // reads that found a live key
+  uint64_t misses = 0;       // reads that did not
+  uint64_t expired = 0;      // keys deleted because their deadline passed
+  uint64_t evicted = 0;      // keys deleted by the memory limit
+  uint64_t memory_used = 0;  // bytes counted against max_memory
   uint64_t max_memory = 0;
   std::vector<uint64_t> stripe_keys;  // entries per stripe, to judge the spread
 };
@@ -229,8 +229,7 @@ class Store {
 
   // MGET: one entry per key, nullopt for absent ones. Not atomic across stripes, as in
   // Redis Cluster; each value is a consistent snapshot of its key.
-  std::vector<std::optional<std::string>> MultiGet(
-      std::span<const std::string_view> keys) const;
+  std::vector<std::optional<std::string>> MultiGet(std::span<const std::string_view> keys) const;
 
   // PTTL: milliseconds until the deadline, kTtlNoExpiry or kTtlMissingKey.
   int64_t Ttl(std::string_view key) const;

@@ -22,9 +22,9 @@ TEST(NumbersTest, ParsesCanonicalIntegers) {
 }
 
 TEST(NumbersTest, RejectsNonCanonicalTextAndLeavesOutput) {
-  for (std::string bad : std::initializer_list<std::string>{"", "-", "+1", " 1", "1 ", "01", "-0", "00", "1e3", "0x10",
-                          "9223372036854775808", "-9223372036854775809",
-                          "123456789012345678901", std::string("1\0", 2)}) {
+  for (std::string bad : std::initializer_list<std::string>{
+           "", "-", "+1", " 1", "1 ", "01", "-0", "00", "1e3", "0x10", "9223372036854775808",
+           "-9223372036854775809", "123456789012345678901", std::string("1\0", 2)}) {
     int64_t v = 42;
     EXPECT_FALSE(ParseInt64(bad, &v)) << bad;
     EXPECT_EQ(v, 42);

@@ -38,12 +38,18 @@ class RecordingListener : public MutationListener {
           log_.push_back("set " + key + " " + std::string(m.value) + " @" +
                          std::to_string(m.expire_at_ms));
           break;
-        case MutationKind::kDelete: log_.push_back("del " + key + cause); break;
+        case MutationKind::kDelete:
+          log_.push_back("del " + key + cause);
+          break;
         case MutationKind::kExpireAt:
           log_.push_back("expireat " + key + " " + std::to_string(m.expire_at_ms));
           break;
-        case MutationKind::kPersist: log_.push_back("persist " + key); break;
-        case MutationKind::kFlushAll: log_.push_back("flushall"); break;
+        case MutationKind::kPersist:
+          log_.push_back("persist " + key);
+          break;
+        case MutationKind::kFlushAll:
+          log_.push_back("flushall");
+          break;
       }
     }
   }
@@ -426,9 +432,8 @@ TEST_F(StoreTest, MultiSetIfAbsentIsAllOrNothing) {
 TEST_F(StoreTest, MultiGetReturnsNulloptForMissing) {
   ASSERT_TRUE(store_->Set("a", "1").ok());
   std::vector<std::string_view> keys = {"a", "x", "a"};
-  EXPECT_THAT(store_->MultiGet(keys),
-              ElementsAre(std::optional<std::string>("1"), std::nullopt,
-                          std::optional<std::string>("1")));
+  EXPECT_THAT(store_->MultiGet(keys), ElementsAre(std::optional<std::string>("1"), std::nullopt,
+                                                  std::optional<std::string>("1")));
 }
 
 TEST_F(StoreTest, FlushAllRemovesEverythingAndReportsOnce) {
@@ -541,7 +546,8 @@ TEST_F(StoreTest, PromotedReplicaExpiresWhatItHeld) {
 TEST_F(StoreTest, ApplyOfEveryKindMatchesItsEffect) {
   auto& impl = store_->impl();
   ASSERT_TRUE(impl.Apply({MutationKind::kSet, MutationCause::kWrite, "k", "v", 0}).ok());
-  ASSERT_TRUE(impl.Apply({MutationKind::kExpireAt, MutationCause::kWrite, "k", {}, kStart + 50}).ok());
+  ASSERT_TRUE(
+      impl.Apply({MutationKind::kExpireAt, MutationCause::kWrite, "k", {}, kStart + 50}).ok());
   EXPECT_EQ(store_->ExpireTime("k"), kStart + 50);
   ASSERT_TRUE(impl.Apply({MutationKind::kPersist, MutationCause::kWrite, "k", {}, 0}).ok());
   EXPECT_EQ(store_->ExpireTime("k"), kTtlNoExpiry);
@@ -600,10 +606,11 @@ TEST_F(StoreTest, UpdateAppendsKeepingDeadline) {
 TEST_F(StoreTest, UpdateErrorOrKeepChangesNothing) {
   ASSERT_TRUE(store_->Set("k", "v").ok());
   listener_.TakeLog();
-  auto failed = store_->Update("k", [](const std::string_view*, std::string& out) -> Result<UpdateAction> {
-    out = "partial";
-    return Status::InvalidArgument("value is not a valid float");
-  });
+  auto failed =
+      store_->Update("k", [](const std::string_view*, std::string& out) -> Result<UpdateAction> {
+        out = "partial";
+        return Status::InvalidArgument("value is not a valid float");
+      });
   EXPECT_EQ(failed.status().code(), StatusCode::kInvalidArgument);
   auto kept = store_->Update("absent", [](const std::string_view* current, std::string&) {
     EXPECT_EQ(current, nullptr);

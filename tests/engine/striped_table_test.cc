@@ -68,22 +68,22 @@ TEST_F(StripedTableTest, ReplaceKeepsKeyAndAccountsMemory) ABSL_NO_THREAD_SAFETY
 }
 
 TEST_F(StripedTableTest, InPlaceRewriteThatAddsOrDropsTheDeadlineKeepsTheKey)
-    ABSL_NO_THREAD_SAFETY_ANALYSIS {
+ABSL_NO_THREAD_SAFETY_ANALYSIS {
   // Sizes chosen so that old and new layouts share an arena class and the entry is
   // rewritten in place while its key shifts by the 8-byte deadline word.
   Insert("abcdefgh");  // 12 + 2 + 8 + 17 bytes: the 40-byte class
   uint64_t hash = StripedTable::Hash("abcdefgh");
   Entry* before = StripedTable::Find(stripe_, hash, "abcdefgh");
-  Entry* e = table_.Replace(stripe_, StripedTable::FindLink(stripe_, hash, "abcdefgh"),
-                            "xyz12", 5000, 3);  // 12 + 8 + 2 + 8 + 5: still 40
+  Entry* e = table_.Replace(stripe_, StripedTable::FindLink(stripe_, hash, "abcdefgh"), "xyz12",
+                            5000, 3);  // 12 + 8 + 2 + 8 + 5: still 40
 #if !defined(MIRRORKV_SANITIZE_ADDRESS) && !defined(MIRRORKV_SANITIZE_THREAD)
   EXPECT_EQ(e, before);  // rewritten in place, the case under test
 #endif
   EXPECT_EQ(e->key(), "abcdefgh");
   EXPECT_EQ(e->value(), "xyz12");
   EXPECT_EQ(e->deadline(), 5000);
-  e = table_.Replace(stripe_, StripedTable::FindLink(stripe_, hash, "abcdefgh"),
-                     "value-longer-15", 0, 0);  // 12 + 2 + 8 + 15: still 40
+  e = table_.Replace(stripe_, StripedTable::FindLink(stripe_, hash, "abcdefgh"), "value-longer-15",
+                     0, 0);  // 12 + 2 + 8 + 15: still 40
 #if !defined(MIRRORKV_SANITIZE_ADDRESS) && !defined(MIRRORKV_SANITIZE_THREAD)
   EXPECT_EQ(e, before);
 #endif
@@ -109,9 +109,11 @@ TEST_F(StripedTableTest, CursorVisitsStableKeysAcrossGrowthAndShrink) {
     }
     // Alternate big growth and shrink between cursor steps.
     if (step % 7 == 3) {
-      for (int i = 0; i < 2000; ++i) Insert("churn" + std::to_string(step) + "_" + std::to_string(i));
+      for (int i = 0; i < 2000; ++i)
+        Insert("churn" + std::to_string(step) + "_" + std::to_string(i));
     } else if (step % 7 == 6) {
-      for (int i = 0; i < 2000; ++i) Erase("churn" + std::to_string(step - 3) + "_" + std::to_string(i));
+      for (int i = 0; i < 2000; ++i)
+        Erase("churn" + std::to_string(step - 3) + "_" + std::to_string(i));
     }
     ++step;
   } while (cursor != 0);

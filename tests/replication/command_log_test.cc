@@ -54,7 +54,8 @@ TEST(CommandLogTest, EncodesEveryMutationKindAsRedisDoes) {
   Mutation expire{MutationKind::kExpireAt, MutationCause::kWrite, "k", {}, 99};
   Mutation persist{MutationKind::kPersist, MutationCause::kWrite, "k", {}, 0};
   Mutation flush{MutationKind::kFlushAll, MutationCause::kWrite, {}, {}, 0};
-  for (const Mutation& m : {set, set_pxat, del, expire, persist, flush}) EncodeMutations({&m, 1}, &out);
+  for (const Mutation& m : {set, set_pxat, del, expire, persist, flush})
+    EncodeMutations({&m, 1}, &out);
   EXPECT_EQ(out,
             "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n"
             "*5\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n$4\r\nPXAT\r\n$13\r\n1700000000123\r\n"
@@ -209,8 +210,8 @@ TEST(CommandLogTest, ConcurrentAppendsArePublishedWholeAndInOrderPerWriter) {
           return "garbled record: " + std::string(args[2].substr(0, 40));
         }
         if (next[w] >= 0 && i != next[w]) {
-          return "writer " + std::to_string(w) + ": record " + std::to_string(i) +
-                 " where " + std::to_string(next[w]) + " was due";
+          return "writer " + std::to_string(w) + ": record " + std::to_string(i) + " where " +
+                 std::to_string(next[w]) + " was due";
         }
         next[w] = i + 1;
         for (char c : args[2].substr(colon + 1)) {

@@ -37,9 +37,10 @@ Content ContentOf(Store& store) {
   Content content;
   uint64_t cursor = 0;
   do {
-    cursor = store.impl().Walk(cursor, 1000, [&](std::string_view k, std::string_view v, int64_t d) {
-      content[std::string(k)] = {std::string(v), d};
-    });
+    cursor =
+        store.impl().Walk(cursor, 1000, [&](std::string_view k, std::string_view v, int64_t d) {
+          content[std::string(k)] = {std::string(v), d};
+        });
   } while (cursor != 0);
   return content;
 }
@@ -52,9 +53,8 @@ std::string ContentDiff(const Content& replica, const Content& primary) {
   auto describe = [](const Content& content, const std::string& key) -> std::string {
     auto it = content.find(key);
     if (it == content.end()) return "absent";
-    return "'" + it->second.first.substr(0, 20) + "' (" +
-           std::to_string(it->second.first.size()) + " bytes, deadline " +
-           std::to_string(it->second.second) + ")";
+    return "'" + it->second.first.substr(0, 20) + "' (" + std::to_string(it->second.first.size()) +
+           " bytes, deadline " + std::to_string(it->second.second) + ")";
   };
   std::set<std::string> keys;
   for (const auto& [key, entry] : replica) keys.insert(key);
@@ -65,7 +65,8 @@ std::string ContentDiff(const Content& replica, const Content& primary) {
     bool same = r != replica.end() && p != primary.end() && r->second == p->second;
     if (same || (r == replica.end() && p == primary.end())) continue;
     if (++shown > 10) break;
-    out += key + ": replica " + describe(replica, key) + ", primary " + describe(primary, key) + "\n";
+    out +=
+        key + ": replica " + describe(replica, key) + ", primary " + describe(primary, key) + "\n";
   }
   return out;
 }
@@ -83,7 +84,8 @@ class CountingTransport : public Transport {
   CountingTransport(std::unique_ptr<Transport> inner, std::atomic<uint64_t>* received)
       : inner_(std::move(inner)), received_(received) {}
   Status Send(std::string_view bytes) override { return inner_->Send(bytes); }
-  Result<size_t> Receive(char* buffer, size_t capacity, std::chrono::milliseconds timeout) override {
+  Result<size_t> Receive(char* buffer, size_t capacity,
+                         std::chrono::milliseconds timeout) override {
     Result<size_t> n = inner_->Receive(buffer, capacity, timeout);
     if (n.ok()) received_->fetch_add(*n);
     return n;
@@ -136,7 +138,8 @@ ReplicaOptions FastReplicaOptions() {
 }
 
 // Waits until the replica has applied everything the primary logged.
-bool CaughtUp(const Replica& replica, const Primary& primary, std::chrono::milliseconds timeout = 10s) {
+bool CaughtUp(const Replica& replica, const Primary& primary,
+              std::chrono::milliseconds timeout = 10s) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {
     ReplicationPosition p = primary.position();
@@ -181,7 +184,8 @@ TEST_F(ReplicationTest, FullResyncThenStreamConverges) {
   auto replica = StartReplica(*replica_store_);
   ASSERT_TRUE(CaughtUp(*replica, *primary_));
   for (int i = 0; i < 1000; ++i) {
-    ASSERT_TRUE(primary_store_->Set("post" + std::to_string(i), "w", {.expiry = Expiry::After(1h)}).ok());
+    ASSERT_TRUE(
+        primary_store_->Set("post" + std::to_string(i), "w", {.expiry = Expiry::After(1h)}).ok());
   }
   ASSERT_TRUE(*primary_store_->Del("pre7"));
   ASSERT_TRUE(*primary_store_->IncrBy("counter", 5));
@@ -223,7 +227,8 @@ TEST_F(ReplicationTest, PartialResyncTransfersOnlyTheMissedBytes) {
   ASSERT_TRUE(CaughtUp(*replica, *primary_));
   replica->Stop();
   uint64_t before = primary_->position().offset;
-  for (int i = 0; i < 200; ++i) ASSERT_TRUE(primary_store_->Set("k" + std::to_string(i), std::string(100, 'x')).ok());
+  for (int i = 0; i < 200; ++i)
+    ASSERT_TRUE(primary_store_->Set("k" + std::to_string(i), std::string(100, 'x')).ok());
   uint64_t missed = primary_->position().offset - before;
   received = 0;
   replica->Start();
@@ -245,12 +250,14 @@ TEST(ReplicationBacklogTest, OffsetOutsideTheBacklogForcesFullResync) {
   options.backlog_bytes = 32 << 10;
   auto primary = std::move(*Primary::Create(*primary_store, options));
   PrimarySlot slot(primary.get());
-  auto replica = std::move(*Replica::Create(*replica_store, ConnectTo(&slot), FastReplicaOptions()));
+  auto replica =
+      std::move(*Replica::Create(*replica_store, ConnectTo(&slot), FastReplicaOptions()));
   replica->Start();
   ASSERT_TRUE(primary_store->Set("a", "1").ok());
   ASSERT_TRUE(CaughtUp(*replica, *primary));
   replica->Stop();
-  for (int i = 0; i < 2000; ++i) ASSERT_TRUE(primary_store->Set("k" + std::to_string(i), std::string(100, 'x')).ok());
+  for (int i = 0; i < 2000; ++i)
+    ASSERT_TRUE(primary_store->Set("k" + std::to_string(i), std::string(100, 'x')).ok());
   replica->Start();
   ASSERT_TRUE(CaughtUp(*replica, *primary));
   EXPECT_EQ(replica->status().full_resyncs, 2u);
@@ -260,18 +267,29 @@ TEST(ReplicationBacklogTest, OffsetOutsideTheBacklogForcesFullResync) {
 
 TEST_F(ReplicationTest, SnapshotUnderConcurrentWritesPlusStreamIsExact) {
   uint64_t seed = TestSeed();
-  for (int i = 0; i < 20000; ++i) ASSERT_TRUE(primary_store_->Set("k" + std::to_string(i), "0").ok());
+  for (int i = 0; i < 20000; ++i)
+    ASSERT_TRUE(primary_store_->Set("k" + std::to_string(i), "0").ok());
   std::atomic<bool> stop{false};
   std::thread writer([&] {
     std::mt19937_64 rng(seed);
     for (int n = 0; !stop.load(); ++n) {
       std::string key = "k" + std::to_string(rng() % 25000);
       switch (rng() % 5) {
-        case 0: (void)primary_store_->Del(key); break;
-        case 1: (void)primary_store_->IncrBy(key, 1); break;
-        case 2: (void)primary_store_->Expire(key, Expiry::After(1h)); break;
-        case 3: (void)primary_store_->Persist(key); break;
-        default: (void)primary_store_->Set(key, std::to_string(n)); break;
+        case 0:
+          (void)primary_store_->Del(key);
+          break;
+        case 1:
+          (void)primary_store_->IncrBy(key, 1);
+          break;
+        case 2:
+          (void)primary_store_->Expire(key, Expiry::After(1h));
+          break;
+        case 3:
+          (void)primary_store_->Persist(key);
+          break;
+        default:
+          (void)primary_store_->Set(key, std::to_string(n));
+          break;
       }
     }
   });
@@ -296,7 +314,8 @@ TEST(ReplicationExpiryTest, ExpiryAndEvictionReachReplicasAsDeletes) {
   auto replica_store = std::move(*Store::Open(options));
   auto primary = std::move(*Primary::Create(*primary_store, {}));
   PrimarySlot slot(primary.get());
-  auto replica = std::move(*Replica::Create(*replica_store, ConnectTo(&slot), FastReplicaOptions()));
+  auto replica =
+      std::move(*Replica::Create(*replica_store, ConnectTo(&slot), FastReplicaOptions()));
   replica->Start();
   ASSERT_TRUE(primary_store->Set("session", "s", {.expiry = Expiry::After(100ms)}).ok());
   ASSERT_TRUE(CaughtUp(*replica, *primary));
@@ -309,7 +328,8 @@ TEST(ReplicationExpiryTest, ExpiryAndEvictionReachReplicasAsDeletes) {
   ASSERT_TRUE(CaughtUp(*replica, *primary));
   EXPECT_EQ(replica_store->size(), 0u);
   // Eviction on the primary: the replica follows it exactly.
-  for (int i = 0; i < 5000; ++i) ASSERT_TRUE(primary_store->Set("k" + std::to_string(i), std::string(100, 'x')).ok());
+  for (int i = 0; i < 5000; ++i)
+    ASSERT_TRUE(primary_store->Set("k" + std::to_string(i), std::string(100, 'x')).ok());
   ASSERT_GT(primary_store->stats().evicted, 0u);
   ASSERT_TRUE(CaughtUp(*replica, *primary));
   EXPECT_EQ(ContentOf(*replica_store), ContentOf(*primary_store));
@@ -338,11 +358,11 @@ class SnapshotGate : public Transport {
  public:
   explicit SnapshotGate(std::unique_ptr<Transport> inner) : inner_(std::move(inner)) {}
   Status Send(std::string_view bytes) override { return inner_->Send(bytes); }
-  Result<size_t> Receive(char* buffer, size_t capacity, std::chrono::milliseconds timeout) override {
+  Result<size_t> Receive(char* buffer, size_t capacity,
+                         std::chrono::milliseconds timeout) override {
     {
       std::unique_lock<std::mutex> lock(mu_);
-      if (!open_ && syncing_ &&
-          !opened_.wait_for(lock, timeout, [&] { return open_; })) {
+      if (!open_ && syncing_ && !opened_.wait_for(lock, timeout, [&] { return open_; })) {
         return Status::DeadlineExceeded("gate closed");
       }
     }
@@ -423,7 +443,8 @@ TEST(ReplicationMinReplicasTest, WritesRefusedWithoutEnoughGoodReplicas) {
   Status refused = primary_store->Set("k", "v");
   EXPECT_EQ(refused.code(), StatusCode::kFailedPrecondition);
   EXPECT_THAT(std::string(refused.message()), HasSubstr("NOREPLICAS"));
-  auto replica = std::move(*Replica::Create(*replica_store, ConnectTo(&slot), FastReplicaOptions()));
+  auto replica =
+      std::move(*Replica::Create(*replica_store, ConnectTo(&slot), FastReplicaOptions()));
   replica->Start();
   auto deadline = std::chrono::steady_clock::now() + 5s;
   while (!primary_store->Set("k", "v").ok() && std::chrono::steady_clock::now() < deadline) {
@@ -461,7 +482,8 @@ TEST(ReplicationBacklogTest, FirstOffsetFollowsWhatTheBacklogStillHolds) {
   options.backlog_bytes = 64 << 10;
   auto primary = std::move(*Primary::Create(*store, options));
   EXPECT_EQ(primary->backlog_first_offset(), 0u);
-  for (int i = 0; i < 2000; ++i) ASSERT_TRUE(store->Set("k" + std::to_string(i), std::string(100, 'x')).ok());
+  for (int i = 0; i < 2000; ++i)
+    ASSERT_TRUE(store->Set("k" + std::to_string(i), std::string(100, 'x')).ok());
   const uint64_t end = primary->position().offset;
   const uint64_t first = primary->backlog_first_offset();
   EXPECT_GT(first, 0u);
@@ -594,7 +616,8 @@ TEST(ReplicationBadStreamTest, BadRecordStopsTheLinkAndLeavesDataAsBefore) {
     auto replica = std::move(*Replica::Create(*store, fake.connector(), options));
     replica->Start();
     auto deadline = std::chrono::steady_clock::now() + 5s;
-    while (replica->status().link != LinkState::kDown && std::chrono::steady_clock::now() < deadline) {
+    while (replica->status().link != LinkState::kDown &&
+           std::chrono::steady_clock::now() < deadline) {
       std::this_thread::sleep_for(5ms);
     }
     ReplicaStatus status = replica->status();
@@ -626,7 +649,8 @@ TEST(ReplicationTruncatedStreamTest, LinkLossMidRecordKeepsThePrefixOnly) {
   auto replica = std::move(*Replica::Create(*store, fake.connector(), options));
   replica->Start();
   auto deadline = std::chrono::steady_clock::now() + 5s;
-  while (replica->status().link != LinkState::kDown && std::chrono::steady_clock::now() < deadline) {
+  while (replica->status().link != LinkState::kDown &&
+         std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(5ms);
   }
   std::string first;
@@ -690,7 +714,8 @@ TEST(ReplicationConvergenceTest, RandomizedWritesWithChurningReplicasConverge) {
   std::vector<std::unique_ptr<Replica>> replicas;
   for (int i = 0; i < kReplicas; ++i) {
     stores.push_back(OpenStore(&clock));
-    replicas.push_back(std::move(*Replica::Create(*stores.back(), ConnectTo(&slot), FastReplicaOptions())));
+    replicas.push_back(
+        std::move(*Replica::Create(*stores.back(), ConnectTo(&slot), FastReplicaOptions())));
     replicas.back()->Start();
   }
   std::atomic<bool> stop{false};
@@ -704,17 +729,29 @@ TEST(ReplicationConvergenceTest, RandomizedWritesWithChurningReplicasConverge) {
         // while a long one does not (a full resync).
         if (n % 64 == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
         switch (rng() % 20) {
-          case 0: (void)primary_store->Del(key()); break;
-          case 1: case 2: (void)primary_store->IncrBy("n" + std::to_string(rng() % 20), 1); break;
-          case 3: (void)primary_store->Expire(key(), Expiry::After(std::chrono::milliseconds(rng() % 2000 + 1))); break;
-          case 4: (void)primary_store->Persist(key()); break;
+          case 0:
+            (void)primary_store->Del(key());
+            break;
+          case 1:
+          case 2:
+            (void)primary_store->IncrBy("n" + std::to_string(rng() % 20), 1);
+            break;
+          case 3:
+            (void)primary_store->Expire(key(),
+                                        Expiry::After(std::chrono::milliseconds(rng() % 2000 + 1)));
+            break;
+          case 4:
+            (void)primary_store->Persist(key());
+            break;
           case 5: {
             std::string a = key(), b = key();
             std::pair<std::string_view, std::string_view> pairs[] = {{a, "m1"}, {b, "m2"}};
             (void)primary_store->MultiSet(pairs);
             break;
           }
-          case 6: (void)primary_store->Rename(key(), key()); break;
+          case 6:
+            (void)primary_store->Rename(key(), key());
+            break;
           case 7:
             if (rng() % 50 == 0) (void)primary_store->FlushAll();
             break;
@@ -757,7 +794,7 @@ TEST(ReplicationConvergenceTest, RandomizedWritesWithChurningReplicasConverge) {
   std::printf("resyncs: %llu full, %llu partial\n", static_cast<unsigned long long>(full),
               static_cast<unsigned long long>(partial));
   EXPECT_GE(full, static_cast<uint64_t>(kReplicas));  // every replica's first sync
-  EXPECT_GT(primary_store->stats().expired, 0u);     // expiry deletes were streamed too
+  EXPECT_GT(primary_store->stats().expired, 0u);      // expiry deletes were streamed too
 }
 
 }  // namespace

@@ -40,9 +40,9 @@ TEST(RespTest, ParsesPipelinedCommandsAndEveryPrefixAsIncomplete) {
 TEST(RespTest, RejectsMalformedInputWithPosition) {
   std::vector<std::string_view> args;
   size_t consumed;
-  for (std::string bad : std::initializer_list<std::string>{"+OK\r\n", "*0\r\n", "*-1\r\n", "*1\r\n:5\r\n", "*1\r\n$-1\r\n",
-                          "*1\r\n$3\r\nabcXY", "*x\r\n", "*1\r\n$01\r\na\r\n",
-                          "*1" + std::string(40, '1')}) {
+  for (std::string bad : std::initializer_list<std::string>{
+           "+OK\r\n", "*0\r\n", "*-1\r\n", "*1\r\n:5\r\n", "*1\r\n$-1\r\n", "*1\r\n$3\r\nabcXY",
+           "*x\r\n", "*1\r\n$01\r\na\r\n", "*1" + std::string(40, '1')}) {
     Status s = ParseCommand(bad, {}, &args, &consumed);
     EXPECT_EQ(s.code(), StatusCode::kCorruption) << bad;
     EXPECT_THAT(std::string(s.message()), ::testing::HasSubstr("at byte")) << bad;
@@ -71,10 +71,10 @@ TEST(RespTest, RejectsNonCanonicalAndOverlongIntegers) {
   std::vector<std::string_view> args;
   size_t consumed = 0;
   for (std::string bad : std::initializer_list<std::string>{
-           "*-0\r\n", "*1a\r\n", "* 1\r\n", "*1\rX", "*\r\n", "*1\r\n$1a\r\n",
-           "*1\r\n$00\r\n", "*1\r\n$+1\r\n",
-           "*1\r\n$99999999999999999999\r\n",       // 20 digits: beyond int64
-           "*1\r\n$" + std::string(21, '1')}) {      // no integer is this long
+           "*-0\r\n", "*1a\r\n", "* 1\r\n", "*1\rX", "*\r\n", "*1\r\n$1a\r\n", "*1\r\n$00\r\n",
+           "*1\r\n$+1\r\n",
+           "*1\r\n$99999999999999999999\r\n",    // 20 digits: beyond int64
+           "*1\r\n$" + std::string(21, '1')}) {  // no integer is this long
     EXPECT_EQ(ParseCommand(bad, {}, &args, &consumed).code(), StatusCode::kCorruption) << bad;
   }
   // Nineteen digits parse (and are then refused as too long a bulk, not as malformed).

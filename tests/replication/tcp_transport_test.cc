@@ -1,11 +1,10 @@
 // Replication over TCP on the loopback interface, and the TCP transport's contract:
 // timeouts, back-pressure release on Close, and refused connections.
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <atomic>
 #include <string>
