@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   # build
-  build-essential cmake ninja-build pkg-config clang
+  build-essential cmake ninja-build pkg-config clang clang-format git
   # libraries
   libabsl-dev libxxhash-dev liblz4-dev libasio-dev
   # tests and benchmarks
