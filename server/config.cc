@@ -112,14 +112,26 @@ std::string YesNo(bool value) { return value ? "yes" : "no"; }
 // How a parameter's words are counted: exactly one, or any number (bind, save).
 enum class Arity : uint8_t { kOne, kMany };
 
+// Who may change a parameter once the server runs.
+enum class Mutability : uint8_t {
+  kStartOnly,  // config file and flags only: CONFIG SET answers "can't set immutable config"
+  kRuntime,    // CONFIG SET
+  // CONFIG SET only where enable-protected-configs allows it: parameters that choose which
+  // file the server writes. Left open, they let any client that can run CONFIG SET and
+  // SAVE replace any file the server may write (a crontab, an authorized_keys file).
+  kProtected,
+};
+
 struct Param {
   std::string_view name;
-  bool runtime;  // CONFIG SET may change it
+  Mutability mutability;
   Arity arity;
   Status (*apply)(ServerConfig& config, Words values);
+  // The value as CONFIG GET shows it.
   std::string (*get)(const ServerConfig& config);
-  // Quote the value in CONFIG REWRITE (strings); lists and numbers are written bare.
-  bool quoted = false;
+  // kMany parameters: the value as separate words, each quoted on its own by CONFIG
+  // REWRITE. Null for kOne parameters, whose value is one word.
+  std::vector<std::string> (*words)(const ServerConfig& config) = nullptr;
 };
 
 // The eviction policies mirrorkv implements, in the order CONFIG SET's error lists them.
@@ -130,29 +142,30 @@ constexpr std::string_view kPolicyNames =
 // `runtime` false means CONFIG SET refuses them (they take effect at start only: the
 // listening sockets, the thread count, the log file, the Store's sampling size).
 const Param kParams[] = {
-    {"bind", false, Arity::kMany,
+    {"bind", Mutability::kStartOnly, Arity::kMany,
      [](ServerConfig& c, Words v) {
        if (v.empty()) return Invalid("Too many bind addresses specified.");
        c.bind.assign(v.begin(), v.end());
        return Status::Ok();
      },
-     [](const ServerConfig& c) { return absl::StrJoin(c.bind, " "); }},
-    {"port", false, Arity::kOne,
+     [](const ServerConfig& c) { return absl::StrJoin(c.bind, " "); },
+     [](const ServerConfig& c) { return c.bind; }},
+    {"port", Mutability::kStartOnly, Arity::kOne,
      [](ServerConfig& c, Words v) { return ParseInt(v[0], 0, 65535, &c.port); },
      [](const ServerConfig& c) { return absl::StrCat(c.port); }},
-    {"protected-mode", true, Arity::kOne,
+    {"protected-mode", Mutability::kRuntime, Arity::kOne,
      [](ServerConfig& c, Words v) { return ParseBool(v[0], &c.protected_mode); },
      [](const ServerConfig& c) { return YesNo(c.protected_mode); }},
-    {"requirepass", true, Arity::kOne,
+    {"requirepass", Mutability::kRuntime, Arity::kOne,
      [](ServerConfig& c, Words v) {
        c.requirepass = v[0];
        return Status::Ok();
      },
-     [](const ServerConfig& c) { return c.requirepass; }, true},
-    {"maxmemory", true, Arity::kOne,
+     [](const ServerConfig& c) { return c.requirepass; }},
+    {"maxmemory", Mutability::kRuntime, Arity::kOne,
      [](ServerConfig& c, Words v) { return ParseMemoryParam(v[0], 0, &c.maxmemory); },
      [](const ServerConfig& c) { return absl::StrCat(c.maxmemory); }},
-    {"maxmemory-policy", true, Arity::kOne,
+    {"maxmemory-policy", Mutability::kRuntime, Arity::kOne,
      [](ServerConfig& c, Words v) {
        Result<EvictionPolicy> policy = ParseEvictionPolicy(v[0]);
        if (!policy.ok()) {
@@ -163,16 +176,16 @@ const Param kParams[] = {
        return Status::Ok();
      },
      [](const ServerConfig& c) { return std::string(EvictionPolicyName(c.maxmemory_policy)); }},
-    {"maxmemory-samples", false, Arity::kOne,
+    {"maxmemory-samples", Mutability::kStartOnly, Arity::kOne,
      [](ServerConfig& c, Words v) { return ParseInt(v[0], 1, 64, &c.maxmemory_samples); },
      [](const ServerConfig& c) { return absl::StrCat(c.maxmemory_samples); }},
-    {"dir", true, Arity::kOne,
+    {"dir", Mutability::kProtected, Arity::kOne,
      [](ServerConfig& c, Words v) {
        c.dir = v[0];
        return Status::Ok();
      },
-     [](const ServerConfig& c) { return c.dir; }, true},
-    {"dbfilename", true, Arity::kOne,
+     [](const ServerConfig& c) { return c.dir; }},
+    {"dbfilename", Mutability::kProtected, Arity::kOne,
      [](ServerConfig& c, Words v) {
        if (v[0].empty() || v[0].find('/') != std::string::npos) {
          return Invalid("dbfilename can't be a path, just a filename");
@@ -180,10 +193,44 @@ const Param kParams[] = {
        c.dbfilename = v[0];
        return Status::Ok();
      },
-     [](const ServerConfig& c) { return c.dbfilename; }, true},
-    {"save", true, Arity::kMany, [](ServerConfig& c, Words v) { return ParseSave(v, &c.save); },
-     [](const ServerConfig& c) { return FormatSave(c.save); }},
-    {"appendonly", true, Arity::kOne,
+     [](const ServerConfig& c) { return c.dbfilename; }},
+    {"enable-protected-configs", Mutability::kStartOnly, Arity::kOne,
+     [](ServerConfig& c, Words v) {
+       std::string lower = absl::AsciiStrToLower(v[0]);
+       if (lower == "no") {
+         c.enable_protected_configs = ProtectedConfigs::kNo;
+       } else if (lower == "yes") {
+         c.enable_protected_configs = ProtectedConfigs::kYes;
+       } else if (lower == "local") {
+         c.enable_protected_configs = ProtectedConfigs::kLocal;
+       } else {
+         return Invalid("argument(s) must be one of the following: no, yes, local");
+       }
+       return Status::Ok();
+     },
+     [](const ServerConfig& c) {
+       switch (c.enable_protected_configs) {
+         case ProtectedConfigs::kYes:
+           return std::string("yes");
+         case ProtectedConfigs::kLocal:
+           return std::string("local");
+         case ProtectedConfigs::kNo:
+           break;
+       }
+       return std::string("no");
+     }},
+    {"save", Mutability::kRuntime, Arity::kMany,
+     [](ServerConfig& c, Words v) { return ParseSave(v, &c.save); },
+     [](const ServerConfig& c) { return FormatSave(c.save); },
+     [](const ServerConfig& c) {
+       std::vector<std::string> words;
+       for (const SavePoint& point : c.save) {
+         words.push_back(absl::StrCat(point.seconds));
+         words.push_back(absl::StrCat(point.changes));
+       }
+       return words;
+     }},
+    {"appendonly", Mutability::kRuntime, Arity::kOne,
      [](ServerConfig& c, Words v) {
        bool on;
        MIRRORKV_RETURN_IF_ERROR(ParseBool(v[0], &on));
@@ -195,7 +242,7 @@ const Param kParams[] = {
        return Status::Ok();
      },
      [](const ServerConfig&) { return std::string("no"); }},
-    {"loglevel", true, Arity::kOne,
+    {"loglevel", Mutability::kRuntime, Arity::kOne,
      [](ServerConfig& c, Words v) {
        Result<LogLevel> level = ParseLogLevel(v[0]);
        if (!level.ok()) return level.status();
@@ -203,28 +250,28 @@ const Param kParams[] = {
        return Status::Ok();
      },
      [](const ServerConfig& c) { return std::string(LogLevelName(c.loglevel)); }},
-    {"logfile", false, Arity::kOne,
+    {"logfile", Mutability::kStartOnly, Arity::kOne,
      [](ServerConfig& c, Words v) {
        c.logfile = v[0];
        return Status::Ok();
      },
-     [](const ServerConfig& c) { return c.logfile; }, true},
-    {"pidfile", false, Arity::kOne,
+     [](const ServerConfig& c) { return c.logfile; }},
+    {"pidfile", Mutability::kStartOnly, Arity::kOne,
      [](ServerConfig& c, Words v) {
        c.pidfile = v[0];
        return Status::Ok();
      },
-     [](const ServerConfig& c) { return c.pidfile; }, true},
-    {"io-threads", false, Arity::kOne,
+     [](const ServerConfig& c) { return c.pidfile; }},
+    {"io-threads", Mutability::kStartOnly, Arity::kOne,
      [](ServerConfig& c, Words v) { return ParseInt(v[0], 0, 128, &c.io_threads); },
      [](const ServerConfig& c) { return absl::StrCat(c.io_threads); }},
-    {"timeout", true, Arity::kOne,
+    {"timeout", Mutability::kRuntime, Arity::kOne,
      [](ServerConfig& c, Words v) { return ParseInt(v[0], 0, INT_MAX, &c.timeout); },
      [](const ServerConfig& c) { return absl::StrCat(c.timeout); }},
-    {"maxclients", true, Arity::kOne,
+    {"maxclients", Mutability::kRuntime, Arity::kOne,
      [](ServerConfig& c, Words v) { return ParseInt(v[0], 1, INT_MAX, &c.maxclients); },
      [](const ServerConfig& c) { return absl::StrCat(c.maxclients); }},
-    {"proto-max-bulk-len", true, Arity::kOne,
+    {"proto-max-bulk-len", Mutability::kRuntime, Arity::kOne,
      [](ServerConfig& c, Words v) {
        uint64_t bytes;
        MIRRORKV_RETURN_IF_ERROR(ParseMemoryParam(v[0], 1 << 20, &bytes));
@@ -233,7 +280,7 @@ const Param kParams[] = {
        return Status::Ok();
      },
      [](const ServerConfig& c) { return absl::StrCat(c.proto_max_bulk_len); }},
-    {"client-query-buffer-limit", true, Arity::kOne,
+    {"client-query-buffer-limit", Mutability::kRuntime, Arity::kOne,
      [](ServerConfig& c, Words v) {
        uint64_t bytes;
        MIRRORKV_RETURN_IF_ERROR(ParseMemoryParam(v[0], 1 << 20, &bytes));
@@ -242,19 +289,19 @@ const Param kParams[] = {
        return Status::Ok();
      },
      [](const ServerConfig& c) { return absl::StrCat(c.client_query_buffer_limit); }},
-    {"tcp-backlog", false, Arity::kOne,
+    {"tcp-backlog", Mutability::kStartOnly, Arity::kOne,
      [](ServerConfig& c, Words v) { return ParseInt(v[0], 0, INT_MAX, &c.tcp_backlog); },
      [](const ServerConfig& c) { return absl::StrCat(c.tcp_backlog); }},
-    {"tcp-keepalive", true, Arity::kOne,
+    {"tcp-keepalive", Mutability::kRuntime, Arity::kOne,
      [](ServerConfig& c, Words v) { return ParseInt(v[0], 0, INT_MAX, &c.tcp_keepalive); },
      [](const ServerConfig& c) { return absl::StrCat(c.tcp_keepalive); }},
-    {"hz", true, Arity::kOne,
+    {"hz", Mutability::kRuntime, Arity::kOne,
      [](ServerConfig& c, Words v) { return ParseInt(v[0], 1, 500, &c.hz); },
      [](const ServerConfig& c) { return absl::StrCat(c.hz); }},
-    {"databases", false, Arity::kOne,
+    {"databases", Mutability::kStartOnly, Arity::kOne,
      [](ServerConfig& c, Words v) { return ParseInt(v[0], 1, INT_MAX, &c.databases); },
      [](const ServerConfig& c) { return absl::StrCat(c.databases); }},
-    {"daemonize", false, Arity::kOne,
+    {"daemonize", Mutability::kStartOnly, Arity::kOne,
      [](ServerConfig&, Words v) {
        bool on;
        MIRRORKV_RETURN_IF_ERROR(ParseBool(v[0], &on));
@@ -264,7 +311,7 @@ const Param kParams[] = {
      [](const ServerConfig&) { return std::string("no"); }},
     // "replicaof <host> <port>", or "replicaof no one" (none). Changed at run time by the
     // REPLICAOF command, not by CONFIG SET (as in Redis).
-    {"replicaof", false, Arity::kMany,
+    {"replicaof", Mutability::kStartOnly, Arity::kMany,
      [](ServerConfig& c, Words v) {
        if (v.size() != 2) return Invalid("wrong number of arguments");
        if (absl::AsciiStrToLower(v[0]) == "no" && absl::AsciiStrToLower(v[1]) == "one") {
@@ -279,16 +326,21 @@ const Param kParams[] = {
      [](const ServerConfig& c) {
        return c.replicaof_host.empty() ? std::string()
                                        : absl::StrCat(c.replicaof_host, " ", c.replicaof_port);
+     },
+     [](const ServerConfig& c) {
+       return c.replicaof_host.empty()
+                  ? std::vector<std::string>{}
+                  : std::vector<std::string>{c.replicaof_host, absl::StrCat(c.replicaof_port)};
      }},
-    {"masterauth", true, Arity::kOne,
+    {"masterauth", Mutability::kRuntime, Arity::kOne,
      [](ServerConfig& c, Words v) {
        c.masterauth = v[0];
        return Status::Ok();
      },
-     [](const ServerConfig& c) { return c.masterauth; }, true},
+     [](const ServerConfig& c) { return c.masterauth; }},
     // Fixed while the server runs: the Primary's backlog is sized when it is created (a
     // change would need a new Primary, disconnecting every replica).
-    {"repl-backlog-size", false, Arity::kOne,
+    {"repl-backlog-size", Mutability::kStartOnly, Arity::kOne,
      [](ServerConfig& c, Words v) {
        uint64_t bytes;
        MIRRORKV_RETURN_IF_ERROR(ParseMemoryParam(v[0], 16 * 1024, &bytes));
@@ -297,16 +349,16 @@ const Param kParams[] = {
        return Status::Ok();
      },
      [](const ServerConfig& c) { return absl::StrCat(c.repl_backlog_size); }},
-    {"min-replicas-to-write", true, Arity::kOne,
+    {"min-replicas-to-write", Mutability::kRuntime, Arity::kOne,
      [](ServerConfig& c, Words v) { return ParseInt(v[0], 0, INT_MAX, &c.min_replicas_to_write); },
      [](const ServerConfig& c) { return absl::StrCat(c.min_replicas_to_write); }},
-    {"min-replicas-max-lag", true, Arity::kOne,
+    {"min-replicas-max-lag", Mutability::kRuntime, Arity::kOne,
      [](ServerConfig& c, Words v) { return ParseInt(v[0], 0, INT_MAX, &c.min_replicas_max_lag); },
      [](const ServerConfig& c) { return absl::StrCat(c.min_replicas_max_lag); }},
-    {"replica-priority", true, Arity::kOne,
+    {"replica-priority", Mutability::kRuntime, Arity::kOne,
      [](ServerConfig& c, Words v) { return ParseInt(v[0], 0, INT_MAX, &c.replica_priority); },
      [](const ServerConfig& c) { return absl::StrCat(c.replica_priority); }},
-    {"io-backend", false, Arity::kOne,
+    {"io-backend", Mutability::kStartOnly, Arity::kOne,
      [](ServerConfig& c, Words v) {
        std::string lower = absl::AsciiStrToLower(v[0]);
        if (lower != "asio" && lower != "epoll") {
@@ -319,56 +371,167 @@ const Param kParams[] = {
 };
 
 // Redis parameters that change nothing here but appear in configs written for Redis and
-// in tools' CONFIG GET calls: accepted with any value and kept as text.
+// in tools' CONFIG GET calls: accepted and kept as text. Each value is checked as Redis
+// checks it, so that what Redis would refuse is refused here too and no value can carry a
+// second config line into CONFIG REWRITE's output.
+enum class TextKind : uint8_t {
+  kBool,               // yes | no
+  kInt,                // a 64-bit integer
+  kMemory,             // a memory value, kept as bytes
+  kEnum,               // one of `choices` (comma-separated)
+  kFlags,              // any characters of `choices`, or empty
+  kString,             // anything: CONFIG REWRITE quotes it
+  kOutputBufferLimit,  // <class> <hard> <soft> <seconds> ..., kept for all three classes
+};
+
 struct Passthrough {
   std::string_view name;
   std::string_view default_value;
+  TextKind kind;
+  std::string_view choices = {};
 };
 const Passthrough kPassthrough[] = {
-    {"activerehashing", "yes"},
-    {"always-show-logo", "no"},
-    {"appendfilename", "appendonly.aof"},
-    {"appendfsync", "everysec"},
-    {"aof-use-rdb-preamble", "yes"},
-    {"auto-aof-rewrite-min-size", "67108864"},
-    {"auto-aof-rewrite-percentage", "100"},
+    {"activerehashing", "yes", TextKind::kBool},
+    {"always-show-logo", "no", TextKind::kBool},
+    {"appendfilename", "appendonly.aof", TextKind::kString},
+    {"appendfsync", "everysec", TextKind::kEnum, "always,everysec,no"},
+    {"aof-use-rdb-preamble", "yes", TextKind::kBool},
+    {"auto-aof-rewrite-min-size", "67108864", TextKind::kMemory},
+    {"auto-aof-rewrite-percentage", "100", TextKind::kInt},
     {"client-output-buffer-limit",
-     "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60"},
-    {"crash-log-enabled", "yes"},
-    {"crash-memcheck-enabled", "yes"},
-    {"dynamic-hz", "yes"},
-    {"io-threads-do-reads", "no"},
-    {"jemalloc-bg-thread", "yes"},
-    {"latency-monitor-threshold", "0"},
-    {"lazyfree-lazy-eviction", "no"},
-    {"lazyfree-lazy-expire", "no"},
-    {"lazyfree-lazy-server-del", "no"},
-    {"lazyfree-lazy-user-del", "no"},
-    {"lazyfree-lazy-user-flush", "no"},
-    {"lua-time-limit", "5000"},
-    {"no-appendfsync-on-rewrite", "no"},
-    {"notify-keyspace-events", ""},
-    {"oom-score-adj", "no"},
-    {"rdb-del-sync-files", "no"},
-    {"rdbchecksum", "yes"},
-    {"rdbcompression", "yes"},
-    {"repl-diskless-load", "disabled"},
-    {"repl-diskless-sync", "yes"},
-    {"repl-diskless-sync-delay", "5"},
-    {"repl-ping-replica-period", "10"},
-    {"repl-timeout", "60"},
-    {"replica-announced", "yes"},
-    {"replica-lazy-flush", "no"},
-    {"replica-read-only", "yes"},
-    {"replica-serve-stale-data", "yes"},
-    {"set-proc-title", "yes"},
-    {"slowlog-log-slower-than", "10000"},
-    {"slowlog-max-len", "128"},
-    {"stop-writes-on-bgsave-error", "yes"},
-    {"supervised", "no"},
-    {"syslog-enabled", "no"},
-    {"syslog-ident", "redis"},
+     "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60",
+     TextKind::kOutputBufferLimit},
+    {"crash-log-enabled", "yes", TextKind::kBool},
+    {"crash-memcheck-enabled", "yes", TextKind::kBool},
+    {"dynamic-hz", "yes", TextKind::kBool},
+    {"io-threads-do-reads", "no", TextKind::kBool},
+    {"jemalloc-bg-thread", "yes", TextKind::kBool},
+    {"latency-monitor-threshold", "0", TextKind::kInt},
+    {"lazyfree-lazy-eviction", "no", TextKind::kBool},
+    {"lazyfree-lazy-expire", "no", TextKind::kBool},
+    {"lazyfree-lazy-server-del", "no", TextKind::kBool},
+    {"lazyfree-lazy-user-del", "no", TextKind::kBool},
+    {"lazyfree-lazy-user-flush", "no", TextKind::kBool},
+    {"lua-time-limit", "5000", TextKind::kInt},
+    {"no-appendfsync-on-rewrite", "no", TextKind::kBool},
+    {"notify-keyspace-events", "", TextKind::kFlags, "AgKE$lshzxetmdn"},
+    {"oom-score-adj", "no", TextKind::kEnum, "no,yes,relative,absolute"},
+    {"rdb-del-sync-files", "no", TextKind::kBool},
+    {"rdbchecksum", "yes", TextKind::kBool},
+    {"rdbcompression", "yes", TextKind::kBool},
+    {"repl-diskless-load", "disabled", TextKind::kEnum, "disabled,on-empty-db,swapdb"},
+    {"repl-diskless-sync", "yes", TextKind::kBool},
+    {"repl-diskless-sync-delay", "5", TextKind::kInt},
+    {"repl-ping-replica-period", "10", TextKind::kInt},
+    {"repl-timeout", "60", TextKind::kInt},
+    {"replica-announced", "yes", TextKind::kBool},
+    {"replica-lazy-flush", "no", TextKind::kBool},
+    {"replica-read-only", "yes", TextKind::kBool},
+    {"replica-serve-stale-data", "yes", TextKind::kBool},
+    {"set-proc-title", "yes", TextKind::kBool},
+    {"slowlog-log-slower-than", "10000", TextKind::kInt},
+    {"slowlog-max-len", "128", TextKind::kInt},
+    {"stop-writes-on-bgsave-error", "yes", TextKind::kBool},
+    {"supervised", "no", TextKind::kEnum, "upstart,systemd,auto,no"},
+    {"syslog-enabled", "no", TextKind::kBool},
+    {"syslog-ident", "redis", TextKind::kString},
 };
+
+// client-output-buffer-limit: a change names some of the classes and keeps the others
+// (as in Redis), so the new value is computed from the current one.
+Status CheckOutputBufferLimit(Words values, std::string_view current, std::string* normalized) {
+  std::vector<std::string> tokens;
+  for (const std::string& value : values) {
+    for (absl::string_view token : absl::StrSplit(value, ' ', absl::SkipWhitespace())) {
+      tokens.emplace_back(token);
+    }
+  }
+  if (tokens.empty() || tokens.size() % 4 != 0) {
+    return Invalid("Wrong number of arguments in buffer limit configuration.");
+  }
+  constexpr std::string_view kClasses[] = {"normal", "slave", "pubsub"};
+  std::vector<std::string> limits = absl::StrSplit(internal::AsAbsl(current), ' ');
+  if (limits.size() != 12) {
+    limits = absl::StrSplit("normal 0 0 0 slave 0 0 0 pubsub 0 0 0", ' ');
+  }
+  for (size_t i = 0; i < tokens.size(); i += 4) {
+    std::string name = absl::AsciiStrToLower(tokens[i]);
+    if (name == "replica") name = "slave";
+    size_t index = std::size(kClasses);
+    for (size_t k = 0; k < std::size(kClasses); ++k) {
+      if (kClasses[k] == name) index = k;
+    }
+    if (index == std::size(kClasses)) {
+      return Invalid("Invalid client class specified in buffer limit configuration.");
+    }
+    uint64_t hard;
+    uint64_t soft;
+    int64_t seconds;
+    if (!ParseMemory(tokens[i + 1], &hard) || !ParseMemory(tokens[i + 2], &soft) ||
+        !internal::ParseInt64(tokens[i + 3], &seconds) || seconds < 0) {
+      return Invalid("Error in hard, soft or soft_seconds setting in buffer limit configuration.");
+    }
+    limits[index * 4 + 1] = absl::StrCat(hard);
+    limits[index * 4 + 2] = absl::StrCat(soft);
+    limits[index * 4 + 3] = absl::StrCat(seconds);
+  }
+  *normalized = absl::StrJoin(limits, " ");
+  return Status::Ok();
+}
+
+// Checks `values` for the kept-as-text parameter `entry` and gives the text to keep.
+Status CheckText(const Passthrough& entry, Words values, std::string_view current,
+                 std::string* normalized) {
+  if (entry.kind == TextKind::kOutputBufferLimit) {
+    return CheckOutputBufferLimit(values, current, normalized);
+  }
+  if (values.size() != 1) return Invalid("wrong number of arguments");
+  const std::string& value = values[0];
+  switch (entry.kind) {
+    case TextKind::kBool: {
+      bool on;
+      MIRRORKV_RETURN_IF_ERROR(ParseBool(value, &on));
+      *normalized = YesNo(on);
+      return Status::Ok();
+    }
+    case TextKind::kInt: {
+      int64_t number;
+      MIRRORKV_RETURN_IF_ERROR(ParseInt(value, INT64_MIN, INT64_MAX, &number));
+      *normalized = absl::StrCat(number);
+      return Status::Ok();
+    }
+    case TextKind::kMemory: {
+      uint64_t bytes;
+      MIRRORKV_RETURN_IF_ERROR(ParseMemoryParam(value, 0, &bytes));
+      *normalized = absl::StrCat(bytes);
+      return Status::Ok();
+    }
+    case TextKind::kEnum: {
+      std::string lower = absl::AsciiStrToLower(value);
+      for (absl::string_view choice : absl::StrSplit(internal::AsAbsl(entry.choices), ',')) {
+        if (choice == lower) {
+          *normalized = lower;
+          return Status::Ok();
+        }
+      }
+      return Invalid(
+          absl::StrCat("argument(s) must be one of the following: ",
+                       absl::StrJoin(absl::StrSplit(internal::AsAbsl(entry.choices), ','), ", ")));
+    }
+    case TextKind::kFlags:
+      for (char c : value) {
+        if (entry.choices.find(c) == std::string_view::npos)
+          return Invalid("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.");
+      }
+      *normalized = value;
+      return Status::Ok();
+    case TextKind::kString:
+    case TextKind::kOutputBufferLimit:
+      break;
+  }
+  *normalized = value;
+  return Status::Ok();
+}
 
 // Redis's older names, still accepted in files, flags and CONFIG SET.
 constexpr std::pair<std::string_view, std::string_view> kAliases[] = {
@@ -395,7 +558,6 @@ const Passthrough* FindPassthrough(std::string_view lower_name) {
   return nullptr;
 }
 
-// Quotes a value for a config line when sdssplitargs would not read it back as is.
 // Quotes a value for a config line when sdssplitargs would not read it back as is:
 // CONFIG REWRITE must produce a file that loads to the same configuration.
 std::string QuoteIfNeeded(std::string_view value) {
@@ -437,14 +599,28 @@ std::string QuoteIfNeeded(std::string_view value) {
   return quoted;
 }
 
+// A config-file line: the name and each word quoted where the parser needs it.
+std::string JoinLine(std::string_view name, const std::vector<std::string>& words) {
+  std::string line(name);
+  for (const std::string& word : words) absl::StrAppend(&line, " ", QuoteIfNeeded(word));
+  return line;
+}
+
 // The config-file line that sets `param` to its current value; empty for no line (a
 // server that follows no primary has no replicaof line).
 std::string ConfigLine(const Param& param, const ServerConfig& config) {
-  std::string value = param.get(config);
-  if (param.name == "save" && value.empty()) return "save \"\"";
-  if (param.name == "replicaof" && value.empty()) return {};
-  if (param.quoted) return absl::StrCat(internal::AsAbsl(param.name), " ", QuoteIfNeeded(value));
-  return absl::StrCat(internal::AsAbsl(param.name), " ", value);
+  if (param.words == nullptr) return JoinLine(param.name, {param.get(config)});
+  std::vector<std::string> words = param.words(config);
+  if (param.name == "save" && words.empty()) return "save \"\"";
+  if (param.name == "replicaof" && words.empty()) return {};
+  return JoinLine(param.name, words);
+}
+
+// The line for a kept-as-text parameter. Only client-output-buffer-limit has several
+// words, each a checked number or class name.
+std::string PassthroughLine(const Passthrough& entry, const std::string& value) {
+  if (entry.kind != TextKind::kOutputBufferLimit) return JoinLine(entry.name, {value});
+  return JoinLine(entry.name, absl::StrSplit(value, ' ', absl::SkipEmpty()));
 }
 
 Result<std::vector<std::string>> SplitLine(std::string line) {
@@ -453,6 +629,53 @@ Result<std::vector<std::string>> SplitLine(std::string line) {
     return Status::InvalidArgument("Unbalanced quotes in configuration line");
   }
   return std::vector<std::string>(views.begin(), views.end());
+}
+
+// One config line made of command-line arguments, and those arguments as given (for
+// error messages).
+struct FlagDirective {
+  Result<std::vector<std::string>> split;
+  std::string shown;
+};
+
+// Groups command-line arguments into config lines the way redis-server does: each
+// argument that starts with "--" begins a line and is split as a line of the file is
+// ("--port 6380" as one argument works); every other argument is one word of the current
+// line, whatever it contains ("--replicaof '127.0.0.1 6379'" gives the word
+// "127.0.0.1 6379", which a multi-word parameter splits again). A name given alone takes
+// the next argument as its value even when that starts with "--" ("--requirepass
+// --secret"), except that a bare "--save" followed by another option or at the end means
+// `save ""`.
+std::vector<FlagDirective> FlagsToDirectives(const std::vector<std::string>& flags) {
+  std::vector<FlagDirective> directives;
+  bool awaiting_value = false;
+  for (size_t i = 0; i < flags.size(); ++i) {
+    const std::string& flag = flags[i];
+    const bool is_name = flag.size() >= 2 && flag.compare(0, 2, "--") == 0 && !awaiting_value;
+    if (!is_name) {
+      if (directives.empty()) {
+        directives.push_back(
+            {Status::InvalidArgument(absl::StrFormat(
+                 "Unexpected argument '%s': options are given as --name value", flag)),
+             flag});
+        return directives;
+      }
+      FlagDirective& current = directives.back();
+      if (current.split.ok()) current.split->push_back(flag);
+      absl::StrAppend(&current.shown, " ", flag);
+      awaiting_value = false;
+      continue;
+    }
+    Result<std::vector<std::string>> words = SplitLine(flag.substr(2));
+    awaiting_value = words.ok() && words->size() == 1;
+    if (awaiting_value && absl::AsciiStrToLower((*words)[0]) == "save" &&
+        (i + 1 == flags.size() || flags[i + 1].compare(0, 2, "--") == 0)) {
+      words->emplace_back();  // "--save" with nothing after it: no snapshots
+      awaiting_value = false;
+    }
+    directives.push_back({std::move(words), flag});
+  }
+  return directives;
 }
 
 }  // namespace
@@ -497,6 +720,13 @@ Status ApplyDirective(ServerConfig& config, const std::vector<std::string>& word
     if (param->arity == Arity::kOne && values.size() != 1) {
       return Invalid("wrong number of arguments");
     }
+    // A multi-word parameter given as one word is that word split again, as Redis does:
+    // `replicaof "127.0.0.1 6379"`, `bind "127.0.0.1 ::1"`.
+    std::vector<std::string> resplit;
+    if (param->arity == Arity::kMany && values.size() == 1 && !values[0].empty()) {
+      MIRRORKV_ASSIGN_OR_RETURN(resplit, SplitLine(values[0]));
+      values = Words(resplit);
+    }
     if (name == "save") {
       // The first save directive replaces the default list; later ones add to it.
       std::vector<SavePoint> before = *first_save ? std::vector<SavePoint>{} : config.save;
@@ -508,8 +738,10 @@ Status ApplyDirective(ServerConfig& config, const std::vector<std::string>& word
     }
     return param->apply(config, values);
   }
-  if (FindPassthrough(name) != nullptr) {
-    config.passthrough[name] = absl::StrJoin(values, " ");
+  if (const Passthrough* entry = FindPassthrough(name)) {
+    std::string normalized;
+    MIRRORKV_RETURN_IF_ERROR(CheckText(*entry, values, ConfigValue(config, name), &normalized));
+    config.passthrough[name] = std::move(normalized);
     return Status::Ok();
   }
   return Invalid("Bad directive or wrong number of arguments");
@@ -561,26 +793,15 @@ Result<ServerConfig> LoadConfig(const std::string& path, const std::vector<std::
     char resolved[PATH_MAX];
     config.config_file = realpath(path.c_str(), resolved) != nullptr ? resolved : path;
   }
-  // Flags: "--name value..." groups, each applied like a config line.
-  for (size_t i = 0; i < flags.size();) {
-    if (flags[i].size() < 3 || flags[i].compare(0, 2, "--") != 0) {
-      return Status::InvalidArgument(
-          absl::StrFormat("\n*** FATAL CONFIG ERROR (mirrorkv-server %s) ***\n"
-                          "Unexpected argument '%s': options are given as --name value",
-                          kServerVersion, flags[i]));
-    }
-    std::vector<std::string> words = {flags[i].substr(2)};
-    size_t j = i + 1;
-    while (j < flags.size() && flags[j].compare(0, 2, "--") != 0) words.push_back(flags[j++]);
-    Status status = ApplyDirective(config, words, &first_save);
+  for (const FlagDirective& directive : FlagsToDirectives(flags)) {
+    Status status = directive.split.ok() ? ApplyDirective(config, *directive.split, &first_save)
+                                         : directive.split.status();
     if (!status.ok()) {
-      std::string shown = absl::StrJoin(flags.begin() + i, flags.begin() + j, " ");
       return Status::InvalidArgument(
           absl::StrFormat("\n*** FATAL CONFIG ERROR (mirrorkv-server %s) ***\n"
                           "Reading the command line, at flag '%s'\n%s",
-                          kServerVersion, shown, status.message()));
+                          kServerVersion, directive.shown, status.message()));
     }
-    i = j;
   }
   Status status = FinalizeConfig(config);
   if (!status.ok()) {
@@ -624,7 +845,8 @@ std::vector<std::pair<std::string, std::string>> ConfigGet(
 
 // CONFIG SET applies every pair to a copy and commits only if all succeed, so a failed
 // call changes nothing (Redis 7 does the same for multi-parameter CONFIG SET).
-Status ConfigSet(ServerConfig& config, const std::vector<std::string_view>& args) {
+Status ConfigSet(ServerConfig& config, const std::vector<std::string_view>& args,
+                 bool loopback_client) {
   ServerConfig updated = config;
   std::set<std::string> seen;
   for (size_t i = 0; i + 1 < args.size(); i += 2) {
@@ -639,7 +861,14 @@ Status ConfigSet(ServerConfig& config, const std::vector<std::string_view>& args
           "ERR CONFIG SET failed (possibly related to argument '%s') - %s", args[i], reason));
     };
     if (!seen.insert(name).second) return failed("duplicate parameter");
-    if (param != nullptr && !param->runtime) return failed("can't set immutable config");
+    if (param != nullptr && param->mutability == Mutability::kStartOnly) {
+      return failed("can't set immutable config");
+    }
+    if (param != nullptr && param->mutability == Mutability::kProtected &&
+        !(config.enable_protected_configs == ProtectedConfigs::kYes ||
+          (config.enable_protected_configs == ProtectedConfigs::kLocal && loopback_client))) {
+      return failed("can't set protected config");
+    }
     std::vector<std::string> words = {name, std::string(args[i + 1])};
     bool first_save = true;  // CONFIG SET save replaces the whole list
     Status status = ApplyDirective(updated, words, &first_save);
@@ -689,7 +918,7 @@ Status ConfigRewrite(const ServerConfig& config) {
       std::string replaced = ConfigLine(*param, config);
       if (!replaced.empty()) output.push_back(std::move(replaced));
     } else {
-      output.push_back(absl::StrCat(name, " ", ConfigValue(config, name)));
+      output.push_back(PassthroughLine(*FindPassthrough(name), ConfigValue(config, name)));
     }
   }
   // Parameters set away from their defaults that the file did not mention.
@@ -711,7 +940,7 @@ Status ConfigRewrite(const ServerConfig& config) {
       output.push_back("# Generated by CONFIG REWRITE");
       header = true;
     }
-    output.push_back(absl::StrCat(name, " ", value));
+    output.push_back(PassthroughLine(*FindPassthrough(name), value));
   }
 
   std::string content = absl::StrJoin(output, "\n") + "\n";

@@ -33,6 +33,14 @@ struct SavePoint {
   friend bool operator==(const SavePoint&, const SavePoint&) = default;
 };
 
+// Whether CONFIG SET may change the protected parameters (dir, dbfilename), which choose
+// the files the server writes: Redis 7's enable-protected-configs.
+enum class ProtectedConfigs : uint8_t {
+  kNo,     // never at run time (the default)
+  kYes,    // from any client
+  kLocal,  // from clients connected over loopback only
+};
+
 struct ServerConfig {
   // Addresses to listen on. Loopback only by default: mirrorkv-server is safe to start.
   std::vector<std::string> bind = {"127.0.0.1"};
@@ -46,6 +54,7 @@ struct ServerConfig {
   // Where snapshots go. Made absolute at start (CONFIG GET dir shows the absolute path).
   std::string dir = ".";
   std::string dbfilename = "dump.mkv";
+  ProtectedConfigs enable_protected_configs = ProtectedConfigs::kNo;
   // Automatic BGSAVE after `seconds` if at least `changes` writes happened. Empty (the
   // default): no automatic snapshots, the server runs purely in memory.
   std::vector<SavePoint> save;
@@ -113,13 +122,20 @@ Status FinalizeConfig(ServerConfig& config);
 std::vector<std::pair<std::string, std::string>> ConfigGet(
     const ServerConfig& config, const std::vector<std::string_view>& patterns);
 
-// CONFIG SET name value [name value ...]: applies all pairs to `config` or none. On error
+// CONFIG SET name value [name value ...]: applies all pairs to `config` or none. Every
+// value is checked as a config file line would be, so that nothing CONFIG SET accepts can
+// make CONFIG REWRITE write a line that means something else. `loopback_client` says
+// whether the caller came over loopback (for enable-protected-configs local). On error
 // returns the full reply text ("ERR Unknown option ...", "ERR CONFIG SET failed ...").
-Status ConfigSet(ServerConfig& config, const std::vector<std::string_view>& args);
+Status ConfigSet(ServerConfig& config, const std::vector<std::string_view>& args,
+                 bool loopback_client);
 
 // CONFIG REWRITE: rewrites config.config_file so that it holds the current values,
 // keeping comments, unknown lines and order; parameters that differ from the defaults and
-// were not in the file are appended. Written to a temporary file, synced and renamed.
+// were not in the file are appended. Every word of every line it writes is quoted where
+// the config parser would otherwise read it differently (spaces, quotes, newlines, control
+// bytes), so the file loads back to exactly this configuration and never to more lines
+// than it has. Written to a temporary file, synced and renamed.
 // kFailedPrecondition when there is no config file; kIOError on a write error.
 Status ConfigRewrite(const ServerConfig& config);
 

@@ -130,7 +130,8 @@ class Server {
   ServerConfig config() const ABSL_LOCKS_EXCLUDED(config_mu_);
   // CONFIG SET: applies every pair or none, then pushes the new values to the Store,
   // the log and the limits. On error the status message is the whole reply text.
-  Status SetConfig(const std::vector<std::string_view>& args) ABSL_LOCKS_EXCLUDED(config_mu_);
+  Status SetConfig(const std::vector<std::string_view>& args, bool loopback_client)
+      ABSL_LOCKS_EXCLUDED(config_mu_);
   Status RewriteConfig() ABSL_LOCKS_EXCLUDED(config_mu_);
   // REPLICAOF host port / REPLICAOF NO ONE (empty host): switches the replication role
   // and records the primary in the configuration (for CONFIG REWRITE). ReplicaOf returns

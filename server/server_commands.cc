@@ -124,7 +124,7 @@ void ConfigSetCommand(CommandContext& ctx) {
     return;
   }
   std::vector<std::string_view> args(ctx.args.begin() + 2, ctx.args.end());
-  Status status = ctx.server.SetConfig(args);
+  Status status = ctx.server.SetConfig(args, ctx.client.address().loopback);
   if (status.ok()) {
     ctx.reply.Ok();
   } else {

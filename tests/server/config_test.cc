@@ -10,6 +10,7 @@
 #include <sstream>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/server.h"
@@ -140,16 +141,17 @@ TEST(ConfigTest, ConfigGetMatchesGlobs) {
 
 TEST(ConfigTest, ConfigSetIsAllOrNothing) {
   ServerConfig config;
-  Status status = ConfigSet(config, {"timeout", "5", "maxmemory", "abc"});
+  Status status = ConfigSet(config, {"timeout", "5", "maxmemory", "abc"}, /*loopback_client=*/true);
   EXPECT_EQ(status.message(),
             "ERR CONFIG SET failed (possibly related to argument 'maxmemory') - argument must be "
             "a memory value");
   EXPECT_EQ(config.timeout, 0);
-  EXPECT_EQ(ConfigSet(config, {"nope", "1"}).message(),
+  EXPECT_EQ(ConfigSet(config, {"nope", "1"}, /*loopback_client=*/true).message(),
             "ERR Unknown option or number of arguments for CONFIG SET - 'nope'");
-  EXPECT_THAT(std::string(ConfigSet(config, {"port", "1"}).message()),
+  EXPECT_THAT(std::string(ConfigSet(config, {"port", "1"}, /*loopback_client=*/true).message()),
               HasSubstr("can't set immutable config"));
-  ASSERT_TRUE(ConfigSet(config, {"timeout", "5", "save", "60 10 300 1"}).ok());
+  ASSERT_TRUE(
+      ConfigSet(config, {"timeout", "5", "save", "60 10 300 1"}, /*loopback_client=*/true).ok());
   EXPECT_EQ(config.timeout, 5);
   EXPECT_EQ(ConfigValue(config, "save"), "60 10 300 1");
 }
@@ -158,7 +160,9 @@ TEST(ConfigTest, RewriteKeepsCommentsAndUnknownOrder) {
   TempFile file("# keep me\nport 7000\nmaxmemory 1mb\nmaxmemory 2mb\nrdbcompression no\n");
   Result<ServerConfig> config = LoadConfig(file.path(), {});
   ASSERT_TRUE(config.ok());
-  ASSERT_TRUE(ConfigSet(*config, {"maxmemory", "3mb", "timeout", "7", "requirepass", "a b"}).ok());
+  ASSERT_TRUE(ConfigSet(*config, {"maxmemory", "3mb", "timeout", "7", "requirepass", "a b"},
+                        /*loopback_client=*/true)
+                  .ok());
   ASSERT_TRUE(ConfigRewrite(*config).ok());
   std::string text = file.Read();
   EXPECT_EQ(text,
@@ -195,9 +199,11 @@ TEST(ConfigTest, ReplicationParameters) {
   EXPECT_FALSE(LoadConfig("", {"--repl-backlog-size", "1k"}).ok());
 
   // REPLICAOF changes the role at run time, not CONFIG SET (as in Redis).
-  EXPECT_THAT(ConfigSet(*config, {"replicaof", "h 1"}).message(),
+  EXPECT_THAT(ConfigSet(*config, {"replicaof", "h 1"}, /*loopback_client=*/true).message(),
               HasSubstr("can't set immutable config"));
-  ASSERT_TRUE(ConfigSet(*config, {"slave-priority", "5", "masterauth", "pw"}).ok());
+  ASSERT_TRUE(
+      ConfigSet(*config, {"slave-priority", "5", "masterauth", "pw"}, /*loopback_client=*/true)
+          .ok());
   EXPECT_EQ(config->replica_priority, 5);
 }
 
@@ -218,6 +224,118 @@ TEST(ConfigTest, RewriteRecordsTheReplicaofLine) {
   ASSERT_TRUE(reread.ok());
   EXPECT_EQ(reread->replicaof_port, 7002);
   EXPECT_THAT(file.Read(), HasSubstr("\nreplicaof 127.0.0.1 7002\n"));
+}
+
+// dir and dbfilename choose the file SAVE writes: at run time only where
+// enable-protected-configs allows (never by default), as in Redis 7.
+TEST(ConfigTest, ProtectedConfigsAreRefusedAtRunTime) {
+  Result<ServerConfig> config = LoadConfig("", {});
+  ASSERT_TRUE(config.ok());
+  for (const char* name : {"dir", "dbfilename", "DIR"}) {
+    EXPECT_EQ(ConfigSet(*config, {name, "/tmp"}, /*loopback_client=*/true).message(),
+              absl::StrCat("ERR CONFIG SET failed (possibly related to argument '", name,
+                           "') - can't set protected config"));
+  }
+  EXPECT_EQ(config->dbfilename, "dump.mkv");
+  EXPECT_THAT(std::string(ConfigSet(*config, {"enable-protected-configs", "yes"}, true).message()),
+              HasSubstr("can't set immutable config"));
+
+  Result<ServerConfig> local = LoadConfig("", {"--enable-protected-configs", "local"});
+  ASSERT_TRUE(local.ok());
+  EXPECT_THAT(std::string(ConfigSet(*local, {"dbfilename", "x.mkv"}, false).message()),
+              HasSubstr("can't set protected config"));
+  ASSERT_TRUE(ConfigSet(*local, {"dbfilename", "x.mkv"}, true).ok());
+  EXPECT_EQ(local->dbfilename, "x.mkv");
+
+  Result<ServerConfig> open = LoadConfig("", {"--enable-protected-configs", "yes"});
+  ASSERT_TRUE(open.ok());
+  ASSERT_TRUE(ConfigSet(*open, {"dbfilename", "y.mkv"}, false).ok());
+  EXPECT_FALSE(LoadConfig("", {"--enable-protected-configs", "maybe"}).ok());
+}
+
+// Values Redis checks (yes/no, numbers, enums, the buffer-limit classes) are checked here
+// too, even for parameters mirrorkv only keeps as text: nothing else can be smuggled in.
+TEST(ConfigTest, KeptAsTextParametersAreChecked) {
+  Result<ServerConfig> config = LoadConfig("", {});
+  ASSERT_TRUE(config.ok());
+  EXPECT_THAT(
+      std::string(
+          ConfigSet(*config, {"rdbcompression", "yes\nreplicaof 10.9.9.9 6379"}, true).message()),
+      HasSubstr("argument must be 'yes' or 'no'"));
+  EXPECT_THAT(std::string(ConfigSet(*config, {"appendfsync", "sometimes"}, true).message()),
+              HasSubstr("argument(s) must be one of the following: always, everysec, no"));
+  EXPECT_THAT(std::string(ConfigSet(*config, {"repl-timeout", "soon"}, true).message()),
+              HasSubstr("argument couldn't be parsed into an integer"));
+  EXPECT_THAT(std::string(ConfigSet(*config, {"notify-keyspace-events", "KEA\n"}, true).message()),
+              HasSubstr("Invalid event class character"));
+  EXPECT_THAT(
+      std::string(
+          ConfigSet(*config, {"client-output-buffer-limit", "normal 0 0 0\nrequirepass x"}, true)
+              .message()),
+      HasSubstr("buffer limit configuration"));
+  EXPECT_THAT(
+      std::string(
+          ConfigSet(*config, {"client-output-buffer-limit", "admin 1 1 1"}, true).message()),
+      HasSubstr("Invalid client class"));
+
+  // A change names some classes; the others keep their values. Units are kept as bytes.
+  ASSERT_TRUE(ConfigSet(*config, {"client-output-buffer-limit", "normal 64mb 32mb 10"}, true).ok());
+  EXPECT_EQ(ConfigValue(*config, "client-output-buffer-limit"),
+            "normal 67108864 33554432 10 slave 268435456 67108864 60 pubsub 33554432 8388608 60");
+  ASSERT_TRUE(
+      ConfigSet(*config, {"rdbcompression", "NO", "auto-aof-rewrite-min-size", "1kb"}, true).ok());
+  EXPECT_EQ(ConfigValue(*config, "rdbcompression"), "no");
+  EXPECT_EQ(ConfigValue(*config, "auto-aof-rewrite-min-size"), "1024");
+}
+
+// CONFIG REWRITE quotes every word of every line, so a value with a newline, a quote or a
+// control byte loads back as that value and never as a second directive.
+TEST(ConfigTest, RewriteCannotBeMadeToWriteAnotherDirective) {
+  TempFile file("port 7000\n");
+  Result<ServerConfig> config = LoadConfig(file.path(), {});
+  ASSERT_TRUE(config.ok());
+  const std::string evil = "x\nrequirepass hacked\r\n\"replicaof 10.9.9.9 6379\x01";
+  ASSERT_TRUE(ConfigSet(*config, {"masterauth", evil, "syslog-ident", evil}, true).ok());
+  config->replicaof_host = "h\nrequirepass hacked";  // REPLICAOF takes any host word
+  config->replicaof_port = 7001;
+  ASSERT_TRUE(ConfigRewrite(*config).ok());
+  std::string text = file.Read();
+  EXPECT_THAT(text, ::testing::Not(HasSubstr("\nrequirepass")));
+  Result<ServerConfig> reread = LoadConfig(file.path(), {});
+  ASSERT_TRUE(reread.ok()) << reread.status().ToString() << "\n" << text;
+  EXPECT_EQ(reread->masterauth, evil);
+  EXPECT_EQ(ConfigValue(*reread, "syslog-ident"), evil);
+  EXPECT_EQ(reread->requirepass, "");
+  EXPECT_EQ(reread->replicaof_host, "h\nrequirepass hacked");
+  EXPECT_EQ(reread->replicaof_port, 7001);
+}
+
+// Command-line arguments become config lines as redis-server makes them.
+TEST(ConfigTest, FlagsParseAsRedisParsesThem) {
+  Result<ServerConfig> one_word = LoadConfig("", {"--replicaof", "127.0.0.1 6379"});
+  ASSERT_TRUE(one_word.ok()) << one_word.status().ToString();
+  EXPECT_EQ(one_word->replicaof_host, "127.0.0.1");
+  EXPECT_EQ(one_word->replicaof_port, 6379);
+
+  Result<ServerConfig> joined = LoadConfig("", {"--port 7005", "--bind", "127.0.0.1 ::1"});
+  ASSERT_TRUE(joined.ok()) << joined.status().ToString();
+  EXPECT_EQ(joined->port, 7005);
+  EXPECT_EQ(joined->bind, (std::vector<std::string>{"127.0.0.1", "::1"}));
+
+  // A name alone takes the next argument as its value, dashes and all.
+  Result<ServerConfig> dashes = LoadConfig("", {"--requirepass", "--secret", "--port", "7006"});
+  ASSERT_TRUE(dashes.ok()) << dashes.status().ToString();
+  EXPECT_EQ(dashes->requirepass, "--secret");
+  EXPECT_EQ(dashes->port, 7006);
+
+  Result<ServerConfig> save = LoadConfig("", {"--save", "--port", "7007"});
+  ASSERT_TRUE(save.ok()) << save.status().ToString();
+  EXPECT_TRUE(save->save.empty());
+
+  Result<ServerConfig> stray = LoadConfig("", {"6379"});
+  ASSERT_FALSE(stray.ok());
+  EXPECT_THAT(std::string(stray.status().message()), HasSubstr("Unexpected argument '6379'"));
+  EXPECT_FALSE(LoadConfig("", {"--port \"7000"}).ok());
 }
 
 TEST(AdmissionTest, MaxClientsAndProtectedMode) {

@@ -184,7 +184,7 @@ class PersistenceTest(unittest.TestCase):
         self.assertIn("Corruption", log)
 
     def test_save_to_a_new_dbfilename(self):
-        server = self.start()
+        server = self.start("--enable-protected-configs", "yes")
         r = server.client()
         r.set("k", "v")
         self.assertTrue(r.config_set("dbfilename", "other.mkv"))
@@ -192,6 +192,47 @@ class PersistenceTest(unittest.TestCase):
         self.assertTrue(os.path.exists(os.path.join(self.dir, "other.mkv")))
         with self.assertRaises(Exception):
             r.config_set("dbfilename", "../escape.mkv")
+        r.close()
+        harness.stop_and_check(server)
+
+    def test_run_time_clients_cannot_choose_the_file_save_writes(self):
+        # The host takeover Redis 7 closed with protected configs: point dir/dbfilename at a
+        # file the server may write, store a payload, SAVE over it.
+        target = os.path.join(self.dir, "important.conf")
+        with open(target, "w") as f:
+            f.write("original\n")
+        server = self.start()
+        r = server.client()
+        r.set("payload", "\n\n@reboot root /tmp/x.sh\n\n")
+        for name, value in (("dir", self.dir + "/../.."), ("dbfilename", "important.conf")):
+            with self.assertRaises(Exception) as refused:
+                r.config_set(name, value)
+            self.assertIn("can't set protected config", str(refused.exception))
+        self.assertTrue(r.save())
+        with open(target) as f:
+            self.assertEqual(f.read(), "original\n")
+        self.assertEqual(r.config_get("dbfilename")["dbfilename"], "dump.mkv")
+        r.close()
+        harness.stop_and_check(server)
+
+    def test_start_removes_temporary_files_of_interrupted_saves(self):
+        # Left by a save killed midway: one from a pid that no longer runs, and one whose pid
+        # a restarted container process inherits (its own). A live writer's file stays.
+        dead_pid = 4194304  # above Linux's pid_max: never running
+        stale = [os.path.join(self.dir, "dump.mkv.tmp.%d.0123456789abcdef.0" % dead_pid)]
+        live = os.path.join(self.dir, "dump.mkv.tmp.%d.0123456789abcdef.0" % os.getpid())
+        other = os.path.join(self.dir, "dump.mkv.tmp.notapid")
+        for path in stale + [live, other]:
+            with open(path, "wb") as f:
+                f.write(b"x" * 4096)
+        server = self.start()
+        self.assertFalse(os.path.exists(stale[0]))
+        self.assertTrue(os.path.exists(live), "a running writer's file must stay")
+        self.assertTrue(os.path.exists(other), "names this module does not write stay")
+        self.assertIn("left by a save that did not finish", server.log())
+        r = server.client()
+        r.set("k", "v")
+        self.assertTrue(r.save())
         r.close()
         harness.stop_and_check(server)
 
