@@ -65,9 +65,10 @@ std::string RandomHex(size_t length) {
   return text;
 }
 
-// Raises the open-files limit to fit maxclients, or lowers maxclients to fit the limit,
-// as Redis's adjustOpenFilesLimit does.
-int64_t AdjustOpenFilesLimit(int64_t maxclients) {
+// Raises the open-files limit to fit `maxclients` if it can; returns the number of
+// clients the limit then allows (`maxclients` itself when it fits), as Redis's
+// adjustOpenFilesLimit does.
+int64_t FitOpenFilesLimit(int64_t maxclients) {
   rlim_t needed = static_cast<rlim_t>(maxclients + kReservedFds);
   struct rlimit limit;
   if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return maxclients;
@@ -76,13 +77,21 @@ int64_t AdjustOpenFilesLimit(int64_t maxclients) {
   raised.rlim_cur = std::min(needed, limit.rlim_max);
   if (setrlimit(RLIMIT_NOFILE, &raised) == 0) limit = raised;
   if (limit.rlim_cur >= needed) return maxclients;
-  int64_t reduced = std::max<int64_t>(1, static_cast<int64_t>(limit.rlim_cur) - kReservedFds);
-  Log(LogLevel::kWarning,
-      "You requested maxclients of %d requiring at least %d max file descriptors. Current "
-      "maximum open files is %d. maxclients has been reduced to %d to compensate for low "
-      "ulimit. If you need higher maxclients increase 'ulimit -n'.",
-      maxclients, needed, limit.rlim_cur, reduced);
-  return reduced;
+  return std::max<int64_t>(1, static_cast<int64_t>(limit.rlim_cur) - kReservedFds);
+}
+
+// At start a maxclients above what the open-files limit allows is lowered, with a
+// warning (Redis does the same); at run time CONFIG SET refuses it instead.
+int64_t AdjustOpenFilesLimit(int64_t maxclients) {
+  int64_t possible = FitOpenFilesLimit(maxclients);
+  if (possible < maxclients) {
+    Log(LogLevel::kWarning,
+        "You requested maxclients of %d requiring at least %d max file descriptors. maxclients "
+        "has been reduced to %d to compensate for low ulimit. If you need higher maxclients "
+        "increase 'ulimit -n'.",
+        maxclients, maxclients + kReservedFds, possible);
+  }
+  return possible;
 }
 
 }  // namespace
@@ -271,12 +280,18 @@ ServerConfig Server::config() const {
 
 // CONFIG SET validates on a copy, then publishes the values read on hot paths to their
 // atomics and pushes maxmemory and the policy into the Store.
-Status Server::SetConfig(const std::vector<std::string_view>& args) {
+Status Server::SetConfig(const std::vector<std::string_view>& args, bool loopback_client) {
   MutexLock lock(&config_mu_);
   ServerConfig updated = config_;
-  MIRRORKV_RETURN_IF_ERROR(ConfigSet(updated, args));
-  if (updated.maxclients != config_.maxclients) {
-    updated.maxclients = AdjustOpenFilesLimit(updated.maxclients);
+  MIRRORKV_RETURN_IF_ERROR(ConfigSet(updated, args, loopback_client));
+  if (updated.maxclients > config_.maxclients) {
+    int64_t possible = FitOpenFilesLimit(updated.maxclients);
+    if (possible < updated.maxclients) {
+      return Status::InvalidArgument(absl::StrFormat(
+          "ERR CONFIG SET failed (possibly related to argument 'maxclients') - The operating "
+          "system is not able to handle the specified number of clients, try with %d",
+          possible));
+    }
   }
   ApplyLiveConfig(updated);
   if (updated.min_replicas_to_write != config_.min_replicas_to_write ||
