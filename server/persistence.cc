@@ -45,6 +45,12 @@ std::string Persistence::SnapshotPath() const {
 // The existence check comes first so that a missing file is a notice ("starting empty")
 // and every other failure is an error the caller turns into exit code 1.
 Status Persistence::Load(Store& store, const std::string& path) {
+  // Temporary files of saves that a crash interrupted: never read, but they fill the disk.
+  Result<std::vector<std::string>> removed = RemoveStaleSnapshotTemporaries(path);
+  if (!removed.ok()) return removed.status();
+  for (const std::string& file : *removed) {
+    Log(LogLevel::kNotice, "Removed '%s', left by a save that did not finish", file);
+  }
   struct stat info;
   if (stat(path.c_str(), &info) != 0 && errno == ENOENT) {
     Log(LogLevel::kNotice, "No snapshot at '%s': starting with an empty data set", path);

@@ -9,6 +9,7 @@
 // temporary file under a name no reader opens.
 #include "snapshot/snapshot_file.h"
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -16,8 +17,15 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
+#include <limits>
+#include <random>
+#include <string_view>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "engine/base/numbers.h"
 #include "mirrorkv/snapshot.h"
 #include "snapshot/snapshot_format.h"
 
@@ -26,9 +34,33 @@ namespace internal {
 
 namespace {
 
-// Distinguishes the temporary files of concurrent saves within one process; the pid
-// distinguishes processes.
+// A temporary file is named `<path>.tmp.<pid>.<token>.<n>`. The pid says which process
+// wrote it (RemoveStaleSnapshotTemporaries reads it back); the token, random per process,
+// keeps a restarted process that got the same pid (PID 1 in a container, every time)
+// from ever meeting a file its predecessor left; the counter tells this process's
+// concurrent saves apart.
+constexpr char kTempMarker[] = ".tmp.";
+
+const std::string& ProcessToken() {
+  static const std::string token = [] {
+    std::random_device device;
+    return absl::StrFormat("%08x%08x", device(), device());
+  }();
+  return token;
+}
+
 std::atomic<uint64_t> temp_counter{0};
+
+// The pid in a temporary file's name (the part after `<path>.tmp.`); 0 if unreadable.
+pid_t PidOfTemporary(std::string_view suffix) {
+  size_t dot = suffix.find('.');
+  int64_t pid = 0;
+  if (dot == std::string_view::npos || !internal::ParseInt64(suffix.substr(0, dot), &pid) ||
+      pid <= 0 || pid > std::numeric_limits<pid_t>::max()) {
+    return 0;
+  }
+  return static_cast<pid_t>(pid);
+}
 
 }  // namespace
 
@@ -40,7 +72,7 @@ Result<SnapshotInfo> SaveSnapshotFileVia(Store& store, const std::string& path,
   // Checked here too so that a bad id creates no file at all.
   MIRRORKV_RETURN_IF_ERROR(snapshot::ValidateReplicationId(position.replication_id));
   // Relaxed: only uniqueness matters.
-  const std::string temp = absl::StrCat(path, ".tmp.", ::getpid(), ".",
+  const std::string temp = absl::StrCat(path, kTempMarker, ::getpid(), ".", ProcessToken(), ".",
                                         temp_counter.fetch_add(1, std::memory_order_relaxed));
   MIRRORKV_ASSIGN_OR_RETURN(std::unique_ptr<WritableFile> file,
                             NewPosixWritableFile(temp, /*exclusive=*/true));
@@ -74,6 +106,37 @@ Result<SnapshotInfo> SaveSnapshotFile(Store& store, const std::string& path,
                                       const SnapshotPosition& position,
                                       const SnapshotOptions& options) {
   return internal::SaveSnapshotFileVia(store, path, position, options, {});
+}
+
+// A file whose writer is gone is stale. So is one that names this process: the caller
+// has not saved yet (the contract), so it was left by an earlier process that had the
+// same pid.
+Result<std::vector<std::string>> RemoveStaleSnapshotTemporaries(const std::string& path) {
+  const std::filesystem::path target(path);
+  const std::filesystem::path dir =
+      target.parent_path().empty() ? std::filesystem::path(".") : target.parent_path();
+  const std::string prefix = absl::StrCat(target.filename().string(), internal::kTempMarker);
+  std::vector<std::string> removed;
+  std::error_code error;
+  for (std::filesystem::directory_iterator it(dir, error), end; !error && it != end;
+       it.increment(error)) {
+    const std::string name = it->path().filename().string();
+    if (name.compare(0, prefix.size(), prefix) != 0) continue;
+    const pid_t pid = internal::PidOfTemporary(std::string_view(name).substr(prefix.size()));
+    if (pid == 0) continue;  // not a name this module writes
+    const bool writer_alive = pid != ::getpid() && (::kill(pid, 0) == 0 || errno == EPERM);
+    if (writer_alive) continue;
+    if (std::remove(it->path().c_str()) != 0) {
+      return Status::IOError(absl::StrCat("removing stale temporary file ", it->path().string(),
+                                          ": ", std::strerror(errno)));
+    }
+    removed.push_back(it->path().string());
+  }
+  if (error && error != std::errc::no_such_file_or_directory) {
+    return Status::IOError(
+        absl::StrCat("listing ", dir.string(), " for stale temporary files: ", error.message()));
+  }
+  return removed;
 }
 
 Result<SnapshotInfo> LoadSnapshotFile(Store& store, const std::string& path,

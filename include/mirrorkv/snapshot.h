@@ -32,6 +32,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "mirrorkv/file.h"
 #include "mirrorkv/options.h"
@@ -248,16 +249,24 @@ Result<SnapshotInfo> LoadSnapshot(Store& store, ReadableFile& source,
                                   const SnapshotReadOptions& options = {});
 
 // Saves a snapshot of `store` to `path` atomically: writes a temporary file beside it
-// (`<path>.tmp.<pid>.<n>`), syncs it, renames it over `path` and syncs the directory. A
-// crash at any moment leaves either the old file or the new one, whole (and possibly a
-// stray temporary file, which is never read and can be deleted). kIOError naming the
-// path and the OS error if any step fails; the old file is then intact and the
-// temporary file removed, except when only the final directory sync failed (the new
-// file is in place but its rename may not be durable yet). kInvalidArgument for a bad
-// replication id. Concurrent saves to the same path are safe; the last rename wins.
+// (`<path>.tmp.<pid>.<random token>.<n>`, created exclusively), syncs it, renames it over `path`
+// and syncs the directory. A crash at any moment leaves either the old file or the new one, whole
+// (and possibly a stray temporary file, which is never read and can be deleted). kIOError naming
+// the path and the OS error if any step fails; the old file is then intact and the temporary file
+// removed, except when only the final directory sync failed (the new file is in place but its
+// rename may not be durable yet). kInvalidArgument for a bad replication id. Concurrent saves to
+// the same path are safe; the last rename wins.
 Result<SnapshotInfo> SaveSnapshotFile(Store& store, const std::string& path,
                                       const SnapshotPosition& position,
                                       const SnapshotOptions& options = {});
+
+// Removes the temporary files that saves to `path` left behind when their process died
+// (killed mid-save): those whose writer's pid is no longer running, or is this process's
+// own pid, which a restarted process can inherit (PID 1 in a container). Call it before
+// this process saves to `path`, typically at start. Files of a live writer and files
+// under other names are left alone. Returns the paths removed; kIOError if the directory
+// cannot be listed or a file cannot be removed.
+Result<std::vector<std::string>> RemoveStaleSnapshotTemporaries(const std::string& path);
 
 // LoadSnapshot from the file at `path`. kNotFound when the file does not exist;
 // kCorruption also for bytes after the footer; kIOError for other OS failures. On any

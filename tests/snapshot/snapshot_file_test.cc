@@ -111,6 +111,27 @@ TEST_F(SnapshotFileTest, SaveThenLoad) {
   EXPECT_THAT(Strays(), ::testing::IsEmpty());
 }
 
+// A save killed midway leaves its temporary file. The next process removes those whose
+// writer is gone, including one named with its own pid (a restarted container's PID 1
+// gets the same pid every time), and its own saves never collide with them.
+TEST_F(SnapshotFileTest, StaleTemporaryFilesAreRemovedAndNeverCollide) {
+  const std::string dead = path_ + ".tmp.4194304.00000000deadbeef.0";  // above pid_max
+  const std::string own = path_ + ".tmp." + std::to_string(::getpid()) + ".00000000deadbeef.0";
+  const std::string foreign = path_ + ".tmp.not-a-pid";
+  for (const std::string& file : {dead, own, foreign}) std::ofstream(file) << "partial";
+
+  Result<std::vector<std::string>> removed = RemoveStaleSnapshotTemporaries(path_);
+  ASSERT_TRUE(removed.ok()) << removed.status().ToString();
+  EXPECT_THAT(*removed, ::testing::UnorderedElementsAre(dead, own));
+  EXPECT_THAT(Strays(), ::testing::ElementsAre(fs::path(foreign).filename().string()));
+
+  // A leftover under this process's pid with the first counter value does not block a save.
+  std::ofstream(own) << "partial";
+  auto store = StoreWith(Numbered("k", 10, 8));
+  ASSERT_TRUE(SaveSnapshotFile(*store, path_, {}).ok());
+  EXPECT_EQ(LoadFile().size(), 10u);
+}
+
 TEST_F(SnapshotFileTest, OpenStoreFromMissingFileIsEmpty) {
   SnapshotInfo info;
   info.entries = 5;
