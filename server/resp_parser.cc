@@ -213,6 +213,12 @@ RequestParser::Outcome RequestParser::ParseInline(std::vector<std::string_view>*
     return Outcome::kNeedMore;
   }
   size_t newline = static_cast<const char*>(found) - base;
+  // Redis reads an inline line with strchr, so a NUL hides the newline and the request
+  // waits, unexecuted, until the inline limit. Refusing it at once says why; executing
+  // it, as an earlier version did, ran a command whose arguments no client meant.
+  if (std::memchr(base + parse_pos_, '\0', newline - parse_pos_) != nullptr) {
+    return Fail("ERR Protocol error: NUL byte in inline request");
+  }
   size_t line_end = newline;
   if (line_end > parse_pos_ && base[line_end - 1] == '\r') --line_end;
   if (!SplitArgsInPlace({base + parse_pos_, line_end - parse_pos_}, args)) {

@@ -136,6 +136,8 @@ INSTANTIATE_TEST_SUITE_P(
                  "ERR Protocol error: unbalanced quotes in request"},
         BadInput{"TextAfterQuote", "ECHO \"a\"b\r\n",
                  "ERR Protocol error: unbalanced quotes in request"},
+        BadInput{"NulInInline", std::string("SET k v\0x\r\n", 11),
+                 "ERR Protocol error: NUL byte in inline request"},
         BadInput{"TooBigInline", std::string(70000, 'a'),
                  "ERR Protocol error: too big inline request"},
         BadInput{"TooBigCount", "*" + std::string(70000, '1'),
