@@ -128,6 +128,27 @@ class StartupTest(unittest.TestCase):
             subscriber.close()
             harness.stop_and_check(server)
 
+    def test_maxclients_beyond_the_open_files_limit(self):
+        # Under a hard limit of 256 descriptors the server lowers maxclients at start (with a
+        # warning) and refuses a CONFIG SET it could not honour, as Redis does.
+        port = harness.free_port()
+        server = harness.ServerProcess(
+            binary="/usr/bin/prlimit", raw_args=True, port=port,
+            args=["--nofile=256:256", harness.MIRRORKV_SERVER, "--port", str(port),
+                  "--bind", "127.0.0.1", "--dir", self.dir])
+        with server:
+            r = server.client()
+            self.assertEqual(r.config_get("maxclients")["maxclients"], "224")
+            self.assertIn("maxclients has been reduced to 224", server.log())
+            with self.assertRaises(Exception) as refused:
+                r.config_set("maxclients", "10000")
+            self.assertIn("not able to handle the specified number of clients, try with 224",
+                          str(refused.exception))
+            self.assertEqual(r.config_get("maxclients")["maxclients"], "224")
+            self.assertTrue(r.config_set("maxclients", "100"))
+            r.close()
+            harness.stop_and_check(server)
+
     def test_loglevel(self):
         with harness.ServerProcess(args=["--loglevel", "verbose"]) as server:
             with harness.connect(server.port) as s:
