@@ -24,7 +24,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "engine/base/check.h"
 #include "engine/base/numbers.h"
-#include "engine/glob.h"
+#include "engine/base/glob.h"
 
 namespace mirrorkv {
 

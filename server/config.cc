@@ -27,7 +27,7 @@
 #include "absl/strings/str_split.h"
 #include "engine/base/numbers.h"
 #include "engine/base/strings.h"
-#include "engine/glob.h"
+#include "engine/base/glob.h"
 #include "server/resp_parser.h"
 #include "server/version.h"
 

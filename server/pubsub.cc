@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <utility>
 
-#include "engine/glob.h"
+#include "engine/base/glob.h"
 #include "server/client.h"
 #include "server/commands.h"
 #include "server/server.h"

@@ -3,7 +3,7 @@
 // registry, pub/sub, persistence and the EXEC gate, and runs the control loop (signals,
 // the once-every-100-ms "cron": automatic snapshots, idle-client timeouts, ops/sec
 // sampling) on the thread that calls Run(). Connections are served by a Transport's I/O
-// threads (asio_transport.h, epoll_transport.h).
+// threads (server/asio_transport.cc; server/io_thread.h).
 //
 //   auto server = Server::Create(std::move(config));
 //   if (!server.ok()) ...;

@@ -27,6 +27,7 @@
 #include "absl/strings/str_format.h"
 #include "engine/base/numbers.h"
 #include "mirrorkv/snapshot.h"
+#include "snapshot/posix_file.h"
 #include "snapshot/snapshot_format.h"
 
 namespace mirrorkv {

@@ -29,10 +29,4 @@ Result<SnapshotInfo> SaveSnapshotFileVia(Store& store, const std::string& path,
 Result<SnapshotInfo> LoadSnapshotChecked(Store& store, ReadableFile& source,
                                          const SnapshotReadOptions& options, bool require_end);
 
-// Creates `path` for writing; with `exclusive`, fails if it exists (O_EXCL).
-Result<std::unique_ptr<WritableFile>> NewPosixWritableFile(const std::string& path, bool exclusive);
-
-// Syncs the directory that holds `path`, so that a rename into it is durable.
-Status SyncParentDirectory(const std::string& path);
-
 }  // namespace mirrorkv::internal

@@ -6,7 +6,7 @@
 // absl::StatusOr (ok(), status(), value(), *, ->) without exposing absl.
 //
 // Nothing in mirrorkv throws. A condition the caller can act on is a Status; a broken
-// internal invariant aborts the process (see engine/base/check.h).
+// internal invariant aborts the process with a message naming the file and line.
 #pragma once
 
 #include <cstdint>

@@ -1,5 +1,5 @@
 // GlobMatch: Redis's pattern language, and its bound on work.
-#include "engine/glob.h"
+#include "engine/base/glob.h"
 
 #include <gtest/gtest.h>
 

@@ -4,7 +4,7 @@
 // whole blocks (hundreds of KiB), so one write(2) per block is as good as it gets, and
 // there is no buffer whose flush could fail silently at close. Every call retries on
 // EINTR and on short writes, and turns errno into kIOError naming the path.
-#include "mirrorkv/file.h"
+#include "snapshot/posix_file.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -17,7 +17,7 @@
 #include <optional>
 
 #include "absl/strings/str_cat.h"
-#include "snapshot/snapshot_file.h"
+#include "mirrorkv/file.h"
 
 namespace mirrorkv {
 namespace {

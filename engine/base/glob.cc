@@ -4,7 +4,7 @@
 // keeps only the position of the last '*' and where in the text it started matching:
 // on a mismatch it retries from there with the star taking one more byte. That is
 // enough because a later '*' can absorb anything an earlier one would, so O(|p|*|t|).
-#include "engine/glob.h"
+#include "engine/base/glob.h"
 
 #include <cstddef>
 #include <utility>
