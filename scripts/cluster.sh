@@ -116,12 +116,13 @@ wait_haproxy_primary() {
   die "HAProxy does not see $shard/$node as the only primary within ${wait_seconds}s"
 }
 
-# Starts "$@" in the background, detached from this shell, with its output in $log and
-# its pid in $pidfile.
+# Starts "$@" in the background, detached from this shell, in the directory of $pidfile
+# (which is how alive() recognizes it later), with its output in $log and its pid in
+# $pidfile.
 spawn() {
   local log=$1 pidfile=$2
   shift 2
-  nohup "$@" >>"$log" 2>&1 </dev/null &
+  (cd "$(dirname "$pidfile")" && exec nohup "$@" >>"$log" 2>&1 </dev/null) &
   echo $! >"$pidfile"
 }
 
@@ -144,7 +145,7 @@ cmd_start() {
     command -v "$tool" >/dev/null || die "$tool is not installed (scripts/install-deps.sh)"
   done
   [ "$shards" -ge 1 ] || die "--shards must be at least 1"
-  [ "$replicas" -ge 1 ] && [ "$replicas" -le 2 ] || die "--replicas must be 1 or 2"
+  if [ "$replicas" -lt 1 ] || [ "$replicas" -gt 2 ]; then die "--replicas must be 1 or 2"; fi
   if [ -z "$dir" ]; then dir="$(mktemp -d "${TMPDIR:-/tmp}/mirrorkv-cluster.XXXXXX")"; fi
   mkdir -p "$dir"
   dir="$(cd "$dir" && pwd)"
@@ -256,16 +257,18 @@ cmd_start() {
   echo "HAPROXY_PORTS=\"${haproxy_ports[*]}\"" >>"$dir/cluster.env"
 
   # twemproxy: ketama over the shards' names (not their addresses), so that a shard keeps
-  # its keys whatever port its HAProxy section gets. Hosts are never ejected: ejecting a
-  # shard would send its keys to another shard (wrong answers), while a failed request
-  # is retried by the client.
+  # its keys whatever port its HAProxy section gets. murmur, not the fnv1a_64 of
+  # twemproxy's examples: with ketama, fnv1a_64 put all of 60 keys user:0..user:59 on one
+  # of 3 shards and 11533 of 30000 session:N keys on another (docs/scale-out.md).
+  # Hosts are never ejected: ejecting a shard would send its keys to another shard (wrong
+  # answers), while a failed request is retried by the client.
   local proxy_port=${ports[next]} stats_port=${ports[next + 1]}
   next=$((next + 2))
   mkdir -p "$dir/nutcracker"
   {
     echo "mirrorkv:"
     echo "  listen: 127.0.0.1:$proxy_port"
-    echo "  hash: fnv1a_64"
+    echo "  hash: murmur"
     echo "  distribution: ketama"
     echo "  redis: true"
     echo "  auto_eject_hosts: false"
@@ -309,8 +312,15 @@ load_state() {
   source "$dir/cluster.env"
 }
 
-# True while the process whose pid is in file $1 runs.
-alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# True while the process whose pid is in file $1 runs: it exists, is not a zombie, and
+# runs in that file's directory (so a recycled pid is never taken for it).
+alive() {
+  local pid
+  [ -f "$1" ] || return 1
+  pid=$(cat "$1")
+  [ "$(readlink "/proc/$pid/cwd" 2>/dev/null)" = "$(dirname "$1")" ] &&
+    [ "$(ps -o stat= -p "$pid" 2>/dev/null | cut -c1)" != "Z" ]
+}
 
 cmd_status() {
   load_state
@@ -343,30 +353,37 @@ cmd_status() {
   done
 }
 
-# Stops the process whose pid is in file $1: SIGTERM, then SIGKILL after $wait_seconds.
-stop_pid() {
-  local pidfile=$1 pid i
-  alive "$pidfile" || { rm -f "$pidfile"; return 0; }
-  pid=$(cat "$pidfile")
-  kill -TERM "$pid" 2>/dev/null || true
+# Stops the processes whose pids are in files "$@": SIGTERM to all, then SIGKILL to any
+# still running after $wait_seconds.
+stop_pids() {
+  local pidfile i running
+  for pidfile in "$@"; do
+    if alive "$pidfile"; then kill -TERM "$(cat "$pidfile")" 2>/dev/null || true; fi
+  done
   for ((i = 0; i < wait_seconds * 10; i++)); do
-    kill -0 "$pid" 2>/dev/null || { rm -f "$pidfile"; return 0; }
+    running=0
+    for pidfile in "$@"; do
+      if alive "$pidfile"; then running=1; fi
+    done
+    [ "$running" -eq 1 ] || break
     sleep 0.1
   done
-  echo "cluster.sh: pid $pid did not stop on SIGTERM; killing it" >&2
-  kill -KILL "$pid" 2>/dev/null || true
-  rm -f "$pidfile"
+  for pidfile in "$@"; do
+    if alive "$pidfile"; then
+      echo "cluster.sh: pid $(cat "$pidfile") did not stop on SIGTERM; killing it" >&2
+      kill -KILL "$(cat "$pidfile")" 2>/dev/null || true
+    fi
+    rm -f "$pidfile"
+  done
 }
 
 cmd_stop() {
   load_state
-  local pidfile
   # Front to back, and the sentinels before the shards, so that no failover starts
   # while the shards go down.
-  stop_pid "$dir/nutcracker/pid"
-  stop_pid "$dir/haproxy/pid"
-  for pidfile in "$dir"/sentinel-*/pid; do stop_pid "$pidfile"; done
-  for pidfile in "$dir"/shard-*/node-*/pid; do stop_pid "$pidfile"; done
+  stop_pids "$dir/nutcracker/pid" "$dir/haproxy/pid"
+  stop_pids "$dir"/sentinel-*/pid
+  stop_pids "$dir"/shard-*/node-*/pid
   echo "cluster stopped; state and logs kept in $dir"
   [ "$(cat "$last_file" 2>/dev/null)" != "$dir" ] || rm -f "$last_file"
 }
