@@ -151,12 +151,12 @@ def measure_shards(server, rounds, requests):
                 cluster.stop()
 
 
-def measure_failover(server, runs):
+def measure_failover(server, runs, proxy_timeout_ms):
     print("\n## (3) Failover through nutcracker: SIGKILL of shard 0's primary under load, "
-          "3 shards, %d runs" % runs)
+          "3 shards, nutcracker timeout %d ms, %d runs" % (proxy_timeout_ms, runs))
     results = []
     for _ in range(runs):
-        cluster = Cluster(shards=3, replicas=1, server=server)
+        cluster = Cluster(shards=3, replicas=1, server=server, proxy_timeout_ms=proxy_timeout_ms)
         try:
             run = FailoverRun(cluster, victim=0).run()
             print(run.summary())
@@ -180,6 +180,8 @@ def main():
     parser.add_argument("--requests", type=int, default=100000,
                         help="per test and round (x4 with -P 16)")
     parser.add_argument("--failovers", type=int, default=5)
+    parser.add_argument("--proxy-timeout-ms", type=int, default=2000,
+                        help="nutcracker's timeout in the failover runs (cluster.sh's default)")
     parser.add_argument("--only", choices=["proxy", "shards", "failover"])
     args = parser.parse_args()
     if missing_tools():
@@ -191,7 +193,7 @@ def main():
     if args.only in (None, "shards"):
         measure_shards(server, args.rounds, args.requests)
     if args.only in (None, "failover"):
-        measure_failover(server, args.failovers)
+        measure_failover(server, args.failovers, args.proxy_timeout_ms)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,8 @@
 # cluster.env names every port; `status` and `stop` default to the last one started.
 # Timing knobs for tests and experiments (environment): CLUSTER_DOWN_AFTER_MS (Sentinel's
 # down-after-milliseconds, default 1000), CLUSTER_CHECK_INTER_MS (HAProxy's check
-# interval, default 500).
+# interval, default 500), CLUSTER_PROXY_TIMEOUT_MS (nutcracker's timeout for a reply,
+# default 2000).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -30,6 +31,7 @@ server=""
 dir=""
 down_after_ms="${CLUSTER_DOWN_AFTER_MS:-1000}"
 check_inter_ms="${CLUSTER_CHECK_INTER_MS:-500}"
+proxy_timeout_ms="${CLUSTER_PROXY_TIMEOUT_MS:-2000}"
 wait_seconds=30  # bound on every wait for a process to answer or to exit
 
 die() { echo "cluster.sh: $*" >&2; exit 1; }
@@ -272,7 +274,7 @@ cmd_start() {
     echo "  distribution: ketama"
     echo "  redis: true"
     echo "  auto_eject_hosts: false"
-    echo "  timeout: 2000"
+    echo "  timeout: $proxy_timeout_ms"
     echo "  servers:"
     for ((s = 0; s < shards; s++)); do
       echo "   - 127.0.0.1:${haproxy_ports[s]}:1 shard-$s"

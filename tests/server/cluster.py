@@ -37,11 +37,12 @@ def missing_tools():
 class Cluster:
     """A running scripts/cluster.sh topology in a temporary state directory."""
 
-    def __init__(self, shards=3, replicas=1, server=None):
+    def __init__(self, shards=3, replicas=1, server=None, proxy_timeout_ms=2000):
         self.dir = tempfile.mkdtemp(prefix="mkvcluster-")
         # cluster.sh remembers the last cluster in $TMPDIR: keep that inside our directory.
         self.env = dict(os.environ, TMPDIR=self.dir, CLUSTER_DOWN_AFTER_MS=str(DOWN_AFTER_MS),
-                        CLUSTER_CHECK_INTER_MS=str(CHECK_INTER_MS))
+                        CLUSTER_CHECK_INTER_MS=str(CHECK_INTER_MS),
+                        CLUSTER_PROXY_TIMEOUT_MS=str(proxy_timeout_ms))
         self.state = os.path.join(self.dir, "state")
         self.running = True
         result = subprocess.run(
