@@ -10,7 +10,13 @@
 #
 #   scripts/cluster.sh start [--shards S] [--replicas R] [--server PATH] [--dir DIR]
 #   scripts/cluster.sh status [--dir DIR]
+#   scripts/cluster.sh restart --shard N --node M [--dir DIR]
 #   scripts/cluster.sh stop [--dir DIR]
+#
+# `restart` starts a stopped node again as a replica of its shard's current primary (as
+# Sentinel names it). A failed primary restarted on its own configuration would come
+# back as an empty primary, which HAProxy's role check would accept beside the promoted
+# one until Sentinel demotes it (docs/scale-out.md, "Failure modes").
 #
 # Ports are chosen free at start. Every process's configuration, log and pid live in the
 # state directory, printed by `start` (default: a new /tmp/mirrorkv-cluster.XXXXXX), whose
@@ -29,6 +35,8 @@ shards=3
 replicas=1
 server=""
 dir=""
+restart_shard=""
+restart_node=""
 down_after_ms="${CLUSTER_DOWN_AFTER_MS:-1000}"
 check_inter_ms="${CLUSTER_CHECK_INTER_MS:-500}"
 proxy_timeout_ms="${CLUSTER_PROXY_TIMEOUT_MS:-2000}"
@@ -355,6 +363,34 @@ cmd_status() {
   done
 }
 
+cmd_restart() {
+  load_state
+  [ -n "$restart_shard" ] && [ -n "$restart_node" ] || die "restart needs --shard N --node M"
+  local var="SHARD_${restart_shard}_PORTS" node_dir="$dir/shard-$restart_shard/node-$restart_node"
+  local -a node_ports
+  read -r -a node_ports <<<"${!var:-}"
+  local port=${node_ports[restart_node]:-}
+  [ -n "$port" ] || die "no node $restart_node in shard $restart_shard"
+  if alive "$node_dir/pid"; then die "shard-$restart_shard/node-$restart_node is running"; fi
+  local sentinel primary=""
+  for sentinel in $SENTINEL_PORTS; do
+    primary=$(redis-cli -p "$sentinel" SENTINEL GET-MASTER-ADDR-BY-NAME "shard-$restart_shard" \
+      2>/dev/null | paste -sd' ') && [ -n "$primary" ] && break
+  done
+  [ -n "$primary" ] || die "no sentinel answers: cannot tell shard-$restart_shard's primary"
+  if [ "${primary#* }" = "$port" ]; then
+    # Sentinel still counts this node as the primary (no failover happened): it comes
+    # back as the primary, with what its replicas kept being theirs to resync from.
+    spawn "$node_dir/server.log" "$node_dir/pid" "$SERVER" "$node_dir/mirrorkv.conf"
+  else
+    # shellcheck disable=SC2086 # "host port"
+    spawn "$node_dir/server.log" "$node_dir/pid" "$SERVER" "$node_dir/mirrorkv.conf" \
+      --replicaof $primary
+  fi
+  wait_pong "$port" "mirrorkv-server (shard $restart_shard)"
+  echo "shard-$restart_shard/node-$restart_node restarted on port $port, following $primary"
+}
+
 # Stops the processes whose pids are in files "$@": SIGTERM to all, then SIGKILL to any
 # still running after $wait_seconds.
 stop_pids() {
@@ -399,6 +435,8 @@ while [ $# -gt 0 ]; do
     --replicas) replicas=$2; shift 2 ;;
     --server) server=$2; shift 2 ;;
     --dir) dir=$2; shift 2 ;;
+    --shard) restart_shard=$2; shift 2 ;;
+    --node) restart_node=$2; shift 2 ;;
     -h | --help) usage 0 ;;
     *) die "unknown argument $1 (see --help)" ;;
   esac
@@ -406,7 +444,8 @@ done
 case "$command" in
   start) cmd_start ;;
   status) cmd_status ;;
+  restart) cmd_restart ;;
   stop) cmd_stop ;;
   -h | --help | help) usage 0 ;;
-  *) die "unknown command $command (start, status or stop)" ;;
+  *) die "unknown command $command (start, status, restart or stop)" ;;
 esac

@@ -91,6 +91,13 @@ class Cluster:
     def primary(self, shard):
         return self.node(self.sentinel_primary(shard))
 
+    def restart(self, shard, node):
+        """Starts the stopped node again as a replica of the shard's current primary
+        (cluster.sh restart)."""
+        subprocess.run([CLUSTER_SH, "restart", "--shard", str(shard), "--node", str(node),
+                        "--dir", self.state], env=self.env, check=True, capture_output=True,
+                       timeout=CLUSTER_TIMEOUT)
+
     def stop(self):
         """Stops every process and removes the state directory; returns the servers' logs
         (for a sanitizer check)."""

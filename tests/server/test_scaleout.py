@@ -16,6 +16,7 @@ by WAIT kept, while the other shards serve without a single error.
 import os
 import subprocess
 import sys
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -170,7 +171,22 @@ class ShardFailoverTest(unittest.TestCase):
             pipe.get(key)
         self.assertEqual(pipe.execute(), [key.encode() for key in acked_on_victim])
         self.assertEqual(proxy.mget(acked), [key.encode() for key in acked])
-        self.assertTrue(proxy.set("after:failover", "1"))
+        after = acked_on_victim[0]
+        self.assertTrue(proxy.set(after, "after failover"))
+
+        # The old primary, restarted by cluster.sh, follows the new one and gets the data
+        # back; HAProxy never sends it a client, even on new connections.
+        cluster.restart(victim, 0)
+        old = cluster.node(cluster.node_ports(victim)[0])
+        wait_until(lambda: old.get(after) == b"after failover",
+                   what="the restarted old primary to follow the new one")
+        self.assertEqual(old.dbsize(), new_primary.dbsize())
+        self.assertEqual(old.execute_command("ROLE")[0], b"slave")
+        time.sleep((CHECK_INTER_MS + CHECK_TIMEOUT_MS) / 1000.0)
+        for _ in range(20):
+            via_haproxy = cluster.node(cluster.haproxy_ports[victim])
+            self.assertEqual(via_haproxy.execute_command("ROLE")[0], b"master")
+            via_haproxy.close()
 
 
 if __name__ == "__main__":
