@@ -12,6 +12,11 @@
       primary is killed with SIGKILL under a write load (tests/server/cluster.py's
       FailoverRun); the window runs from the first failed request to the first successful
       one after the last failure. Median of --failovers runs, each on a new cluster.
+  (4) Hashing (--only hashing): keys per shard for each of nutcracker's hash functions
+      with ketama over 3 shard names, and the keys that move when a 4th shard is added.
+  (5) Other failures (--only modes): a replica killed under load; one, then two
+      sentinels down before a primary dies; a killed primary restarted on its own
+      configuration instead of with `cluster.sh restart`.
 
 Medians of --rounds rounds. On a 2-core machine redis-benchmark, nutcracker, HAProxy and the
 shards share two cores, so throughput cannot grow with the shard count; the CPU per request
@@ -25,13 +30,18 @@ import csv
 import io
 import os
 import resource
+import signal
 import statistics
 import subprocess
 import sys
+import tempfile
+import threading
+import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests",
                                 "server"))
 from cluster import Cluster, FailoverRun, missing_tools  # noqa: E402
+from harness import ServerProcess, free_port, wait_until  # noqa: E402
 
 REDIS_BENCHMARK = "/usr/bin/redis-benchmark"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -173,6 +183,148 @@ def measure_failover(server, runs, proxy_timeout_ms):
               statistics.median(len(r.failed) for r in results)))
 
 
+class Nutcracker:
+    """nutcracker on a free port in front of `ports`, named shard-0.., with `hash`."""
+
+    def __init__(self, ports, hash_name, workdir):
+        self.port = free_port()
+        config = os.path.join(workdir, "nutcracker-%d.yml" % self.port)
+        with open(config, "w") as f:
+            f.write("p:\n  listen: 127.0.0.1:%d\n  hash: %s\n  distribution: ketama\n"
+                    "  redis: true\n  servers:\n" % (self.port, hash_name))
+            for i, port in enumerate(ports):
+                f.write("   - 127.0.0.1:%d:1 shard-%d\n" % (port, i))
+        self.proc = subprocess.Popen(["nutcracker", "-c", config, "-s", str(free_port()), "-a",
+                                      "127.0.0.1"], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        import redis
+        self.client = redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=10)
+        wait_until(self.client.ping, 10, what="nutcracker to answer")
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+
+
+def write_keys(client, keys):
+    pipe = client.pipeline(transaction=False)
+    for key in keys:
+        pipe.set(key, "1")
+        if len(pipe) == 2000:
+            pipe.execute()
+    pipe.execute()
+
+
+def measure_hashing(server):
+    print("\n## (4) Keys per shard by nutcracker hash (ketama, shard-0..2), and a 4th shard")
+    patterns = {"session:%d": 30000, "user:%d": 60, "key:%012d": 30000, "acked:%d": 3000}
+    workdir = tempfile.mkdtemp(prefix="mkvhash-")
+    servers = [ServerProcess(binary=server, args=["--save", ""]).start() for _ in range(4)]
+    nodes = [s.client() for s in servers]
+    try:
+        print("| hash | %s |" % " | ".join("%d `%s`" % (n, p) for p, n in patterns.items()))
+        print("|---|%s" % ("---|" * len(patterns)))
+        for hash_name in ("fnv1a_64", "fnv1_64", "fnv1a_32", "murmur", "md5", "crc32a",
+                          "jenkins", "hsieh", "one_at_a_time"):
+            proxy = Nutcracker([s.port for s in servers[:3]], hash_name, workdir)
+            cells = []
+            for pattern, count in patterns.items():
+                for node in nodes:
+                    node.flushall()
+                write_keys(proxy.client, [pattern % i for i in range(count)])
+                cells.append(" / ".join(str(node.dbsize()) for node in nodes[:3]))
+            proxy.stop()
+            print("| %s | %s |" % (hash_name, " | ".join(cells)))
+        # 30000 keys through 3 shards, then read through a nutcracker that has a 4th: a key
+        # that moved reads as missing. Writing the missing ones through the 4-shard proxy
+        # shows where they go.
+        for node in nodes:
+            node.flushall()
+        three = Nutcracker([s.port for s in servers[:3]], "murmur", workdir)
+        four = Nutcracker([s.port for s in servers], "murmur", workdir)
+        keys = ["session:%d" % i for i in range(30000)]
+        write_keys(three.client, keys)
+        before = [node.dbsize() for node in nodes]
+        moved = [k for k, v in zip(keys, four.client.mget(keys)) if v is None]
+        write_keys(four.client, moved)
+        after = [node.dbsize() for node in nodes]
+        three.stop()
+        four.stop()
+        print("adding a 4th shard (murmur): %d of %d keys move (%.1f%%), all to the new shard "
+              "(%d), the old shards' keys unchanged: %s" % (
+                  len(moved), len(keys), 100.0 * len(moved) / len(keys), after[3],
+                  after[:3] == before[:3]))
+    finally:
+        for s in servers:
+            s.cleanup()
+
+
+def measure_modes(server):
+    print("\n## (5) Other failures, 3 shards under a write load through nutcracker")
+    cluster = Cluster(shards=3, replicas=1, server=server)
+    try:
+        run = FailoverRun(cluster, victim=0)
+        writers = [threading.Thread(target=run._write, args=(s,)) for s in range(3)]
+        for writer in writers:
+            writer.start()
+        time.sleep(1)
+        os.kill(cluster.pid("shard-0", "node-1"), signal.SIGKILL)
+        time.sleep(4)
+        run.stop.set()
+        for writer in writers:
+            writer.join(timeout=30)
+        print("a replica killed: %d requests in 5 s, %d errors" % (
+            sum(len(r) for r in run.records.values()),
+            sum(1 for r in run.records.values() for _, ok, _ in r if not ok)))
+    finally:
+        cluster.stop()
+    cluster = Cluster(shards=3, replicas=1, server=server)
+    try:
+        os.kill(cluster.pid("sentinel-1"), signal.SIGKILL)
+        print("one sentinel down, then shard 1's primary killed: %s"
+              % FailoverRun(cluster, victim=1).run().summary())
+        os.kill(cluster.pid("sentinel-2"), signal.SIGKILL)
+        old = cluster.sentinel_primary(2)
+        os.kill(cluster.pid("shard-2", "node-0"), signal.SIGKILL)
+        time.sleep(20)
+        print("two sentinels down, then shard 2's primary killed: after 20 s Sentinel %s" %
+              ("still names the dead primary" if cluster.sentinel_primary(2) == old
+               else "failed over"))
+    finally:
+        cluster.stop()
+    cluster = Cluster(shards=1, replicas=1, server=server)
+    try:
+        cluster.proxy().set("k", "v")
+        cluster.primary(0).execute_command("WAIT", 1, 5000)
+        old = cluster.sentinel_primary(0)
+        os.kill(cluster.pid("shard-0", "node-0"), signal.SIGKILL)
+        wait_until(lambda: cluster.sentinel_primary(0) != old, 60, what="the failover")
+        node_dir = os.path.join(cluster.state, "shard-0", "node-0")
+        with open(os.path.join(node_dir, "server.log"), "ab") as log:
+            proc = subprocess.Popen([cluster.vars["SERVER"], "mirrorkv.conf"], cwd=node_dir,
+                                    stdout=log, stderr=subprocess.STDOUT)
+        with open(os.path.join(node_dir, "pid"), "w") as f:
+            f.write(str(proc.pid))
+        started = time.monotonic()
+        misses = []
+        total = 0
+        while time.monotonic() - started < 25:
+            client = cluster.node(cluster.haproxy_ports[0])
+            try:
+                if client.get("k") != b"v":
+                    misses.append(time.monotonic() - started)
+            except Exception:  # noqa: BLE001 - a refused connection counts as a miss
+                misses.append(time.monotonic() - started)
+            total += 1
+            client.close()
+            time.sleep(0.1)
+        print("old primary restarted on its own configuration: %d of %d new connections "
+              "through HAProxy missed a key, from %.1f s to %.1f s after the restart" % (
+                  len(misses), total, misses[0] if misses else 0, misses[-1] if misses else 0))
+    finally:
+        cluster.stop()
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--server", required=True, help="the mirrorkv-server binary")
@@ -182,7 +334,7 @@ def main():
     parser.add_argument("--failovers", type=int, default=5)
     parser.add_argument("--proxy-timeout-ms", type=int, default=2000,
                         help="nutcracker's timeout in the failover runs (cluster.sh's default)")
-    parser.add_argument("--only", choices=["proxy", "shards", "failover"])
+    parser.add_argument("--only", choices=["proxy", "shards", "failover", "hashing", "modes"])
     args = parser.parse_args()
     if missing_tools():
         sys.exit("not installed (scripts/install-deps.sh): %s" % " ".join(missing_tools()))
@@ -194,6 +346,10 @@ def main():
         measure_shards(server, args.rounds, args.requests)
     if args.only in (None, "failover"):
         measure_failover(server, args.failovers, args.proxy_timeout_ms)
+    if args.only == "hashing":
+        measure_hashing(server)
+    if args.only == "modes":
+        measure_modes(server)
 
 
 if __name__ == "__main__":
