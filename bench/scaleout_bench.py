@@ -15,8 +15,9 @@
   (4) Hashing (--only hashing): keys per shard for each of nutcracker's hash functions
       with ketama over 3 shard names, and the keys that move when a 4th shard is added.
   (5) Other failures (--only modes): a replica killed under load; one, then two
-      sentinels down before a primary dies; a killed primary restarted on its own
-      configuration instead of with `cluster.sh restart`.
+      sentinels down before a primary dies; a primary killed with nutcracker's
+      auto_eject_hosts on; a killed primary restarted on its own configuration instead
+      of with `cluster.sh restart`.
 
 Medians of --rounds rounds. On a 2-core machine redis-benchmark, nutcracker, HAProxy and the
 shards share two cores, so throughput cannot grow with the shard count; the CPU per request
@@ -290,6 +291,37 @@ def measure_modes(server):
         print("two sentinels down, then shard 2's primary killed: after 20 s Sentinel %s" %
               ("still names the dead primary" if cluster.sentinel_primary(2) == old
                else "failed over"))
+    finally:
+        cluster.stop()
+    cluster = Cluster(shards=3, replicas=1, server=server)
+    try:
+        # nutcracker restarted with auto_eject_hosts: where do the failing shard's writes go?
+        state = os.path.join(cluster.state, "nutcracker")
+        config = os.path.join(state, "nutcracker.yml")
+        with open(config) as f:
+            text = f.read().replace("auto_eject_hosts: false", "auto_eject_hosts: true\n"
+                                    "  server_retry_timeout: 2000\n  server_failure_limit: 1")
+        with open(config, "w") as f:
+            f.write(text)
+        os.kill(cluster.pid("nutcracker"), signal.SIGTERM)
+        wait_until(lambda: not os.path.exists("/proc/%d/cwd" % cluster.pid("nutcracker"))
+                   or os.readlink("/proc/%d/cwd" % cluster.pid("nutcracker")) != state, 30,
+                   what="nutcracker to stop")
+        proc = subprocess.Popen(["nutcracker", "-c", config, "-s",
+                                 cluster.vars["NUTCRACKER_STATS_PORT"], "-a", "127.0.0.1"],
+                                cwd=state, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        with open(os.path.join(state, "pid"), "w") as f:
+            f.write(str(proc.pid))
+        wait_until(cluster.proxy().ping, 30, what="nutcracker to answer")
+        run = FailoverRun(cluster, victim=0)
+        victim_keys = run.load_keys[0]
+        cluster.primary(0).delete(*victim_keys)
+        run.run()
+        strays = sum(1 for shard in (1, 2) for key in victim_keys
+                     if cluster.primary(shard).exists(key))
+        print("auto_eject_hosts: true: %d failed writes; %d of shard 0's %d keys were written "
+              "to other shards during its failover" % (len(run.failed), strays,
+                                                        len(victim_keys)))
     finally:
         cluster.stop()
     cluster = Cluster(shards=1, replicas=1, server=server)
