@@ -63,11 +63,15 @@ print(" ".join(str(s.getsockname()[1]) for s in held))
 EOF
 }
 
-# Waits until something answers PING with +PONG on 127.0.0.1:$1 (bounded).
+# Waits until something answers PING with +PONG on 127.0.0.1:$1 (bounded); with a pid
+# file $3, gives up as soon as that process has exited.
 wait_pong() {
-  local port=$1 what=$2 i
+  local port=$1 what=$2 pidfile=${3:-} i
   for ((i = 0; i < wait_seconds * 10; i++)); do
     if [ "$(redis-cli -h 127.0.0.1 -p "$port" PING 2>/dev/null)" = "PONG" ]; then return 0; fi
+    if [ -n "$pidfile" ] && ! alive "$pidfile"; then
+      die "$what on port $port exited: see $(dirname "$pidfile")"
+    fi
     sleep 0.1
   done
   die "$what on port $port did not answer PING within ${wait_seconds}s (logs in $dir)"
@@ -171,6 +175,8 @@ cmd_start() {
     echo "NODES_PER_SHARD=$nodes"
     echo "SERVER=$server"
   } >"$dir/cluster.env"
+  # A start that fails half-way stops what it started (the logs stay in $dir).
+  trap 'echo "cluster.sh: start failed; stopping what started (logs in $dir)" >&2; stop_all' EXIT
 
   # Shards: node 0 starts as the primary, the others as its replicas. Each node has a
   # config file so that Sentinel's CONFIG REWRITE records role changes in it.
@@ -196,7 +202,11 @@ cmd_start() {
   source "$dir/cluster.env"
   for ((s = 0; s < shards; s++)); do
     local var="SHARD_${s}_PORTS"
-    for port in ${!var}; do wait_pong "$port" "mirrorkv-server (shard $s)"; done
+    n=0
+    for port in ${!var}; do
+      wait_pong "$port" "mirrorkv-server (shard $s)" "$dir/shard-$s/node-$n/pid"
+      n=$((n + 1))
+    done
   done
 
   # Sentinels: three, each monitoring every shard with quorum 2.
@@ -307,6 +317,7 @@ cmd_start() {
   for port in "${sentinel_ports[@]}"; do
     for ((s = 0; s < shards; s++)); do wait_sentinel_ready "$port" "shard-$s" "$replicas"; done
   done
+  trap - EXIT
   echo "cluster started: $shards shards x $nodes nodes, 3 sentinels"
   echo "state: $dir"
   echo "proxy: redis-cli -p $proxy_port"
@@ -387,7 +398,7 @@ cmd_restart() {
     spawn "$node_dir/server.log" "$node_dir/pid" "$SERVER" "$node_dir/mirrorkv.conf" \
       --replicaof $primary
   fi
-  wait_pong "$port" "mirrorkv-server (shard $restart_shard)"
+  wait_pong "$port" "mirrorkv-server (shard $restart_shard)" "$node_dir/pid"
   echo "shard-$restart_shard/node-$restart_node restarted on port $port, following $primary"
 }
 
@@ -415,13 +426,18 @@ stop_pids() {
   done
 }
 
-cmd_stop() {
-  load_state
-  # Front to back, and the sentinels before the shards, so that no failover starts
-  # while the shards go down.
+# Stops every process of the cluster in $dir: front to back, and the sentinels before the
+# shards, so that no failover starts while the shards go down.
+stop_all() {
+  shopt -s nullglob
   stop_pids "$dir/nutcracker/pid" "$dir/haproxy/pid"
   stop_pids "$dir"/sentinel-*/pid
   stop_pids "$dir"/shard-*/node-*/pid
+}
+
+cmd_stop() {
+  load_state
+  stop_all
   echo "cluster stopped; state and logs kept in $dir"
   [ "$(cat "$last_file" 2>/dev/null)" != "$dir" ] || rm -f "$last_file"
 }
