@@ -31,6 +31,7 @@ import csv
 import io
 import os
 import resource
+import shutil
 import signal
 import statistics
 import subprocess
@@ -258,6 +259,7 @@ def measure_hashing(server):
     finally:
         for s in servers:
             s.cleanup()
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def measure_modes(server):
