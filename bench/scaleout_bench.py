@@ -204,8 +204,9 @@ class Nutcracker:
         wait_until(self.client.ping, 10, what="nutcracker to answer")
 
     def stop(self):
-        self.proc.terminate()
-        self.proc.wait(timeout=30)
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=30)
 
 
 def write_keys(client, keys):
@@ -221,14 +222,23 @@ def measure_hashing(server):
     print("\n## (4) Keys per shard by nutcracker hash (ketama, shard-0..2), and a 4th shard")
     patterns = {"session:%d": 30000, "user:%d": 60, "key:%012d": 30000, "acked:%d": 3000}
     workdir = tempfile.mkdtemp(prefix="mkvhash-")
-    servers = [ServerProcess(binary=server, args=["--save", ""]).start() for _ in range(4)]
-    nodes = [s.client() for s in servers]
+    servers = []
+    proxies = []  # every nutcracker started, stopped at the end whatever happens
+
+    def start_proxy(ports, hash_name):
+        proxies.append(Nutcracker(ports, hash_name, workdir))
+        return proxies[-1]
+
     try:
+        for _ in range(4):
+            servers.append(ServerProcess(binary=server, args=["--save", ""]))
+            servers[-1].start()
+        nodes = [s.client() for s in servers]
         print("| hash | %s |" % " | ".join("%d `%s`" % (n, p) for p, n in patterns.items()))
         print("|---|%s" % ("---|" * len(patterns)))
         for hash_name in ("fnv1a_64", "fnv1_64", "fnv1a_32", "murmur", "md5", "crc32a",
                           "jenkins", "hsieh", "one_at_a_time"):
-            proxy = Nutcracker([s.port for s in servers[:3]], hash_name, workdir)
+            proxy = start_proxy([s.port for s in servers[:3]], hash_name)
             cells = []
             for pattern, count in patterns.items():
                 for node in nodes:
@@ -242,21 +252,21 @@ def measure_hashing(server):
         # shows where they go.
         for node in nodes:
             node.flushall()
-        three = Nutcracker([s.port for s in servers[:3]], "murmur", workdir)
-        four = Nutcracker([s.port for s in servers], "murmur", workdir)
+        three = start_proxy([s.port for s in servers[:3]], "murmur")
+        four = start_proxy([s.port for s in servers], "murmur")
         keys = ["session:%d" % i for i in range(30000)]
         write_keys(three.client, keys)
         before = [node.dbsize() for node in nodes]
         moved = [k for k, v in zip(keys, four.client.mget(keys)) if v is None]
         write_keys(four.client, moved)
         after = [node.dbsize() for node in nodes]
-        three.stop()
-        four.stop()
         print("adding a 4th shard (murmur): %d of %d keys move (%.1f%%), all to the new shard "
               "(%d), the old shards' keys unchanged: %s" % (
                   len(moved), len(keys), 100.0 * len(moved) / len(keys), after[3],
                   after[:3] == before[:3]))
     finally:
+        for proxy in proxies:
+            proxy.stop()
         for s in servers:
             s.cleanup()
         shutil.rmtree(workdir, ignore_errors=True)
