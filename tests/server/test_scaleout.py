@@ -116,7 +116,23 @@ class ProxyCommandsTest(unittest.TestCase):
         self.assertEqual(rows, ["SET", "GET", "INCR", "MSET (10 keys)"], result.stdout)
         self.assertNotIn("Error", result.stdout + result.stderr)
         for shard in range(self.cluster.shards):
-            self.assertGreater(self.cluster.primary(shard).dbsize(), 1000, "shard %d got too few keys" % shard)
+            self.assertGreater(self.cluster.primary(shard).dbsize(), 1000,
+                               "shard %d got too few keys" % shard)
+
+    def test_wait_is_sent_to_the_shard_primary(self):
+        """nutcracker does not forward WAIT (it closes the connection), so WAIT goes to the
+        shard's primary; once it has counted the replica, the replica holds the write made
+        through the proxy."""
+        import redis
+        proxy = self.cluster.proxy()
+        self.assertTrue(proxy.set("user:1", "alice"))
+        with self.assertRaises(redis.ConnectionError):
+            proxy.execute_command("WAIT", 1, 1000)
+        owner = [s for s, keys in keys_by_shard(self.cluster, ["user:1"]).items() if keys][0]
+        self.assertEqual(self.cluster.primary(owner).execute_command("WAIT", 1, 10000), 1)
+        replica = self.cluster.node(self.cluster.node_ports(owner)[1])
+        self.assertEqual(replica.get("user:1"), b"alice")
+        self.assertEqual(proxy.get("user:1"), b"alice")  # a new connection: still served
 
 
 class ShardFailoverTest(unittest.TestCase):
