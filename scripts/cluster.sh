@@ -66,8 +66,9 @@ EOF
 # Waits until something answers PING with +PONG on 127.0.0.1:$1 (bounded); with a pid
 # file $3, gives up as soon as that process has exited.
 wait_pong() {
-  local port=$1 what=$2 pidfile=${3:-} i
-  for ((i = 0; i < wait_seconds * 10; i++)); do
+  local port=$1 what=$2 pidfile=${3:-}
+  local deadline=$((SECONDS + wait_seconds))
+  while ((SECONDS < deadline)); do
     if [ "$(redis-cli -h 127.0.0.1 -p "$port" PING 2>/dev/null)" = "PONG" ]; then return 0; fi
     if [ -n "$pidfile" ] && ! alive "$pidfile"; then
       die "$what on port $port exited: see $(dirname "$pidfile")"
@@ -85,8 +86,9 @@ sentinel_field() {
 # Waits until the sentinel on port $1 can fail shard $2 over: it knows its $3 replicas with
 # their links up and the two other sentinels (a failover needs a quorum and a leader).
 wait_sentinel_ready() {
-  local port=$1 shard=$2 want=$3 i
-  for ((i = 0; i < wait_seconds * 10; i++)); do
+  local port=$1 shard=$2 want=$3
+  local deadline=$((SECONDS + wait_seconds))
+  while ((SECONDS < deadline)); do
     if [ "$(sentinel_field "$port" "$shard" num-slaves)" = "$want" ] &&
       [ "$(sentinel_field "$port" "$shard" num-other-sentinels)" = "2" ] &&
       [ "$(redis-cli -p "$port" SENTINEL REPLICAS "$shard" 2>/dev/null |
@@ -119,8 +121,9 @@ EOF
 
 # Waits until HAProxy's section for shard $1 forwards to node $2 only.
 wait_haproxy_primary() {
-  local shard=$1 node=$2 i
-  for ((i = 0; i < wait_seconds * 10; i++)); do
+  local shard=$1 node=$2
+  local deadline=$((SECONDS + wait_seconds))
+  while ((SECONDS < deadline)); do
     if [ "$(haproxy_servers 2>/dev/null | awk -v s="$shard" '$1 == s && $3 == "UP" { print $2 }')" \
       = "$node" ]; then
       return 0
@@ -333,14 +336,10 @@ load_state() {
   source "$dir/cluster.env"
 }
 
-# True while the process whose pid is in file $1 runs: it exists, is not a zombie, and
-# runs in that file's directory (so a recycled pid is never taken for it).
+# True while the process whose pid is in file $1 runs: it exists, and runs in that file's
+# directory (so a recycled pid is never taken for it; a zombie has no working directory).
 alive() {
-  local pid
-  [ -f "$1" ] || return 1
-  pid=$(cat "$1")
-  [ "$(readlink "/proc/$pid/cwd" 2>/dev/null)" = "$(dirname "$1")" ] &&
-    [ "$(ps -o stat= -p "$pid" 2>/dev/null | cut -c1)" != "Z" ]
+  [ -f "$1" ] && [ "$(readlink "/proc/$(<"$1")/cwd" 2>/dev/null)" = "$(dirname "$1")" ]
 }
 
 cmd_status() {
@@ -405,11 +404,12 @@ cmd_restart() {
 # Stops the processes whose pids are in files "$@": SIGTERM to all, then SIGKILL to any
 # still running after $wait_seconds.
 stop_pids() {
-  local pidfile i running
+  local pidfile running
   for pidfile in "$@"; do
     if alive "$pidfile"; then kill -TERM "$(cat "$pidfile")" 2>/dev/null || true; fi
   done
-  for ((i = 0; i < wait_seconds * 10; i++)); do
+  local deadline=$((SECONDS + wait_seconds))
+  while ((SECONDS < deadline)); do
     running=0
     for pidfile in "$@"; do
       if alive "$pidfile"; then running=1; fi

@@ -99,15 +99,24 @@ class Cluster:
                        timeout=CLUSTER_TIMEOUT)
 
     def stop(self):
-        """Stops every process and removes the state directory; returns the servers' logs
-        (for a sanitizer check)."""
+        """Stops every process and removes the state directory. Returns a list of problems
+        for a test to report: a server that was running and did not shut down cleanly (no
+        "ready to exit" line from its pid: it crashed or had to be killed), or a sanitizer
+        report in a server's log."""
         if not self.running:
-            return ""
+            return []
         self.running = False
+        running_nodes = {}  # server.log path -> pid, for the nodes running before the stop
+        for root, _, files in os.walk(self.state):
+            if "server.log" in files and "pid" in files:
+                with open(os.path.join(root, "pid")) as f:
+                    pid = int(f.read())
+                if os.path.exists("/proc/%d/cwd" % pid):
+                    running_nodes[os.path.join(root, "server.log")] = pid
         if os.path.exists(os.path.join(self.state, "cluster.env")):
             subprocess.run([CLUSTER_SH, "stop", "--dir", self.state], env=self.env,
                            capture_output=True, timeout=CLUSTER_TIMEOUT)
-        logs = []
+        problems = []
         for root, _, files in os.walk(self.state):
             if "pid" in files:  # cluster.sh removes the pid files of what it stopped
                 with open(os.path.join(root, "pid")) as f:
@@ -116,10 +125,20 @@ class Cluster:
                     except ProcessLookupError:
                         pass
             if "server.log" in files:
-                with open(os.path.join(root, "server.log"), "rb") as f:
-                    logs.append(f.read().decode("utf-8", "replace"))
+                path = os.path.join(root, "server.log")
+                with open(path, "rb") as f:
+                    log = f.read().decode("utf-8", "replace")
+                for marker in ("Sanitizer", "runtime error"):
+                    if marker in log:
+                        problems.append("sanitizer report in %s:\n%s" % (path, log[-8000:]))
+                pid = running_nodes.get(path)
+                if pid is not None and not any(
+                        line.startswith("%d:" % pid) and "ready to exit" in line
+                        for line in log.splitlines()):
+                    problems.append("%s (pid %d) did not shut down cleanly:\n%s"
+                                    % (path, pid, log[-4000:]))
         shutil.rmtree(self.dir, ignore_errors=True)
-        return "\n".join(logs)
+        return problems
 
 
 def keys_by_shard(cluster, keys):
