@@ -12,6 +12,8 @@ packages=(
   libgtest-dev libgmock-dev googletest libbenchmark-dev libcuckoo-dev libtbb-dev
   # the real Redis peers and clients the integration tests and benchmarks run against
   redis-server redis-tools redis-sentinel python3 python3-redis
+  # the proxies of the sharded deployment (scripts/cluster.sh, docs/scale-out.md)
+  nutcracker haproxy
 )
 
 missing=()
