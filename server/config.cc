@@ -248,6 +248,11 @@ const Param kParams[] = {
     {"tcp-keepalive", true, Arity::kOne,
      [](ServerConfig& c, Words v) { return ParseInt(v[0], 0, INT_MAX, &c.tcp_keepalive); },
      [](const ServerConfig& c) { return absl::StrCat(c.tcp_keepalive); }},
+    {"busy-reply-threshold", true, Arity::kOne,
+     [](ServerConfig& c, Words v) {
+       return ParseInt(v[0], 0, INT64_MAX, &c.busy_reply_threshold_ms);
+     },
+     [](const ServerConfig& c) { return absl::StrCat(c.busy_reply_threshold_ms); }},
     {"hz", true, Arity::kOne,
      [](ServerConfig& c, Words v) { return ParseInt(v[0], 1, 500, &c.hz); },
      [](const ServerConfig& c) { return absl::StrCat(c.hz); }},
@@ -345,7 +350,6 @@ const Passthrough kPassthrough[] = {
     {"lazyfree-lazy-server-del", "no"},
     {"lazyfree-lazy-user-del", "no"},
     {"lazyfree-lazy-user-flush", "no"},
-    {"lua-time-limit", "5000"},
     {"no-appendfsync-on-rewrite", "no"},
     {"notify-keyspace-events", ""},
     {"oom-score-adj", "no"},
@@ -373,6 +377,7 @@ const Passthrough kPassthrough[] = {
 // Redis's older names, still accepted in files, flags and CONFIG SET.
 constexpr std::pair<std::string_view, std::string_view> kAliases[] = {
     {"slaveof", "replicaof"},
+    {"lua-time-limit", "busy-reply-threshold"},
     {"slave-priority", "replica-priority"},
     {"min-slaves-to-write", "min-replicas-to-write"},
     {"min-slaves-max-lag", "min-replicas-max-lag"},

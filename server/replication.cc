@@ -293,4 +293,16 @@ ReplicationReport ServerReplication::Report() const {
   return report;
 }
 
+ServerReplication::EffectGroup::EffectGroup(ServerReplication& replication) {
+  {
+    MutexLock lock(&replication.mu_);
+    primary_ = replication.primary_;
+  }
+  if (primary_ != nullptr) primary_->BeginEffectGroup();
+}
+
+ServerReplication::EffectGroup::~EffectGroup() {
+  if (primary_ != nullptr) primary_->EndEffectGroup();
+}
+
 }  // namespace mirrorkv::server
