@@ -31,7 +31,7 @@ struct LuaEngine::RunState {
   std::string reply;  // reused buffer for redis.call replies
   std::vector<std::string> args;
   std::vector<std::string_view> arg_views;
-  uint64_t rand_state = 0;  // math.random (rand48)
+  uint64_t* rand_state = nullptr;  // math.random's generator (rand48), kept across scripts
 };
 
 namespace {
@@ -576,20 +576,21 @@ int ScriptPcall(lua_State* lua) {
   return lua_gettop(lua);
 }
 
-// --- math.random with rand48, so that a script sees the same sequence on every run ---
+// --- math.random with Redis's rand48 (the same numbers as Redis for the same calls) ---
 
 constexpr uint64_t kRand48Multiplier = 0x5DEECE66DULL;
 constexpr uint64_t kRand48Mask = (1ULL << 48) - 1;
 constexpr int32_t kRand48Max = INT32_MAX;
 
 void Rand48Seed(LuaEngine::RunState* state, int32_t seed) {
-  state->rand_state =
+  *state->rand_state =
       ((static_cast<uint64_t>(static_cast<uint32_t>(seed)) << 16) | 0x330E) & kRand48Mask;
 }
 
 int32_t Rand48Next(LuaEngine::RunState* state) {
-  state->rand_state = (state->rand_state * kRand48Multiplier + 0xB) & kRand48Mask;
-  return static_cast<int32_t>(state->rand_state >> 17);
+  uint64_t& x = *state->rand_state;
+  x = (x * kRand48Multiplier + 0xB) & kRand48Mask;
+  return static_cast<int32_t>(x >> 17);
 }
 
 int MathRandom(lua_State* lua) {
@@ -695,6 +696,24 @@ int SafeLoad(lua_State* lua) {
 
 // --- Guards around the bundled libraries' known weak points ---
 
+// Calls the guarded function (upvalue 1) with the guard's arguments. An error it raises
+// gets the script's position in front ("user_script:1: "), as it would have had if the
+// script had called it directly rather than through the guard.
+int CallGuarded(lua_State* lua) {
+  int argc = lua_gettop(lua);
+  lua_pushvalue(lua, lua_upvalueindex(1));
+  lua_insert(lua, 1);
+  if (lua_pcall(lua, argc, LUA_MULTRET, 0) != 0) {
+    if (lua_isstring(lua, -1)) {
+      luaL_where(lua, 1);
+      lua_insert(lua, -2);
+      lua_concat(lua, 2);
+    }
+    return lua_error(lua);
+  }
+  return lua_gettop(lua);
+}
+
 // bit.tohex(x, n) with n = INT_MIN overflows LuaBitOp 1.0.2's buffer (CVE-2024-31449):
 // the count is clamped to what it can mean (at most 8 digits) before the call.
 int SafeBitToHex(lua_State* lua) {
@@ -705,10 +724,7 @@ int SafeBitToHex(lua_State* lua) {
     lua_pushnumber(lua, digits);
     lua_replace(lua, 2);
   }
-  lua_pushvalue(lua, lua_upvalueindex(1));
-  lua_insert(lua, 1);
-  lua_call(lua, lua_gettop(lua) - 1, LUA_MULTRET);
-  return lua_gettop(lua);
+  return CallGuarded(lua);
 }
 
 // lua-cjson 2.1.0 sizes its output buffer with an int: a string near 2^31/6 bytes
@@ -748,10 +764,7 @@ int SafeJsonEncode(lua_State* lua) {
   bool ok = JsonEncodable(lua, 0);
   lua_pop(lua, 1);
   if (!ok) return luaL_error(lua, "Cannot serialise: value too large or too deeply nested");
-  lua_pushvalue(lua, lua_upvalueindex(1));
-  lua_insert(lua, 1);
-  lua_call(lua, 1, 1);
-  return 1;
+  return CallGuarded(lua);
 }
 
 // Replaces table[name] (table at the top) with `guard`, which gets the original as its
@@ -774,6 +787,21 @@ int MissingGlobal(lua_State* lua) {
   const char* name = lua_tostring(lua, 2);
   return luaL_error(lua, "Script attempted to access nonexistent global variable '%s'",
                     name == nullptr ? "?" : name);
+}
+
+// setmetatable, refusing the read-only tables (the globals, the libraries) with Redis's
+// error, which carries no position.
+int SafeSetMetatable(lua_State* lua) {
+  luaL_checktype(lua, 1, LUA_TTABLE);
+  int type = lua_type(lua, 2);
+  luaL_argcheck(lua, type == LUA_TNIL || type == LUA_TTABLE, 2, "nil or table expected");
+  if (luaL_getmetafield(lua, 1, "__metatable")) {
+    lua_pushstring(lua, "Attempt to modify a readonly table");
+    return lua_error(lua);
+  }
+  lua_settop(lua, 2);
+  lua_setmetatable(lua, 1);
+  return 1;
 }
 
 // Pushes an empty table that reads through to the table at `real` and refuses writes.
@@ -930,6 +958,8 @@ void LuaEngine::Open() {
   lua_setglobal(lua, "load");
   lua_pushcfunction(lua, ScriptPcall);
   lua_setglobal(lua, "pcall");
+  lua_pushcfunction(lua, SafeSetMetatable);
+  lua_setglobal(lua, "setmetatable");
   lua_getglobal(lua, "math");
   SetField(lua, "random", MathRandom);
   SetField(lua, "randomseed", MathRandomSeed);
@@ -966,12 +996,13 @@ void LuaEngine::Open() {
     lua_setfield(lua, real, name);
     lua_pop(lua, 1);
   }
-  // Strings index the string library through their metatable: hide it behind the proxy.
+  // Strings index the string library through their metatable: it reads through the
+  // proxy, and getmetatable("") shows a read-only view of it.
   lua_pushstring(lua, "");
   lua_getmetatable(lua, -1);
   lua_getfield(lua, real, "string");
   lua_setfield(lua, -2, "__index");
-  lua_pushboolean(lua, 0);
+  PushProxy(lua, -1, nullptr);
   lua_setfield(lua, -2, "__metatable");
   lua_pop(lua, 2);
   PushProxy(lua, real, MissingGlobal);
@@ -1028,7 +1059,7 @@ void LuaEngine::Run(std::string_view sha, std::span<const std::string_view> keys
   lua_State* lua = lua_;
   RunState state;
   state.host = &host;
-  Rand48Seed(&state, 0);
+  state.rand_state = &rand_state_;
   SetRunState(lua, &state);
 
   lua_pushlightuserdata(lua, &kErrorHandlerKey);

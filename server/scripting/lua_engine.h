@@ -79,6 +79,10 @@ class LuaEngine {
 
   lua_State* lua_ = nullptr;
   int gc_countdown_ = 0;
+  // math.random's rand48 state. As in Redis 7, one generator for the process, from
+  // rand48's standard initial state, not reseeded per script: a script's effects are
+  // replicated, not the script, so its random numbers need not repeat on a replica.
+  uint64_t rand_state_ = 0x1234ABCD330EULL;
 };
 
 // SHA1 of `data` as 40 lower-case hex characters (script names, redis.sha1hex).

@@ -326,7 +326,7 @@ void ScriptHelpCommand(CommandContext& ctx) {
       "LOAD <script>",
       "    Load a script into the scripts cache without executing it.",
       "HELP",
-      "    Print this help."};
+      "    Prints this help."};
   ReplyHelp(ctx, kLines);
 }
 
