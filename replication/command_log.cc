@@ -171,7 +171,12 @@ void CommandLog::Claim(uint64_t base) {
   chunk.base.store(base, std::memory_order_release);
 }
 
-CommandLog::~CommandLog() { Close(); }
+CommandLog::~CommandLog() {
+  // The destroying thread's group ends with the log (a REPLICAOF inside the transaction
+  // being grouped). No other thread may have a group open on it (see BeginGroup).
+  if (current_group.log == this) current_group = {};
+  Close();
+}
 
 void CommandLog::OnMutations(std::span<const Mutation> batch) {
   // Encoded outside any shared state: on the stack for the usual record of a few dozen

@@ -68,7 +68,8 @@ class CommandLog final : public MutationListener {
   // logged for a group that changed nothing. Changes other threads make meanwhile keep
   // their place in the stream, which may be inside the group (a replica then applies
   // them at the group's EXEC). Groups nest; the outermost one counts. A thread has at
-  // most one log's group open.
+  // most one log's group open. The log may be destroyed inside a group only by the
+  // thread that opened it (the group then ends with it).
   void BeginGroup();
   void EndGroup() ABSL_LOCKS_EXCLUDED(group_mu_);
   // An offset at which a reader can start the stream without landing inside a group:

@@ -181,6 +181,14 @@ void Client::Dispatch(std::span<const std::string_view> args) {
   // A script past busy-reply-threshold has let go of the gate (scripting.h): only
   // commands that touch no data may run beside it.
   if ((spec->flags & kCmdAllowBusy) == 0 && server_.scripting().busy()) {
+    if (multi_active_ && spec->name == "exec") {
+      // Redis's answer to a refused EXEC: the transaction goes, with the reason.
+      DiscardMulti();
+      Unwatch();
+      reply_.Error(absl::StrCat("EXECABORT Transaction discarded because of: ",
+                                internal::AsAbsl(Scripting::kBusyError)));
+      return;
+    }
     Reject(Scripting::kBusyError);
     return;
   }
@@ -445,7 +453,9 @@ constexpr uint32_t kTxFlags = kCmdNoScript | kCmdLoading | kCmdStale | kCmdAllow
 
 const CommandSpec kCommands[] = {
     {"multi", 1, kTxFlags | kCmdNoQueue | kCmdFast, MultiCommand, 0, 0, 0, "@fast @transaction"},
-    {"exec", 1, kTxFlags | kCmdNoQueue, ExecCommand, 0, 0, 0, "@slow @transaction"},
+    // Not allow-busy, as in Redis: a transaction does not run beside a slow script.
+    {"exec", 1, (kTxFlags & ~kCmdAllowBusy) | kCmdNoQueue, ExecCommand, 0, 0, 0,
+     "@slow @transaction"},
     {"discard", 1, kTxFlags | kCmdNoQueue | kCmdFast, DiscardCommand, 0, 0, 0,
      "@fast @transaction"},
     {"watch", -2, kTxFlags | kCmdNoQueue | kCmdFast, WatchCommand, 1, -1, 1, "@fast @transaction"},

@@ -294,15 +294,17 @@ ReplicationReport ServerReplication::Report() const {
 }
 
 ServerReplication::EffectGroup::EffectGroup(ServerReplication& replication) {
+  std::shared_ptr<Primary> primary;
   {
     MutexLock lock(&replication.mu_);
-    primary_ = replication.primary_;
+    primary = replication.primary_;
   }
-  if (primary_ != nullptr) primary_->BeginEffectGroup();
+  if (primary != nullptr) primary->BeginEffectGroup();
+  primary_ = primary;
 }
 
 ServerReplication::EffectGroup::~EffectGroup() {
-  if (primary_ != nullptr) primary_->EndEffectGroup();
+  if (std::shared_ptr<Primary> primary = primary_.lock()) primary->EndEffectGroup();
 }
 
 }  // namespace mirrorkv::server

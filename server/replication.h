@@ -144,7 +144,9 @@ class ServerReplication {
     EffectGroup& operator=(const EffectGroup&) = delete;
 
    private:
-    std::shared_ptr<Primary> primary_;
+    // Not a shared_ptr: REPLICAOF inside the EXEC being grouped destroys the Primary
+    // (waiting until nobody else holds it), which ends the group with it.
+    std::weak_ptr<Primary> primary_;
   };
 
  private:
