@@ -28,28 +28,11 @@ from harness import (MultiServerTestCase, RespReader, connect,  # noqa: E402
 SYNC_TIMEOUT = 20.0
 THREADS = 8
 
-# Token bucket, state kept as JSON (tokens, last refill in ms). The caller passes the
-# time, so that the test decides how many tokens refill.
-TOKEN_BUCKET = """
-local rate = tonumber(ARGV[1])
-local capacity = tonumber(ARGV[2])
-local now = tonumber(ARGV[3])
-local requested = tonumber(ARGV[4])
-local state = redis.call('get', KEYS[1])
-local tokens, last = capacity, now
-if state then
-  local decoded = cjson.decode(state)
-  tokens, last = decoded.tokens, decoded.ts
-end
-tokens = math.min(capacity, tokens + (now - last) * rate / 1000)
-local allowed = 0
-if tokens >= requested then
-  tokens = tokens - requested
-  allowed = 1
-end
-redis.call('set', KEYS[1], cjson.encode({tokens = tokens, ts = now}), 'PX', 600000)
-return allowed
-"""
+# Token bucket (examples/scripts/token_bucket.lua). The caller passes the time, so that
+# the test decides how many tokens refill.
+with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "examples",
+                       "scripts", "token_bucket.lua")) as f:
+    TOKEN_BUCKET = f.read()
 
 # Fixed-window counter: the first request of a window starts its expiry.
 FIXED_WINDOW = """
