@@ -58,7 +58,8 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     options = parser.parse_args()
 
-    servers = [Server("mirrorkv", [options.mirrorkv]), Server("redis", [REDIS_SERVER])]
+    mirrorkv = os.path.abspath(options.mirrorkv)  # the servers run in their own directories
+    servers = [Server("mirrorkv", [mirrorkv]), Server("redis", [REDIS_SERVER])]
     try:
         for server in servers:
             server.start()

@@ -121,6 +121,12 @@ void AppendEncoding(std::span<const Mutation> batch, bool wrap, std::string* out
   EncodeInto(batch, wrap, out->data() + at);
 }
 
+// The stream encoding of a one-word command (MULTI, EXEC).
+std::string Encoded(std::span<const std::string_view, 1> command) {
+  char buffer[32];
+  return std::string(buffer, WriteCommand(buffer, std::span<const std::string_view>(command)));
+}
+
 // The effect group open on this thread, if any (see CommandLog::BeginGroup).
 struct ThreadGroup {
   CommandLog* log = nullptr;
@@ -208,12 +214,7 @@ void CommandLog::StartGroup() {
     ++started_groups_;
   }
   current_group.started = true;
-  static const std::string multi = [] {
-    std::string bytes;
-    char buffer[32];
-    bytes.assign(buffer, WriteCommand(buffer, std::span(kMulti)));
-    return bytes;
-  }();
+  static const std::string multi = Encoded(kMulti);
   Append(multi);
 }
 
@@ -232,12 +233,7 @@ void CommandLog::EndGroup() {
   bool started = current_group.started;
   current_group = {};
   if (!started) return;
-  static const std::string exec = [] {
-    std::string bytes;
-    char buffer[32];
-    bytes.assign(buffer, WriteCommand(buffer, std::span(kExec)));
-    return bytes;
-  }();
+  static const std::string exec = Encoded(kExec);
   Append(exec);
   {
     MutexLock lock(&group_mu_);
