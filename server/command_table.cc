@@ -34,7 +34,7 @@ const Table& GetTable() {
     auto* built = new Table();
     for (auto family : {StringCommands(), KeyCommands(), ConnectionCommands(), ServerCommands(),
                         PubSubCommands(), TransactionCommands(), ReplicationCommands(),
-                        IntrospectionCommands(), ScriptingCommands()}) {
+                        IntrospectionCommands(), ScriptingCommands(), BitCommands()}) {
       built->all.insert(built->all.end(), family.begin(), family.end());
     }
     for (const CommandSpec& spec : built->all) built->by_name.emplace(spec.name, &spec);

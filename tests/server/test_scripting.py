@@ -198,6 +198,15 @@ class ScriptsUnderConcurrencyTest(MultiServerTestCase):
         self.assertEqual(p.get("otp:keep"), b"123456")
         self.assert_replicas_equal_primary()
 
+    def test_setbit_reaches_replicas_as_the_resulting_value(self):
+        p = self.primary.client()
+        for offset in (3, 100, 3, 7000):
+            p.setbit("flags:user:1", offset, 1)
+        p.setbit("flags:user:1", 100, 0)
+        p.setbit("flags:new", 9, 0)
+        self.assertEqual(p.bitcount("flags:user:1"), 2)
+        self.assert_replicas_equal_primary()
+
     def test_replica_applies_a_script_and_a_transaction_atomically(self):
         """While scripts (and MULTI/EXEC) change two keys together on the primary, readers
         of the replicas never see them differ."""

@@ -342,6 +342,42 @@ CASES.update({
         ["GETEX", "k", "PXAT", "9223372036854775807"], ["EXISTS", "k"]],
 })
 
+# Bitmaps on strings.
+CASES.update({
+    "setbit_getbit": [
+        ["SETBIT", "b", "7", "1"], ["GET", "b"], ["SETBIT", "b", "7", "1"], ["SETBIT", "b", "7", "0"],
+        ["GET", "b"], ["SETBIT", "z", "100", "0"], ["GET", "z"], ["STRLEN", "z"],
+        ["SETBIT", "b", "0", "1"], ["GETBIT", "b", "0"], ["GETBIT", "b", "1"],
+        ["GETBIT", "b", "1000"], ["GETBIT", "missing", "3"], ["SETBIT", "b", "-1", "1"],
+        ["SETBIT", "b", "x", "1"], ["SETBIT", "b", "1", "2"], ["SETBIT", "b", "1", "-1"],
+        ["SETBIT", "b", "1", "x"], ["SETBIT", "b", "4294967296", "1"],
+        ["SETBIT", "b", "4294967295", "0"], ["GETBIT", "b", "-1"], ["GETBIT", "b", "1.5"],
+        ["SET", "s", "a"], ["SETBIT", "s", "6", "1"], ["GET", "s"], ["SETBIT", "b"],
+        ["SET", "t", "x"], ["EXPIRE", "t", "100"], ["SETBIT", "t", "1", "1"], ["TTL", "t"]],
+    "bitcount": [
+        ["SET", "k", "foobar"], ["BITCOUNT", "k"], ["BITCOUNT", "k", "0", "0"],
+        ["BITCOUNT", "k", "1", "1"], ["BITCOUNT", "k", "-2", "-1"], ["BITCOUNT", "k", "-1", "-2"],
+        ["BITCOUNT", "k", "0", "-1", "BYTE"], ["BITCOUNT", "k", "5", "30", "BIT"],
+        ["BITCOUNT", "k", "1", "1", "bit"], ["BITCOUNT", "k", "-3", "-1", "BIT"],
+        ["BITCOUNT", "k", "0", "100"], ["BITCOUNT", "k", "100", "200"],
+        ["BITCOUNT", "k", "0", "1", "FOO"], ["BITCOUNT", "k", "0"], ["BITCOUNT", "k", "a", "1"],
+        ["BITCOUNT", "missing"], ["BITCOUNT", "missing", "x"], ["BITCOUNT", "k", "0", "1", "2", "3"],
+        ["SET", "e", ""], ["BITCOUNT", "e"], ["BITCOUNT", "e", "0", "-1", "BIT"]],
+    "bitpos": [
+        ["SET", "k", b"\xff\xf0\x00"], ["BITPOS", "k", "0"], ["BITPOS", "k", "1"],
+        ["BITPOS", "k", "0", "2"], ["BITPOS", "k", "1", "2"], ["BITPOS", "k", "1", "2", "-1"],
+        ["BITPOS", "k", "0", "0", "0"], ["BITPOS", "k", "0", "0", "-1"],
+        ["BITPOS", "k", "1", "7", "15", "BIT"], ["BITPOS", "k", "0", "7", "15", "BIT"],
+        ["BITPOS", "k", "0", "3", "BIT"], ["BITPOS", "k", "1", "12", "BIT"],
+        ["BITPOS", "k", "0", "0", "3", "BIT"], ["BITPOS", "k", "1", "-5", "-1", "BIT"],
+        ["BITPOS", "k", "1", "5", "2"], ["BITPOS", "k", "2"], ["BITPOS", "k", "x"],
+        ["BITPOS", "k", "1", "a"], ["BITPOS", "k", "1", "0", "1", "FOO"],
+        ["BITPOS", "k", "1", "0", "1", "BIT", "x"], ["BITPOS", "missing", "0"],
+        ["BITPOS", "missing", "1"], ["SET", "ones", b"\xff\xff"], ["BITPOS", "ones", "0"],
+        ["BITPOS", "ones", "0", "0", "-1"], ["BITPOS", "ones", "0", "1"],
+        ["SET", "zeros", b"\x00\x00"], ["BITPOS", "zeros", "1"], ["BITPOS", "zeros", "0", "1"]],
+})
+
 # The same conversions for a RESP3 connection (the first reply, HELLO's, differs).
 CASES["eval_resp3_client"] = [["HELLO", "3"]] + [
     _eval("return {double=3.5}", "0"), _eval("return {map={a=1}}", "0"),
