@@ -60,6 +60,11 @@ bool DeadlineAfter(int64_t now, int64_t ttl, int64_t* deadline) {
   return true;
 }
 
+// An absolute deadline past what an entry holds (kMaxDeadline, some 2.28 million years
+// from 1970) is kept as that one: Redis accepts any positive 64-bit deadline (PEXPIREAT
+// k 9223372036854775807 answers 1), and no key lives to see the difference.
+int64_t ClampDeadline(int64_t unix_ms) { return std::min(unix_ms, Entry::kMaxDeadline); }
+
 }  // namespace
 
 Store::Impl::Impl(const StoreOptions& options)
@@ -243,10 +248,8 @@ Result<bool> Store::Impl::Set(std::string_view key, std::string_view value,
       }
       break;
     case Expiry::Kind::kAt:
-      deadline = options.expiry.millis();
-      if (deadline <= 0 || deadline > Entry::kMaxDeadline) {
-        return Status::InvalidArgument("invalid expire time");
-      }
+      if (options.expiry.millis() <= 0) return Status::InvalidArgument("invalid expire time");
+      deadline = ClampDeadline(options.expiry.millis());
       break;
   }
   bool keep_ttl = options.expiry.kind() == Expiry::Kind::kKeep;
@@ -301,10 +304,8 @@ Result<std::string> Store::Impl::GetEx(std::string_view key, Expiry expiry) {
       return Status::InvalidArgument("invalid expire time");
     }
   } else if (expiry.kind() == Expiry::Kind::kAt) {
-    deadline = expiry.millis();
-    if (deadline <= 0 || deadline > Entry::kMaxDeadline) {
-      return Status::InvalidArgument("invalid expire time");
-    }
+    if (expiry.millis() <= 0) return Status::InvalidArgument("invalid expire time");
+    deadline = ClampDeadline(expiry.millis());
   }
   uint64_t hash = StripedTable::Hash(key);
   Stripe& stripe = table_.StripeFor(hash);
@@ -389,8 +390,7 @@ Result<bool> Store::Impl::Expire(std::string_view key, Expiry expiry, ExpireCond
     }
     if (expiry.millis() <= 0) deadline = 0;
   } else if (expiry.kind() == Expiry::Kind::kAt) {
-    deadline = expiry.millis();
-    if (deadline > Entry::kMaxDeadline) return Status::InvalidArgument("invalid expire time");
+    deadline = ClampDeadline(expiry.millis());
   } else {
     return Status::InvalidArgument("Expire takes Expiry::After or Expiry::At");
   }

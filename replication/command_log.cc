@@ -79,12 +79,9 @@ template <typename Emit>
 constexpr std::string_view kMulti[] = {"MULTI"};
 constexpr std::string_view kExec[] = {"EXEC"};
 
-// The size of the stream encoding of `batch`.
-size_t EncodedSize(std::span<const Mutation> batch) {
-  // A batch of several mutations is one atomic change on the primary: MULTI ... EXEC
-  // makes it one on the replica too, as Redis does when a command propagates several.
-  size_t size =
-      batch.size() > 1 ? CommandSize(std::span(kMulti)) + CommandSize(std::span(kExec)) : 0;
+// The size of the stream encoding of `batch`; `wrap`: inside MULTI ... EXEC.
+size_t EncodedSize(std::span<const Mutation> batch, bool wrap) {
+  size_t size = wrap ? CommandSize(std::span(kMulti)) + CommandSize(std::span(kExec)) : 0;
   for (const Mutation& m : batch) {
     WithCommand(m, [&](const auto& args) { size += CommandSize(std::span(args)); });
   }
@@ -100,17 +97,43 @@ size_t EncodedSizeBound(std::span<const Mutation> batch) {
   return bound;
 }
 
-// Writes the encoding of `batch` into memory of at least EncodedSize(batch) bytes, and
-// returns the end of what it wrote.
-char* EncodeInto(std::span<const Mutation> batch, char* out) {
-  const bool transaction = batch.size() > 1;
-  if (transaction) out = WriteCommand(out, std::span(kMulti));
+// Writes the encoding of `batch` into memory of at least EncodedSize(batch, wrap) bytes,
+// and returns the end of what it wrote.
+char* EncodeInto(std::span<const Mutation> batch, bool wrap, char* out) {
+  if (wrap) out = WriteCommand(out, std::span(kMulti));
   for (const Mutation& m : batch) {
     WithCommand(m, [&](const auto& args) { out = WriteCommand(out, std::span(args)); });
   }
-  if (transaction) out = WriteCommand(out, std::span(kExec));
+  if (wrap) out = WriteCommand(out, std::span(kExec));
   return out;
 }
+
+// A batch of several mutations is one atomic change on the primary: MULTI ... EXEC makes
+// it one on the replica too, as Redis does when a command propagates several. Inside an
+// effect group the group's own MULTI ... EXEC does that (they do not nest).
+bool NeedsWrap(std::span<const Mutation> batch, bool in_group) {
+  return batch.size() > 1 && !in_group;
+}
+
+void AppendEncoding(std::span<const Mutation> batch, bool wrap, std::string* out) {
+  size_t at = out->size();
+  out->resize(at + EncodedSize(batch, wrap));
+  EncodeInto(batch, wrap, out->data() + at);
+}
+
+// The stream encoding of a one-word command (MULTI, EXEC).
+std::string Encoded(std::span<const std::string_view, 1> command) {
+  char buffer[32];
+  return std::string(buffer, WriteCommand(buffer, std::span<const std::string_view>(command)));
+}
+
+// The effect group open on this thread, if any (see CommandLog::BeginGroup).
+struct ThreadGroup {
+  CommandLog* log = nullptr;
+  int depth = 0;
+  bool started = false;  // its MULTI is in the stream
+};
+thread_local ThreadGroup current_group;
 
 }  // namespace
 
@@ -123,9 +146,7 @@ struct CommandLog::Chunk {
 };
 
 void EncodeMutations(std::span<const Mutation> batch, std::string* out) {
-  size_t at = out->size();
-  out->resize(at + EncodedSize(batch));
-  EncodeInto(batch, out->data() + at);
+  AppendEncoding(batch, NeedsWrap(batch, false), out);
 }
 
 CommandLog::CommandLog(size_t backlog_bytes, uint64_t start_offset)
@@ -156,24 +177,82 @@ void CommandLog::Claim(uint64_t base) {
   chunk.base.store(base, std::memory_order_release);
 }
 
-CommandLog::~CommandLog() { Close(); }
+CommandLog::~CommandLog() {
+  // The destroying thread's group ends with the log (a REPLICAOF inside the transaction
+  // being grouped). No other thread may have a group open on it (see BeginGroup).
+  if (current_group.log == this) current_group = {};
+  Close();
+}
 
 void CommandLog::OnMutations(std::span<const Mutation> batch) {
   // Encoded outside any shared state: on the stack for the usual record of a few dozen
   // bytes (this runs for every write on a primary), else in a buffer that the thread
   // reuses. Encoding first and copying measured cheaper than sizing first and encoding
   // in place: the sizing pass costs more than the copy.
+  const bool in_group = current_group.log == this;
+  if (in_group && !current_group.started) StartGroup();
+  const bool wrap = NeedsWrap(batch, in_group);
   constexpr size_t kStackBytes = 512;
   if (EncodedSizeBound(batch) <= kStackBytes) {
     char encoded[kStackBytes];
-    char* end = EncodeInto(batch, encoded);
+    char* end = EncodeInto(batch, wrap, encoded);
     Append({encoded, static_cast<size_t>(end - encoded)});
     return;
   }
   thread_local std::string encoded;
   encoded.clear();
-  EncodeMutations(batch, &encoded);
+  AppendEncoding(batch, wrap, &encoded);
   Append(encoded);
+}
+
+// A group's MULTI goes into the stream with its first change, under that change's stripe
+// lock like any record, so the group's records keep their place in every key's order.
+// A group that changes nothing leaves nothing in the stream.
+void CommandLog::StartGroup() {
+  {
+    MutexLock lock(&group_mu_);
+    ++started_groups_;
+  }
+  current_group.started = true;
+  static const std::string multi = Encoded(kMulti);
+  Append(multi);
+}
+
+void CommandLog::BeginGroup() {
+  if (current_group.log == this) {
+    ++current_group.depth;
+    return;
+  }
+  MIRRORKV_CHECK(current_group.log == nullptr);  // one log per thread's group
+  current_group = {this, 1, false};
+}
+
+void CommandLog::EndGroup() {
+  MIRRORKV_CHECK(current_group.log == this);
+  if (--current_group.depth > 0) return;
+  bool started = current_group.started;
+  current_group = {};
+  if (!started) return;
+  static const std::string exec = Encoded(kExec);
+  Append(exec);
+  {
+    MutexLock lock(&group_mu_);
+    --started_groups_;
+  }
+  group_cv_.SignalAll();
+}
+
+uint64_t CommandLog::OffsetOutsideGroups() {
+  uint64_t offset;
+  {
+    MutexLock lock(&group_mu_);
+    while (started_groups_ > 0) group_cv_.Wait(&group_mu_);
+    // Every byte reserved so far belongs to a finished group or to no group; the ones
+    // reserved from now on come after it.
+    offset = reserved_end();
+  }
+  WaitPublished(offset);
+  return offset;
 }
 
 uint64_t CommandLog::Append(std::string_view bytes) {

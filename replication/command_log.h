@@ -62,6 +62,21 @@ class CommandLog final : public MutationListener {
   // stream it applies). Returns the end offset of the appended bytes.
   uint64_t Append(std::string_view bytes);
 
+  // Effect groups: the changes the calling thread makes from BeginGroup() until the
+  // matching EndGroup() are logged between MULTI and EXEC, so a replica applies them all
+  // at once (a script's or a transaction's effects, as Redis propagates them). Nothing is
+  // logged for a group that changed nothing. Changes other threads make meanwhile keep
+  // their place in the stream, which may be inside the group (a replica then applies
+  // them at the group's EXEC). Groups nest; the outermost one counts. A thread has at
+  // most one log's group open. The log may be destroyed inside a group only by the
+  // thread that opened it (the group then ends with it).
+  void BeginGroup();
+  void EndGroup() ABSL_LOCKS_EXCLUDED(group_mu_);
+  // An offset at which a reader can start the stream without landing inside a group:
+  // waits until no started group is open, then returns the reserved end once published.
+  // A full resync starts its snapshot there.
+  uint64_t OffsetOutsideGroups() ABSL_LOCKS_EXCLUDED(group_mu_);
+
   // The offset just past the last published byte: Redis's master_repl_offset. Every byte
   // before it is written, and it never decreases.
   uint64_t end_offset() const;
@@ -109,6 +124,8 @@ class CommandLog final : public MutationListener {
   // Spins until end_offset() >= `offset`.
   void WaitPublished(uint64_t offset) const;
   void WakeWaiters() ABSL_LOCKS_EXCLUDED(wait_mu_);
+  // Logs the calling thread's group's MULTI, before its first change.
+  void StartGroup() ABSL_LOCKS_EXCLUDED(group_mu_);
 
   // Appends in flight: each slot holds the start of one append's range, kSlotReserving
   // while that append reserves, or kSlotIdle. More threads than slots take turns.
@@ -137,6 +154,11 @@ class CommandLog final : public MutationListener {
   mutable Mutex wait_mu_;
   mutable CondVar wait_cv_;
   bool closed_ ABSL_GUARDED_BY(wait_mu_) = false;
+
+  // Groups whose MULTI is logged and whose EXEC is not yet.
+  Mutex group_mu_;
+  CondVar group_cv_;
+  int started_groups_ ABSL_GUARDED_BY(group_mu_) = 0;
 };
 
 }  // namespace mirrorkv::internal

@@ -339,8 +339,9 @@ std::optional<uint64_t> Primary::Impl::PartialResyncStart(const Handshake& hands
 Result<uint64_t> Primary::Impl::FullResync(Session& session, const Handshake& handshake,
                                            internal::CatchUp* catch_up) {
   // The snapshot starts at `offset`: every change logged from here on is in the stream
-  // after it, so the fuzzy snapshot plus that stream gives the exact data set.
-  const uint64_t offset = log_->end_offset();
+  // after it, so the fuzzy snapshot plus that stream gives the exact data set. The offset
+  // is never inside an effect group: the replica would get an EXEC without its MULTI.
+  const uint64_t offset = log_->OffsetOutsideGroups();
   MIRRORKV_RETURN_IF_ERROR(
       session.transport->Send(absl::StrCat("+FULLRESYNC ", replication_id_, " ", offset, "\r\n")));
   catch_up->Start(offset);
@@ -597,5 +598,9 @@ uint64_t Primary::backlog_first_offset() const { return impl_->backlog_first_off
 void Primary::SetMinReplicas(size_t count, std::chrono::milliseconds max_lag) {
   impl_->SetMinReplicas(count, max_lag);
 }
+
+void Primary::BeginEffectGroup() { impl_->log().BeginGroup(); }
+
+void Primary::EndEffectGroup() { impl_->log().EndGroup(); }
 
 }  // namespace mirrorkv

@@ -50,6 +50,7 @@ class Primary::Impl {
   size_t WaitForReplicas(size_t count, std::chrono::milliseconds timeout);
   std::vector<ReplicaInfo> replicas() const;
   uint64_t backlog_first_offset() const { return log_->first_offset(); }
+  internal::CommandLog& log() { return *log_; }
   void SetMinReplicas(size_t count, std::chrono::milliseconds max_lag);
 
  private:

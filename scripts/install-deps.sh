@@ -8,6 +8,8 @@ packages=(
   build-essential cmake ninja-build pkg-config clang clang-format git
   # libraries
   libabsl-dev libxxhash-dev liblz4-dev libasio-dev
+  # scripting (EVAL): Lua 5.1 with the cjson and bit libraries Redis bundles
+  liblua5.1-0-dev lua-cjson-dev lua-bitop-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev googletest libbenchmark-dev libcuckoo-dev libtbb-dev
   # the real Redis peers and clients the integration tests and benchmarks run against

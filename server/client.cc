@@ -12,6 +12,7 @@
 #include "server/io_thread.h"
 #include "server/keyspace_listener.h"
 #include "server/logger.h"
+#include "server/scripting/scripting.h"
 #include "server/server.h"
 
 namespace mirrorkv::server {
@@ -175,6 +176,20 @@ void Client::Dispatch(std::span<const std::string_view> args) {
     Reject(absl::StrCat("ERR Can't execute '", CommandFullName(*spec, container),
                         "': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are "
                         "allowed in this context"));
+    return;
+  }
+  // A script past busy-reply-threshold has let go of the gate (scripting.h): only
+  // commands that touch no data may run beside it.
+  if ((spec->flags & kCmdAllowBusy) == 0 && server_.scripting().busy()) {
+    if (multi_active_ && spec->name == "exec") {
+      // Redis's answer to a refused EXEC: the transaction goes, with the reason.
+      DiscardMulti();
+      Unwatch();
+      reply_.Error(absl::StrCat("EXECABORT Transaction discarded because of: ",
+                                internal::AsAbsl(Scripting::kBusyError)));
+      return;
+    }
+    Reject(Scripting::kBusyError);
     return;
   }
   if (multi_active_ && (spec->flags & kCmdNoQueue) == 0) {
@@ -372,10 +387,16 @@ void Client::ExecMulti(CommandContext& ctx) {
   ExecGate& gate = server_.gate();
   gate.UnlockShared(thread_.index());
   gate.LockAll();
-  if (watch_dirty_.load(std::memory_order_relaxed)) {
+  if (server_.scripting().busy()) {
+    // A slow script let go of the gate after this EXEC passed the busy check; its
+    // transaction must not run beside the script.
+    ctx.reply.Error(Scripting::kBusyError);
+  } else if (watch_dirty_.load(std::memory_order_relaxed)) {
     ctx.reply.NullArray();
   } else {
     ctx.reply.ArrayHeader(queue.size());
+    // The transaction's changes reach replicas as one MULTI ... EXEC.
+    ServerReplication::EffectGroup group(server_.replication());
     std::vector<std::string_view> views;
     for (const QueuedCommand& command : queue) {
       views.assign(command.args.begin(), command.args.end());
@@ -432,7 +453,9 @@ constexpr uint32_t kTxFlags = kCmdNoScript | kCmdLoading | kCmdStale | kCmdAllow
 
 const CommandSpec kCommands[] = {
     {"multi", 1, kTxFlags | kCmdNoQueue | kCmdFast, MultiCommand, 0, 0, 0, "@fast @transaction"},
-    {"exec", 1, kTxFlags | kCmdNoQueue, ExecCommand, 0, 0, 0, "@slow @transaction"},
+    // Not allow-busy, as in Redis: a transaction does not run beside a slow script.
+    {"exec", 1, (kTxFlags & ~kCmdAllowBusy) | kCmdNoQueue, ExecCommand, 0, 0, 0,
+     "@slow @transaction"},
     {"discard", 1, kTxFlags | kCmdNoQueue | kCmdFast, DiscardCommand, 0, 0, 0,
      "@fast @transaction"},
     {"watch", -2, kTxFlags | kCmdNoQueue | kCmdFast, WatchCommand, 1, -1, 1, "@fast @transaction"},

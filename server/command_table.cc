@@ -13,6 +13,7 @@
 #include "engine/base/numbers.h"
 #include "engine/base/strings.h"
 #include "server/commands.h"
+#include "server/scripting/scripting.h"
 #include "server/string_hash.h"
 
 namespace mirrorkv::server {
@@ -31,9 +32,9 @@ struct Table {
 const Table& GetTable() {
   static const Table* table = [] {
     auto* built = new Table();
-    for (auto family :
-         {StringCommands(), KeyCommands(), ConnectionCommands(), ServerCommands(), PubSubCommands(),
-          TransactionCommands(), ReplicationCommands(), IntrospectionCommands()}) {
+    for (auto family : {StringCommands(), KeyCommands(), ConnectionCommands(), ServerCommands(),
+                        PubSubCommands(), TransactionCommands(), ReplicationCommands(),
+                        IntrospectionCommands(), ScriptingCommands(), BitCommands()}) {
       built->all.insert(built->all.end(), family.begin(), family.end());
     }
     for (const CommandSpec& spec : built->all) built->by_name.emplace(spec.name, &spec);
@@ -211,6 +212,7 @@ void CommandDocsCommand(CommandContext& ctx) {
     if (categories.find("@transaction") != std::string_view::npos) group = "transactions";
     if (categories.find("@connection") != std::string_view::npos) group = "connection";
     if (categories.find("@admin") != std::string_view::npos) group = "server";
+    if (categories.find("@scripting") != std::string_view::npos) group = "scripting";
     ctx.reply.Bulk(group);
   }
 }

@@ -100,6 +100,7 @@ std::span<const CommandSpec> PubSubCommands();
 std::span<const CommandSpec> TransactionCommands();
 std::span<const CommandSpec> ReplicationCommands();
 std::span<const CommandSpec> IntrospectionCommands();  // COMMAND
+std::span<const CommandSpec> BitCommands();            // SETBIT GETBIT BITCOUNT BITPOS
 
 // --- Helpers shared by handlers ---
 

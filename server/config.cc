@@ -295,6 +295,11 @@ const Param kParams[] = {
     {"tcp-keepalive", Mutability::kRuntime, Arity::kOne,
      [](ServerConfig& c, Words v) { return ParseInt(v[0], 0, INT_MAX, &c.tcp_keepalive); },
      [](const ServerConfig& c) { return absl::StrCat(c.tcp_keepalive); }},
+    {"busy-reply-threshold", Mutability::kRuntime, Arity::kOne,
+     [](ServerConfig& c, Words v) {
+       return ParseInt(v[0], 0, INT64_MAX, &c.busy_reply_threshold_ms);
+     },
+     [](const ServerConfig& c) { return absl::StrCat(c.busy_reply_threshold_ms); }},
     {"hz", Mutability::kRuntime, Arity::kOne,
      [](ServerConfig& c, Words v) { return ParseInt(v[0], 1, 500, &c.hz); },
      [](const ServerConfig& c) { return absl::StrCat(c.hz); }},
@@ -412,7 +417,6 @@ const Passthrough kPassthrough[] = {
     {"lazyfree-lazy-server-del", "no", TextKind::kBool},
     {"lazyfree-lazy-user-del", "no", TextKind::kBool},
     {"lazyfree-lazy-user-flush", "no", TextKind::kBool},
-    {"lua-time-limit", "5000", TextKind::kInt},
     {"no-appendfsync-on-rewrite", "no", TextKind::kBool},
     {"notify-keyspace-events", "", TextKind::kFlags, "AgKE$lshzxetmdn"},
     {"oom-score-adj", "no", TextKind::kEnum, "no,yes,relative,absolute"},
@@ -536,6 +540,7 @@ Status CheckText(const Passthrough& entry, Words values, std::string_view curren
 // Redis's older names, still accepted in files, flags and CONFIG SET.
 constexpr std::pair<std::string_view, std::string_view> kAliases[] = {
     {"slaveof", "replicaof"},
+    {"lua-time-limit", "busy-reply-threshold"},
     {"slave-priority", "replica-priority"},
     {"min-slaves-to-write", "min-replicas-to-write"},
     {"min-slaves-max-lag", "min-replicas-max-lag"},

@@ -71,6 +71,9 @@ struct ServerConfig {
   int64_t tcp_backlog = 511;
   int64_t tcp_keepalive = 300;
   int64_t hz = 10;
+  // busy-reply-threshold (alias lua-time-limit): after this long a running script makes
+  // other commands answer -BUSY and may be stopped with SCRIPT KILL; 0 never.
+  int64_t busy_reply_threshold_ms = 5000;
   int64_t databases = 1;
   // Replication (docs/server.md, "Replication"). The primary this server follows
   // (replicaof; empty host: none, a primary itself).

@@ -293,4 +293,18 @@ ReplicationReport ServerReplication::Report() const {
   return report;
 }
 
+ServerReplication::EffectGroup::EffectGroup(ServerReplication& replication) {
+  std::shared_ptr<Primary> primary;
+  {
+    MutexLock lock(&replication.mu_);
+    primary = replication.primary_;
+  }
+  if (primary != nullptr) primary->BeginEffectGroup();
+  primary_ = primary;
+}
+
+ServerReplication::EffectGroup::~EffectGroup() {
+  if (std::shared_ptr<Primary> primary = primary_.lock()) primary->EndEffectGroup();
+}
+
 }  // namespace mirrorkv::server

@@ -132,6 +132,23 @@ class ServerReplication {
   bool is_replica() const ABSL_LOCKS_EXCLUDED(mu_);
   ReplicationReport Report() const ABSL_LOCKS_EXCLUDED(mu_);
 
+  // For a scope, makes the calling thread's changes one atomic unit of the stream
+  // (Primary::BeginEffectGroup): MULTI/EXEC and scripts use it so that a replica applies
+  // their effects all at once. Nothing to do while no Primary logs (no replica ever
+  // attached, or a replica, which refuses writes anyway).
+  class EffectGroup {
+   public:
+    explicit EffectGroup(ServerReplication& replication) ABSL_LOCKS_EXCLUDED(replication.mu_);
+    ~EffectGroup();
+    EffectGroup(const EffectGroup&) = delete;
+    EffectGroup& operator=(const EffectGroup&) = delete;
+
+   private:
+    // Not a shared_ptr: REPLICAOF inside the EXEC being grouped destroys the Primary
+    // (waiting until nobody else holds it), which ends the group with it.
+    std::weak_ptr<Primary> primary_;
+  };
+
  private:
   ServerReplication(Store& store, const ReplicationSettings& settings);
 

@@ -172,10 +172,12 @@ void WaitCommand(CommandContext& ctx) {
       });
 }
 
-constexpr uint32_t kReplFlags = kCmdAdmin | kCmdNoScript | kCmdAllowBusy;
+// Only REPLCONF may run beside a slow script (allow-busy), as in Redis 7.0: a PSYNC or
+// REPLICAOF then would change the role under the script's feet.
+constexpr uint32_t kReplFlags = kCmdAdmin | kCmdNoScript;
 
 const CommandSpec kCommands[] = {
-    {"replconf", -1, kReplFlags | kCmdLoading | kCmdStale, ReplconfCommand, 0, 0, 0,
+    {"replconf", -1, kReplFlags | kCmdLoading | kCmdStale | kCmdAllowBusy, ReplconfCommand, 0, 0, 0,
      "@admin @slow @dangerous"},
     {"psync", -3, kReplFlags | kCmdNoMulti, PsyncCommand, 0, 0, 0, "@admin @slow @dangerous"},
     {"sync", 1, kReplFlags | kCmdNoMulti, PsyncCommand, 0, 0, 0, "@admin @slow @dangerous"},

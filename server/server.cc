@@ -23,6 +23,7 @@
 #include "server/persistence.h"
 #include "server/pubsub.h"
 #include "server/replication.h"
+#include "server/scripting/scripting.h"
 #include "server/version.h"
 
 #define ASIO_NO_DEPRECATED
@@ -140,6 +141,8 @@ struct Server::ControlLoop {
 Server::Server(ServerConfig config) : config_(std::move(config)) {}
 
 Server::~Server() {
+  // A script still running is stopped first: it holds the gate that I/O threads wait on.
+  if (scripting_ != nullptr) scripting_->Stop();
   // Connections first: they reference everything else.
   if (transport_ != nullptr) transport_->Stop();
   // Replica sessions, the link to a primary and WAITs in progress go before the Store, and
@@ -226,6 +229,7 @@ Status Server::Init() {
     replication_->ReplicaOf(config_.replicaof_host, static_cast<uint16_t>(config_.replicaof_port),
                             ReplicationSettingsLocked());
   }
+  scripting_ = std::make_unique<Scripting>(*this);
   transport_ = config_.io_backend == "epoll" ? NewEpollTransport(*this, threads)
                                              : NewAsioTransport(*this, threads);
   return Status::Ok();
@@ -238,6 +242,7 @@ void Server::ApplyLiveConfig(const ServerConfig& config) {
   protected_mode_.store(config.protected_mode, std::memory_order_relaxed);
   timeout_.store(config.timeout, std::memory_order_relaxed);
   maxclients_.store(config.maxclients, std::memory_order_relaxed);
+  busy_reply_threshold_ms_.store(config.busy_reply_threshold_ms, std::memory_order_relaxed);
   Logger::Get().set_level(config.loglevel);
   if (store_ != nullptr) {
     store_->SetMaxMemory(config.maxmemory);

@@ -37,6 +37,7 @@ class Persistence;
 class PubSub;
 class Server;
 class ServerReplication;
+class Scripting;
 struct ReplicationSettings;
 
 // Moves bytes between sockets and Clients. One implementation per event loop.
@@ -123,6 +124,7 @@ class Server {
   Persistence& persistence() { return *persistence_; }
   KeyspaceListener& keyspace() { return *keyspace_; }
   ServerReplication& replication() { return *replication_; }
+  Scripting& scripting() { return *scripting_; }
   ServerCounters& counters() { return counters_; }
   std::span<IoThread* const> threads() const;
 
@@ -151,6 +153,9 @@ class Server {
   int64_t timeout_seconds() const { return timeout_.load(std::memory_order_relaxed); }
   int64_t maxclients() const { return maxclients_.load(std::memory_order_relaxed); }
   int64_t proto_max_bulk_len() const { return max_bulk_len_.load(std::memory_order_relaxed); }
+  int64_t busy_reply_threshold_ms() const {
+    return busy_reply_threshold_ms_.load(std::memory_order_relaxed);
+  }
 
   // Identity, for INFO and HELLO.
   const std::string& run_id() const { return run_id_; }
@@ -194,6 +199,7 @@ class Server {
   std::unique_ptr<Persistence> persistence_;
   std::unique_ptr<ServerReplication> replication_;
   std::unique_ptr<Transport> transport_;
+  std::unique_ptr<Scripting> scripting_;
   ClientRegistry clients_;
   ServerCounters counters_;
 
@@ -203,6 +209,7 @@ class Server {
   std::atomic<bool> protected_mode_{true};
   std::atomic<int64_t> timeout_{0};
   std::atomic<int64_t> maxclients_{10000};
+  std::atomic<int64_t> busy_reply_threshold_ms_{5000};
   std::atomic<bool> shutting_down_{false};
   std::atomic<int64_t> instantaneous_ops_{0};
 

@@ -125,6 +125,17 @@ class Primary {
   // this returns.
   void SetMinReplicas(size_t count, std::chrono::milliseconds max_lag);
 
+  // Makes the changes the calling thread makes to the Store, from BeginEffectGroup()
+  // until the matching EndEffectGroup(), one atomic unit of the stream: they are logged
+  // between MULTI and EXEC, so a replica applies all of them or none (Redis propagates a
+  // transaction's or a script's effects the same way). A group that changes nothing logs
+  // nothing. Changes other threads make meanwhile keep their place in the stream. Groups
+  // nest (the outermost counts); a thread has one Primary's group open at a time, and
+  // only that thread may destroy the Primary while the group is open (which ends it). A
+  // full resync waits for the groups in progress to end, so keep groups short. O(1).
+  void BeginEffectGroup();
+  void EndEffectGroup();
+
   class Impl;
 
  private:

@@ -298,5 +298,65 @@ TEST(CommandLogTest, OversizedAppendsAmongConcurrentWritersNeitherStallNorTear) 
   EXPECT_EQ(log.end_offset(), appended.load());
 }
 
+// An effect group: the calling thread's changes between BeginGroup and EndGroup are one
+// MULTI ... EXEC block; a multi-key batch inside it is not wrapped again; groups nest;
+// an empty group logs nothing.
+TEST(CommandLogTest, EffectGroupWrapsTheThreadsChangesOnce) {
+  CommandLog log(1 << 20, 0);
+  Mutation a{MutationKind::kSet, MutationCause::kWrite, "a", "1", 0};
+  Mutation batch[2] = {{MutationKind::kSet, MutationCause::kWrite, "b", "2", 0},
+                       {MutationKind::kDelete, MutationCause::kWrite, "c", {}, 0}};
+  log.BeginGroup();
+  log.EndGroup();
+  EXPECT_EQ(log.end_offset(), 0u);
+
+  log.BeginGroup();
+  log.OnMutations({&a, 1});
+  log.BeginGroup();  // nested: part of the outer group
+  log.OnMutations(batch);
+  log.EndGroup();
+  log.OnMutations({&a, 1});
+  log.EndGroup();
+  log.OnMutations({&a, 1});  // after the group: on its own
+  auto commands = ParseAll(ReadAll(log, 0));
+  ASSERT_EQ(commands.size(), 7u);
+  EXPECT_THAT(commands[0], ElementsAre("MULTI"));
+  EXPECT_THAT(commands[1], ElementsAre("SET", "a", "1"));
+  EXPECT_THAT(commands[2], ElementsAre("SET", "b", "2"));
+  EXPECT_THAT(commands[3], ElementsAre("DEL", "c"));
+  EXPECT_THAT(commands[4], ElementsAre("SET", "a", "1"));
+  EXPECT_THAT(commands[5], ElementsAre("EXEC"));
+  EXPECT_THAT(commands[6], ElementsAre("SET", "a", "1"));
+}
+
+// Another thread's change made during a group lands inside it (it is applied at the EXEC),
+// and a full resync's start offset waits for the group to end rather than fall inside it.
+TEST(CommandLogTest, OffsetOutsideGroupsWaitsForTheOpenGroup) {
+  CommandLog log(1 << 20, 0);
+  Mutation a{MutationKind::kSet, MutationCause::kWrite, "a", "1", 0};
+  Mutation other{MutationKind::kDelete, MutationCause::kExpired, "x", {}, 0};
+  log.BeginGroup();
+  log.OnMutations({&a, 1});
+  std::thread expiry([&] { log.OnMutations({&other, 1}); });
+  expiry.join();
+  std::atomic<uint64_t> start{0};
+  std::atomic<bool> returned{false};
+  std::thread resync([&] {
+    start = log.OffsetOutsideGroups();
+    returned = true;
+  });
+  std::this_thread::sleep_for(50ms);
+  EXPECT_FALSE(returned.load());  // the group is open: no offset inside it is handed out
+  log.OnMutations({&a, 1});
+  log.EndGroup();
+  resync.join();
+  EXPECT_EQ(start.load(), log.end_offset());
+  auto commands = ParseAll(ReadAll(log, 0));
+  ASSERT_EQ(commands.size(), 5u);
+  EXPECT_THAT(commands[0], ElementsAre("MULTI"));
+  EXPECT_THAT(commands[2], ElementsAre("DEL", "x"));
+  EXPECT_THAT(commands[4], ElementsAre("EXEC"));
+}
+
 }  // namespace
 }  // namespace mirrorkv::internal
