@@ -256,7 +256,11 @@ char* CommandLog::WritableAt(uint64_t pos) {
     // range the chunk held before must have finished copying; they all precede this
     // one, so waiting for their publication suffices.
     uint64_t old_end = base + kChunkBytes - capacity;  // may wrap: compared below
-    if (base + kChunkBytes > start_offset_ + capacity) WaitPublished(old_end);
+    if (base + kChunkBytes > start_offset_ + capacity) {
+      WaitPublished(old_end);
+      // And the retained reader must have copied that range (see Retain).
+      while (retained_from_.load(std::memory_order_acquire) < old_end) Pause(&spins);
+    }
     Claim(base);
   } else {
     // Another append owns the first byte; it may not have re-claimed the chunk yet.
