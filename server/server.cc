@@ -318,8 +318,11 @@ std::string_view AdmissionRefusal(size_t clients, int64_t maxclients, bool prote
 }
 
 std::string_view Server::AdmitConnection(bool loopback) {
-  std::string_view refusal = AdmissionRefusal(clients_.size(), maxclients(), protected_mode(),
-                                              password_required(), loopback);
+  // Replicas are connections too (Redis counts them as clients), though they left the
+  // client registry when they were handed to the Primary.
+  size_t connections = clients_.size() + replication_->replica_count();
+  std::string_view refusal =
+      AdmissionRefusal(connections, maxclients(), protected_mode(), password_required(), loopback);
   if (!refusal.empty()) {
     counters_.rejected_connections.fetch_add(1, std::memory_order_relaxed);
     Log(LogLevel::kVerbose, "Rejected a connection: %s",
