@@ -109,6 +109,46 @@ std::string FormatSave(const std::vector<SavePoint>& points) {
 
 std::string YesNo(bool value) { return value ? "yes" : "no"; }
 
+// client-output-buffer-limit: "<class> <hard> <soft> <seconds>" groups, as separate
+// words or in one string; the classes named change, the others stay (Redis's rule).
+Status ParseOutputBufferLimits(Words words, OutputBufferLimits* out) {
+  std::vector<std::string> tokens;
+  for (const std::string& word : words) {
+    for (absl::string_view token : absl::StrSplit(word, ' ', absl::SkipWhitespace())) {
+      tokens.emplace_back(token);
+    }
+  }
+  if (tokens.empty() || tokens.size() % 4 != 0) {
+    return Invalid("Wrong number of arguments in buffer limit configuration.");
+  }
+  OutputBufferLimits limits = *out;
+  for (size_t i = 0; i < tokens.size(); i += 4) {
+    std::string name = absl::AsciiStrToLower(tokens[i]);
+    OutputBufferLimit* limit = name == "normal"                       ? &limits.normal
+                               : name == "replica" || name == "slave" ? &limits.replica
+                               : name == "pubsub"                     ? &limits.pubsub
+                                                                      : nullptr;
+    if (limit == nullptr)
+      return Invalid("Invalid client class specified in buffer limit configuration.");
+    if (!ParseMemory(tokens[i + 1], &limit->hard) || !ParseMemory(tokens[i + 2], &limit->soft) ||
+        !internal::ParseInt64(tokens[i + 3], &limit->soft_seconds) || limit->soft_seconds < 0) {
+      return Invalid("Error in hard, soft or soft_seconds setting in buffer limit configuration.");
+    }
+  }
+  *out = limits;
+  return Status::Ok();
+}
+
+// As Redis's CONFIG GET shows it: every class, "slave" for replicas, bytes.
+std::string FormatOutputBufferLimits(const OutputBufferLimits& limits) {
+  auto group = [](std::string_view name, const OutputBufferLimit& limit) {
+    return absl::StrCat(internal::AsAbsl(name), " ", limit.hard, " ", limit.soft, " ",
+                        limit.soft_seconds);
+  };
+  return absl::StrCat(group("normal", limits.normal), " ", group("slave", limits.replica), " ",
+                      group("pubsub", limits.pubsub));
+}
+
 // How a parameter's words are counted: exactly one, or any number (bind, save).
 enum class Arity : uint8_t { kOne, kMany };
 
@@ -306,6 +346,9 @@ const Param kParams[] = {
     {"replica-priority", true, Arity::kOne,
      [](ServerConfig& c, Words v) { return ParseInt(v[0], 0, INT_MAX, &c.replica_priority); },
      [](const ServerConfig& c) { return absl::StrCat(c.replica_priority); }},
+    {"client-output-buffer-limit", true, Arity::kMany,
+     [](ServerConfig& c, Words v) { return ParseOutputBufferLimits(v, &c.output_buffer_limits); },
+     [](const ServerConfig& c) { return FormatOutputBufferLimits(c.output_buffer_limits); }},
     {"io-backend", false, Arity::kOne,
      [](ServerConfig& c, Words v) {
        std::string lower = absl::AsciiStrToLower(v[0]);
@@ -332,8 +375,6 @@ const Passthrough kPassthrough[] = {
     {"aof-use-rdb-preamble", "yes"},
     {"auto-aof-rewrite-min-size", "67108864"},
     {"auto-aof-rewrite-percentage", "100"},
-    {"client-output-buffer-limit",
-     "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60"},
     {"crash-log-enabled", "yes"},
     {"crash-memcheck-enabled", "yes"},
     {"dynamic-hz", "yes"},

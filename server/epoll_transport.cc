@@ -57,6 +57,7 @@ class EpollClient final : public Client, public EpollHandler {
   void Register();
   void OnEvents(uint32_t events) override;
   void Flush() override;
+  size_t bytes_in_flight() const override { return writing_.size() - written_; }
   void Close() override;
 
  private:

@@ -229,6 +229,8 @@ void Server::ApplyLiveConfig(const ServerConfig& config) {
   protected_mode_.store(config.protected_mode, std::memory_order_relaxed);
   timeout_.store(config.timeout, std::memory_order_relaxed);
   maxclients_.store(config.maxclients, std::memory_order_relaxed);
+  normal_output_limit_.Set(config.output_buffer_limits.normal);
+  pubsub_output_limit_.Set(config.output_buffer_limits.pubsub);
   Logger::Get().set_level(config.loglevel);
   if (store_ != nullptr) {
     store_->SetMaxMemory(config.maxmemory);
@@ -243,6 +245,10 @@ ReplicationSettings Server::ReplicationSettingsLocked() const {
   settings.min_replicas_max_lag = std::chrono::seconds(config_.min_replicas_max_lag);
   settings.masterauth = config_.masterauth;
   settings.listening_port = static_cast<uint16_t>(config_.port);
+  const OutputBufferLimit& replica_limit = config_.output_buffer_limits.replica;
+  settings.replica_buffer_hard = static_cast<size_t>(replica_limit.hard);
+  settings.replica_buffer_soft = static_cast<size_t>(replica_limit.soft);
+  settings.replica_buffer_soft_period = std::chrono::seconds(replica_limit.soft_seconds);
   return settings;
 }
 

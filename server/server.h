@@ -150,6 +150,12 @@ class Server {
   int64_t timeout_seconds() const { return timeout_.load(std::memory_order_relaxed); }
   int64_t maxclients() const { return maxclients_.load(std::memory_order_relaxed); }
   int64_t proto_max_bulk_len() const { return max_bulk_len_.load(std::memory_order_relaxed); }
+  // client-output-buffer-limit of the moment for normal or pub/sub clients.
+  OutputBufferLimit output_limit(bool pubsub) const {
+    const LiveOutputLimit& live = pubsub ? pubsub_output_limit_ : normal_output_limit_;
+    return {live.hard.load(std::memory_order_relaxed), live.soft.load(std::memory_order_relaxed),
+            live.soft_seconds.load(std::memory_order_relaxed)};
+  }
 
   // Identity, for INFO and HELLO.
   const std::string& run_id() const { return run_id_; }
@@ -202,6 +208,19 @@ class Server {
   std::atomic<bool> protected_mode_{true};
   std::atomic<int64_t> timeout_{0};
   std::atomic<int64_t> maxclients_{10000};
+  // Read after every reply: relaxed atomics, not the configuration lock.
+  struct LiveOutputLimit {
+    std::atomic<uint64_t> hard{0};
+    std::atomic<uint64_t> soft{0};
+    std::atomic<int64_t> soft_seconds{0};
+    void Set(const OutputBufferLimit& limit) {
+      hard.store(limit.hard, std::memory_order_relaxed);
+      soft.store(limit.soft, std::memory_order_relaxed);
+      soft_seconds.store(limit.soft_seconds, std::memory_order_relaxed);
+    }
+  };
+  LiveOutputLimit normal_output_limit_;
+  LiveOutputLimit pubsub_output_limit_;
   std::atomic<bool> shutting_down_{false};
   std::atomic<int64_t> instantaneous_ops_{0};
 

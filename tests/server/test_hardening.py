@@ -6,6 +6,7 @@ Every server runs on a free loopback port and is stopped (bounded) in tearDown.
 """
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -126,6 +127,72 @@ class ReplicaUnderBulkLoadTest(MultiServerTestCase):
         self.assertEqual(info_fields(primary.port, "stats")["sync_full"], "1")
         self.assertEqual(info_fields(replica.port, "replication")["mirrorkv_full_resyncs"], "1")
         self.assertEqual(replica.client().dbsize(), primary.client().dbsize())
+
+
+def rss_bytes(server):
+    with open("/proc/%d/status" % server.proc.pid) as f:
+        return int(next(line for line in f if line.startswith("VmRSS:")).split()[1]) * 1024
+
+
+class OutputBufferLimitTest(MultiServerTestCase):
+
+    def test_non_reading_client_is_dropped_at_its_limit_and_others_keep_answers(self):
+        limit = 64 << 20
+        server = self.start("--client-output-buffer-limit", "normal 64mb 32mb 10",
+                            "--io-threads", "1")
+        client = server.client()
+        client.set("big", b"x" * (5 << 20))
+        self.assertEqual(client.config_get("client-output-buffer-limit"),
+                         {"client-output-buffer-limit":
+                          "normal 67108864 33554432 10 slave 268435456 67108864 60 "
+                          "pubsub 33554432 8388608 60"})
+        baseline = rss_bytes(server)
+        greedy = connect(server.port)
+        greedy.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        greedy.sendall(encode_command("GET", "big") * 1200)  # 6 GB of replies, never read
+        worst_latency = 0.0
+        peak_rss = baseline
+        deadline = time.monotonic() + SYNC_TIMEOUT
+        while "overcoming of output buffer limits" not in server.log():
+            self.assertLess(time.monotonic(), deadline, "the client was not dropped")
+            started = time.monotonic()
+            self.assertTrue(client.ping())  # the same (only) I/O thread
+            worst_latency = max(worst_latency, time.monotonic() - started)
+            peak_rss = max(peak_rss, rss_bytes(server))
+            time.sleep(0.01)
+        self.assertRegex(server.log(), r"Client id=\d+ addr=127\.0\.0\.1:\d+ .* scheduled to be "
+                         r"closed ASAP for overcoming of output buffer limits\.")
+        self.assertLess(peak_rss - baseline, 4 * limit)
+        self.assertLess(worst_latency, 2.0)
+        greedy.close()  # (not drained: the kernel still holds what was written to it)
+        # This client and the INFO connection.
+        wait_until(lambda: info_fields(server.port, "clients")["connected_clients"] == "2",
+                   SYNC_TIMEOUT, what="the dropped client to be gone")
+        self.assertEqual(len(client.get("big")), 5 << 20)
+
+    def test_config_set_changes_the_classes_it_names(self):
+        server = self.start()
+        client = server.client()
+        client.config_set("client-output-buffer-limit", "pubsub 1mb 0 0")
+        self.assertEqual(client.config_get("client-output-buffer-limit")["client-output-buffer-limit"],
+                         "normal 0 0 0 slave 268435456 67108864 60 pubsub 1048576 0 0")
+        for bad in ["normal 1 2", "other 1 2 3", "normal x 0 0", "normal 0 0 -1"]:
+            with self.assertRaises(Exception):
+                client.config_set("client-output-buffer-limit", bad)
+
+    def test_non_reading_subscriber_is_dropped_at_the_pubsub_limit(self):
+        server = self.start("--client-output-buffer-limit", "pubsub 2mb 1mb 60")
+        subscriber = connect(server.port)
+        subscriber.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        subscriber.sendall(encode_command("SUBSCRIBE", "ch"))
+        self.assertTrue(RespReader(subscriber).read().startswith(b"*3"))
+        publisher = server.client()
+        payload = b"y" * (64 << 10)
+        wait_until(lambda: publisher.publish("ch", payload) == 0, SYNC_TIMEOUT,
+                   interval=0.001, what="the subscriber to be dropped")
+        self.assertIn("scheduled to be closed ASAP for overcoming of output buffer limits",
+                      server.log())
+        subscriber.close()
 
 
 if __name__ == "__main__":
