@@ -1,5 +1,5 @@
 // Client: one connection's protocol state, independent of the event loop that moves its
-// bytes. The transport (asio_transport.cc or epoll_transport.cc) subclasses it to own the
+// bytes. The transport (asio_transport.cc) subclasses it to own the
 // socket: it reads into ReadSpace(), calls OnRead(), and writes output() when Flush() is
 // called. Everything between — parsing, dispatch, MULTI, subscriptions, authentication —
 // is here and in the command handlers.

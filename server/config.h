@@ -95,8 +95,6 @@ struct ServerConfig {
   int64_t min_replicas_max_lag = 10;
   // Reported to Sentinel (slave_priority): 0 means never promote this replica.
   int64_t replica_priority = 100;
-  // "asio" (default) or "epoll": the measured alternative, see docs/server.md.
-  std::string io_backend = "asio";
   // client-output-buffer-limit <class> <hard> <soft> <seconds> ... (class normal,
   // replica or its old name slave, pubsub); CONFIG SET changes the classes it names.
   OutputBufferLimits output_buffer_limits;

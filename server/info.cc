@@ -109,7 +109,6 @@ void ServerSection(Server& server, const ServerConfig& config, std::string* out)
   Field(out, "io_threads_active", server.threads().size() > 1 ? 1 : 0);
   Field(out, "mirrorkv_version", kServerVersion);
   Field(out, "io_threads", server.threads().size());
-  Field(out, "io_backend", config.io_backend);
 }
 
 void ClientsSection(Server& server, const ServerConfig& config, std::string* out) {

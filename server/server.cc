@@ -217,8 +217,7 @@ Status Server::Init() {
     replication_->ReplicaOf(config_.replicaof_host, static_cast<uint16_t>(config_.replicaof_port),
                             ReplicationSettingsLocked());
   }
-  transport_ = config_.io_backend == "epoll" ? NewEpollTransport(*this, threads)
-                                             : NewAsioTransport(*this, threads);
+  transport_ = NewAsioTransport(*this, threads);
   return Status::Ok();
 }
 
@@ -438,8 +437,8 @@ int Server::Run() {
     pidfile << getpid() << "\n";
   }
   transport_->Start();
-  Log(LogLevel::kNotice, "Listening on %s port %d with %d I/O threads (%s)",
-      absl::StrJoin(current.bind, " "), current.port, threads().size(), current.io_backend);
+  Log(LogLevel::kNotice, "Listening on %s port %d with %d I/O threads",
+      absl::StrJoin(current.bind, " "), current.port, threads().size());
   Log(LogLevel::kNotice, "Ready to accept connections");
 
   ControlLoop& control = *control_;

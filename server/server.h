@@ -3,7 +3,7 @@
 // registry, pub/sub, persistence and the EXEC gate, and runs the control loop (signals,
 // the once-every-100-ms "cron": automatic snapshots, idle-client timeouts, ops/sec
 // sampling) on the thread that calls Run(). Connections are served by a Transport's I/O
-// threads (asio_transport.h, epoll_transport.h).
+// threads (asio_transport.cc).
 //
 //   auto server = Server::Create(std::move(config));
 //   if (!server.ok()) ...;
@@ -63,7 +63,6 @@ struct BindAddress {
 BindAddress ParseBindAddress(std::string_view text);
 
 std::unique_ptr<Transport> NewAsioTransport(Server& server, size_t threads);
-std::unique_ptr<Transport> NewEpollTransport(Server& server, size_t threads);
 
 // Every connected client by id, for CLIENT LIST/KILL, maxclients and shutdown.
 class ClientRegistry {
