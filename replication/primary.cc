@@ -619,49 +619,52 @@ Status Primary::Impl::FullResync(Session& session, uint64_t offset) {
 
 void Primary::Impl::SenderMain() {
   std::vector<pollfd> blocked;
-  MutexLock lock(&stream_mu_);
-  while (!sender_stopping_) {
-    if (streams_.empty()) {
-      // Nobody reads: nothing is buffered, and the buffer starts at the log's end.
-      log_->Retain(internal::CommandLog::kNoRetention);
-      blocks_.clear();
-      buffer_end_ = log_->end_offset();
-      stream_cv_.WaitWithTimeout(&stream_mu_, kTick);
-      continue;
-    }
-    size_t pulled = PullLog(kPullBudget);
-    log_->Retain(streams_.empty() ? internal::CommandLog::kNoRetention : buffer_end_);
-    size_t sent = 0;
-    blocked.clear();
+  while (true) {
+    uint64_t end;
     bool unpollable_blocked = false;
-    for (const SessionPtr& s : streams_) {
-      if (!s->online.load(std::memory_order_acquire) || s->closed.load(std::memory_order_acquire)) {
+    {
+      MutexLock lock(&stream_mu_);
+      if (sender_stopping_) break;
+      if (streams_.empty()) {
+        // Nobody reads: nothing is buffered, and the buffer starts at the log's end.
+        log_->Retain(internal::CommandLog::kNoRetention);
+        blocks_.clear();
+        buffer_end_ = log_->end_offset();
+        stream_cv_.WaitWithTimeout(&stream_mu_, kTick);
         continue;
       }
-      sent += SendTo(*s);
-      if (s->stream_pos < buffer_end_ && !s->closed.load(std::memory_order_acquire)) {
-        if (s->descriptor >= 0) {
-          blocked.push_back({s->descriptor, POLLOUT, 0});
-        } else {
-          unpollable_blocked = true;
+      size_t pulled = PullLog(kPullBudget);
+      log_->Retain(streams_.empty() ? internal::CommandLog::kNoRetention : buffer_end_);
+      size_t sent = 0;
+      blocked.clear();
+      for (const SessionPtr& s : streams_) {
+        if (!s->online.load(std::memory_order_acquire) ||
+            s->closed.load(std::memory_order_acquire)) {
+          continue;
+        }
+        sent += SendTo(*s);
+        if (s->stream_pos < buffer_end_ && !s->closed.load(std::memory_order_acquire)) {
+          if (s->descriptor >= 0) {
+            blocked.push_back({s->descriptor, POLLOUT, 0});
+          } else {
+            unpollable_blocked = true;
+          }
         }
       }
+      EnforceLimits(MonotonicMillis());
+      std::erase_if(streams_,
+                    [](const SessionPtr& s) { return s->closed.load(std::memory_order_acquire); });
+      Trim();
+      if (pulled > 0 || sent > 0) continue;
+      end = buffer_end_;
     }
-    EnforceLimits(MonotonicMillis());
-    std::erase_if(streams_,
-                  [](const SessionPtr& s) { return s->closed.load(std::memory_order_acquire); });
-    Trim();
-    if (pulled > 0 || sent > 0) continue;
     // Nothing moved: wait for a socket to take more, or for the log to grow. Not long
     // while a socket is full: writers may be waiting for this thread (Retain).
-    uint64_t end = buffer_end_;
-    stream_mu_.Unlock();
     if (!blocked.empty() || unpollable_blocked) {
       ::poll(blocked.data(), blocked.size(), 1);
     } else {
       log_->WaitForData(end, kTryInterval);
     }
-    stream_mu_.Lock();
   }
   log_->Retain(internal::CommandLog::kNoRetention);  // appends must never wait for nobody
 }

@@ -25,9 +25,10 @@
 //
 // Lock order: ack_mu_ before mu_ (WaitForReplicas counts acknowledgements, under mu_,
 // while holding ack_mu_ so that no acknowledgement signal is missed); refusal_mu_
-// before mu_ (a write-refusal update counts the good replicas); stream_mu_ and
-// waiters_mu_ are taken alone. None is held while calling into the Store or the log,
-// which take their own locks, or while calling a WAIT's callback.
+// before mu_ (a write-refusal update counts the good replicas); waiters_mu_ before mu_
+// (completing WAITs counts the acknowledgements); stream_mu_ is taken alone. None is held while
+// calling into the Store or the log, which take their own locks, or while calling a WAIT's
+// callback.
 #pragma once
 
 #include <atomic>
