@@ -76,8 +76,8 @@ class CommandLog final : public MutationListener {
 
   // Appends to `out` the published bytes from offset `from`, at most `max_bytes`, and
   // returns how many. 0 when `from` is the end. kNotFound when `from` fell out of the
-  // backlog (before first_offset(), or overwritten during the copy); kInvalidArgument
-  // when `from` is beyond the end.
+  // backlog (its chunk re-claimed, before or during the copy; first_offset() is a
+  // conservative bound of that); kInvalidArgument when `from` is beyond the end.
   Result<size_t> Read(uint64_t from, size_t max_bytes, std::string* out) const;
 
   // Keeps the bytes from `offset` on in the ring until it is raised: an append that

@@ -102,6 +102,7 @@ Primary::Impl::Impl(Store& store, const PrimaryOptions& options,
     MutexLock lock(&stream_mu_);
     buffer_end_ = log_->end_offset();
   }
+  last_ping_ms_ = MonotonicMillis();  // the first PING one ping_interval from now
   store_.impl().SetReplicationSink(log_.get());
   UpdateWriteRefusal();
   wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);

@@ -876,7 +876,10 @@ TEST(ReplicationBufferTest, SlowReplicaFarPastTheBacklogIsNotResynced) {
   for (int i = 0; i < 20000; ++i) {  // ~2.4 MB of stream, 75 times the backlog
     ASSERT_TRUE(primary_store->Set("k" + std::to_string(i), std::string(100, 'x')).ok());
   }
-  ASSERT_TRUE(CaughtUp(*replica, *primary, 60s));
+  ASSERT_TRUE(CaughtUp(*replica, *primary, 60s))
+      << "replica at " << replica->position().offset << " of " << primary->position().offset
+      << ", link error: " << replica->status().last_error.ToString()
+      << ", replicas: " << primary->replica_count();
   EXPECT_EQ(replica->status().full_resyncs, 1u);
   EXPECT_EQ(ContentOf(*replica_store), ContentOf(*primary_store));
 }
