@@ -19,7 +19,7 @@ one core for itself, so both servers share what is left and the client often lim
 rate. The CPU-per-request column shows the servers' own cost regardless.
 
   /usr/bin/python3 bench/server_vs_redis.py --mirrorkv build/server/mirrorkv-server
-  /usr/bin/python3 bench/server_vs_redis.py --backends asio,epoll   # the transport choice
+  /usr/bin/python3 bench/server_vs_redis.py --no-redis --alt-mirrorkv other/mirrorkv-server
 """
 
 import argparse
@@ -159,8 +159,6 @@ def main():
     parser.add_argument("--mirrorkv", default=os.path.join(here, "..", "build", "server",
                                                            "mirrorkv-server"))
     parser.add_argument("--redis", default=REDIS_SERVER)
-    parser.add_argument("--backends", default="asio",
-                        help="mirrorkv io-backends to run, comma separated (asio,epoll)")
     parser.add_argument("--no-redis", action="store_true", help="compare mirrorkv builds only")
     parser.add_argument("--alt-mirrorkv", default="",
                         help="a second mirrorkv-server build to compare (A/B of a change)")
@@ -177,11 +175,9 @@ def main():
     if not args.no_redis:
         servers.append(Server("redis", [args.redis]))
     thread_counts = args.io_threads.split(",")
-    for backend in args.backends.split(","):
-        for threads in thread_counts:
-            name = "mirrorkv-" + backend + ("" if len(thread_counts) == 1 else "-t" + threads)
-            servers.append(Server(name, [os.path.abspath(args.mirrorkv), "--io-backend", backend,
-                                         "--io-threads", threads]))
+    for threads in thread_counts:
+        name = "mirrorkv" + ("" if len(thread_counts) == 1 else "-t" + threads)
+        servers.append(Server(name, [os.path.abspath(args.mirrorkv), "--io-threads", threads]))
     if args.alt_mirrorkv:
         servers.append(Server("mirrorkv-alt", [os.path.abspath(args.alt_mirrorkv),
                                                "--io-threads", thread_counts[0]]))

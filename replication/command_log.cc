@@ -335,7 +335,11 @@ char* CommandLog::WritableAt(uint64_t pos) {
     // range the chunk held before must have finished copying; they all precede this
     // one, so waiting for their publication suffices.
     uint64_t old_end = base + kChunkBytes - capacity;  // may wrap: compared below
-    if (base + kChunkBytes > start_offset_ + capacity) WaitPublished(old_end);
+    if (base + kChunkBytes > start_offset_ + capacity) {
+      WaitPublished(old_end);
+      // And the retained reader must have copied that range (see Retain).
+      while (retained_from_.load(std::memory_order_acquire) < old_end) Pause(&spins);
+    }
     Claim(base);
   } else {
     // Another append owns the first byte; it may not have re-claimed the chunk yet.
@@ -381,7 +385,11 @@ Result<size_t> CommandLog::Read(uint64_t from, size_t max_bytes, std::string* ou
   if (from > end) {
     return Status::InvalidArgument(absl::StrCat("offset ", from, " is beyond the end ", end));
   }
-  if (from < first_offset()) {
+  // Not first_offset(), which is conservative (it gives up the chunk an append may be
+  // re-claiming): a retained reader (Retain) must be able to read right up to the chunk
+  // the next append waits to re-claim. Each chunk's base, checked under its pin below,
+  // tells whether it still holds the range.
+  if (from < min_valid_.load(std::memory_order_acquire)) {
     return Status::NotFound(absl::StrCat("offset ", from, " fell out of the backlog"));
   }
   uint64_t to = end - from > max_bytes ? from + max_bytes : end;  // no overflow near 2^64

@@ -91,9 +91,19 @@ class CommandLog final : public MutationListener {
 
   // Appends to `out` the published bytes from offset `from`, at most `max_bytes`, and
   // returns how many. 0 when `from` is the end. kNotFound when `from` fell out of the
-  // backlog (before first_offset(), or overwritten during the copy); kInvalidArgument
-  // when `from` is beyond the end.
+  // backlog (its chunk re-claimed, before or during the copy; first_offset() is a
+  // conservative bound of that); kInvalidArgument when `from` is beyond the end.
   Result<size_t> Read(uint64_t from, size_t max_bytes, std::string* out) const;
+
+  // Keeps the bytes from `offset` on in the ring until it is raised: an append that
+  // would overwrite them waits (spinning, then yielding) for the reader that called
+  // this to copy them out and move `offset` on. One such reader (a primary's sender,
+  // which copies the stream into its replication buffer) makes the backlog size a limit
+  // on resuming only, never on a replica being streamed to. kNoRetention (the default)
+  // lets the ring wrap freely. The reader must keep copying while it retains: appends,
+  // and with them the writers' stripe locks, wait for it.
+  void Retain(uint64_t offset) { retained_from_.store(offset, std::memory_order_release); }
+  static constexpr uint64_t kNoRetention = ~uint64_t{0};
 
   // Blocks until end_offset() > `from`, `timeout` passes, or Close() is called. Returns
   // whether data is available.
@@ -141,6 +151,8 @@ class CommandLog final : public MutationListener {
   std::unique_ptr<Chunk[]> chunks_;
   // Lowest offset whose bytes can be served; raised past an oversized append.
   std::atomic<uint64_t> min_valid_;
+  // See Retain.
+  std::atomic<uint64_t> retained_from_{kNoRetention};
   // The next offset to hand out.
   alignas(64) std::atomic<uint64_t> reserved_;
   // The highest published end computed so far, which keeps end_offset() from going

@@ -58,6 +58,15 @@ class Pipe {
     return Status::Ok();
   }
 
+  Result<size_t> TrySend(int to, std::string_view bytes) ABSL_LOCKS_EXCLUDED(mu_) {
+    MutexLock lock(&mu_);
+    if (closed_) return Status::Unavailable("transport closed");
+    size_t n = std::min(bytes.size(), queue_[to].space());
+    queue_[to].Push(bytes.data(), n);
+    if (n > 0) changed_.SignalAll();
+    return n;
+  }
+
   Result<size_t> Receive(int from, char* buffer, size_t capacity, std::chrono::milliseconds timeout)
       ABSL_LOCKS_EXCLUDED(mu_) {
     auto deadline = std::chrono::steady_clock::now() + timeout;
@@ -94,6 +103,9 @@ class InProcessTransport final : public Transport {
   ~InProcessTransport() override { Close(); }
 
   Status Send(std::string_view bytes) override { return pipe_->Send(1 - self_, bytes); }
+  Result<size_t> TrySend(std::string_view bytes) override {
+    return pipe_->TrySend(1 - self_, bytes);
+  }
   Result<size_t> Receive(char* buffer, size_t capacity,
                          std::chrono::milliseconds timeout) override {
     return pipe_->Receive(self_, buffer, capacity, timeout);

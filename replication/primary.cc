@@ -1,8 +1,17 @@
-// Primary: handshake, resync decisions, snapshot and stream sessions, WAIT, monitor.
+// Primary: handshakes and ACKs (the receiver), resyncs (the sync workers), the shared
+// replication buffer (the sender), WAIT.
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <random>
+#include <system_error>
 
 #include "absl/strings/str_cat.h"
+#include "engine/base/check.h"
 #include "engine/base/monotonic.h"
 #include "engine/base/numbers.h"
 #include "engine/base/strings.h"
@@ -29,101 +38,6 @@ constexpr std::string_view kNoReplicas = "NOREPLICAS Not enough good replicas to
 
 }  // namespace
 
-namespace internal {
-
-// Copies the log aside from a full resync's start offset while the snapshot is being
-// sent, so that a long sync cannot lose its start to the backlog wrapping around (the
-// role of Redis's replica output buffer). Drain then sends what was copied until the
-// copy has caught up with the log, from where the session streams the log directly.
-class CatchUp {
- public:
-  CatchUp(const internal::CommandLog& log, size_t limit) : log_(log), limit_(limit) {}
-  ~CatchUp() { StopAndJoin(); }
-
-  void Start(uint64_t from) ABSL_LOCKS_EXCLUDED(mu_) {
-    {
-      MutexLock lock(&mu_);
-      pos_ = from;
-    }
-    thread_ = std::thread([this, from] { Run(from); });
-  }
-
-  // Sends the copied bytes until the copy is level with the log; returns the offset
-  // after the last byte sent.
-  Result<uint64_t> Drain(Transport& transport) ABSL_LOCKS_EXCLUDED(mu_) {
-    std::string sending;
-    while (true) {
-      uint64_t pos;
-      {
-        MutexLock lock(&mu_);
-        MIRRORKV_RETURN_IF_ERROR(status_);
-        sending.swap(buffer_);
-        buffer_.clear();
-        pos = pos_;
-        if (sending.empty() && pos == log_.end_offset()) {
-          stop_ = true;  // bytes the copier appends from here on are ignored
-          break;
-        }
-      }
-      if (sending.empty()) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(1));
-        continue;
-      }
-      MIRRORKV_RETURN_IF_ERROR(transport.Send(sending));
-    }
-    StopAndJoin();
-    MutexLock lock(&mu_);
-    return pos_ - buffer_.size();
-  }
-
- private:
-  void Run(uint64_t pos) ABSL_LOCKS_EXCLUDED(mu_) {
-    std::string chunk;
-    while (true) {
-      {
-        MutexLock lock(&mu_);
-        if (stop_) return;
-      }
-      if (!log_.WaitForData(pos, std::chrono::milliseconds(20))) continue;
-      chunk.clear();
-      Result<size_t> n = log_.Read(pos, 1 << 20, &chunk);
-      MutexLock lock(&mu_);
-      if (stop_) return;
-      if (!n.ok()) {
-        status_ = n.status();
-        return;
-      }
-      pos += *n;
-      pos_ = pos;
-      buffer_ += chunk;
-      if (buffer_.size() > limit_) {
-        status_ = Status::ResourceExhausted(
-            "the replica fell further behind during its sync than sync_buffer_limit allows");
-        return;
-      }
-    }
-  }
-
-  void StopAndJoin() ABSL_LOCKS_EXCLUDED(mu_) {
-    {
-      MutexLock lock(&mu_);
-      stop_ = true;
-    }
-    if (thread_.joinable()) thread_.join();
-  }
-
-  const internal::CommandLog& log_;
-  const size_t limit_;
-  Mutex mu_;
-  std::string buffer_ ABSL_GUARDED_BY(mu_);
-  uint64_t pos_ ABSL_GUARDED_BY(mu_) = 0;  // the offset just after buffer_
-  Status status_ ABSL_GUARDED_BY(mu_);
-  bool stop_ ABSL_GUARDED_BY(mu_) = false;
-  std::thread thread_;
-};
-
-}  // namespace internal
-
 std::string NewReplicationId() {
   static constexpr char kHex[] = "0123456789abcdef";
   std::random_device device;
@@ -134,12 +48,40 @@ std::string NewReplicationId() {
   return id;
 }
 
+namespace {
+
+// The receiver's and the sender's longest sleep, and the period of Tick.
+constexpr auto kTick = std::chrono::milliseconds(100);
+// How often transports that cannot be polled (in-process) are asked for data, and how
+// long the sender waits for a socket to take more.
+constexpr auto kTryInterval = std::chrono::milliseconds(5);
+// The replication buffer grows by blocks of this size; the sender copies at most
+// kPullBudget from the log per round, so that sending is never held up for long.
+constexpr size_t kBlockBytes = 64 << 10;
+constexpr size_t kPullBudget = 4 << 20;
+// An unfinished command from a replica may hold at most this much.
+constexpr size_t kMaxInbound = 1 << 20;
+
+}  // namespace
+
 struct Primary::Impl::Session {
   std::unique_ptr<Transport> transport;
-  std::thread thread;
-  std::atomic<bool> done{false};    // RunSession returned; the thread can be joined
-  std::atomic<bool> closed{false};  // the link broke (set by either thread)
-  std::atomic<bool> online{false};  // past the sync, streaming
+  int descriptor = -1;  // for poll(2); -1: the receiver asks with a zero timeout
+  std::string peer;
+
+  // The receiver's: bytes received and not yet parsed, and the handshake so far.
+  std::string inbound;
+  bool handshaking = true;
+  bool authenticated = false;
+  Handshake handshake;
+
+  // The sender's (under stream_mu_): the next stream offset to send, and since when
+  // (monotonic ms) the output buffer has been over the soft limit, 0 if it is not.
+  uint64_t stream_pos = 0;
+  int64_t over_soft_since_ms = 0;
+
+  std::atomic<bool> closed{false};
+  std::atomic<bool> online{false};  // past the sync: the sender writes to it
   std::atomic<uint16_t> listening_port{0};
   // Relaxed: statistics and thresholds, read without ordering other data.
   std::atomic<uint64_t> acked_offset{0};
@@ -156,61 +98,115 @@ Primary::Impl::Impl(Store& store, const PrimaryOptions& options,
       secondary_(std::move(secondary)),
       min_replicas_to_write_(options.min_replicas_to_write),
       min_replicas_max_lag_ms_(options.min_replicas_max_lag.count()) {
+  {
+    MutexLock lock(&stream_mu_);
+    buffer_end_ = log_->end_offset();
+  }
+  last_ping_ms_ = MonotonicMillis();  // the first PING one ping_interval from now
   store_.impl().SetReplicationSink(log_.get());
   UpdateWriteRefusal();
-  monitor_ = std::thread([this] { MonitorMain(); });
+  wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (wake_fd_ < 0) {
+    start_status_ = Status::ResourceExhausted(
+        absl::StrCat("cannot create the replication primary's eventfd: ", std::strerror(errno)));
+    return;
+  }
+  // std::thread reports a thread that cannot be created (EAGAIN at the task limit) by
+  // throwing: that is an error of this call, not a reason to end the process.
+  try {
+    receiver_ = std::thread([this] { ReceiverMain(); });
+    sender_ = std::thread([this] { SenderMain(); });
+    for (size_t i = 0; i < kSyncWorkers; ++i)
+      sync_workers_.emplace_back([this] { SyncWorkerMain(); });
+  } catch (const std::system_error& error) {
+    start_status_ = Status::ResourceExhausted(
+        absl::StrCat("cannot start the replication primary's threads: ", error.what()));
+  }
 }
 
 Primary::Impl::~Impl() {
   // Stop logging first, so nothing appends to a log that is going away.
   store_.impl().SetReplicationSink(nullptr);
+  // The WAITs still pending get the count of the moment.
+  CompleteWaiters(/*all=*/true);
   {
     MutexLock lock(&mu_);
     stopping_ = true;
     for (auto& session : sessions_) session->transport->Close();
   }
-  stop_cv_.SignalAll();
-  log_->Close();
-  monitor_.join();
+  sync_cv_.SignalAll();
   {
-    // After the monitor, which could otherwise refuse writes again.
+    MutexLock lock(&stream_mu_);
+    sender_stopping_ = true;
+  }
+  stream_cv_.SignalAll();
+  receiver_stopping_.store(true, std::memory_order_release);
+  Wake();
+  log_->Close();
+  if (receiver_.joinable()) receiver_.join();
+  if (sender_.joinable()) sender_.join();
+  for (std::thread& worker : sync_workers_) worker.join();
+  {
+    // After the receiver, which could otherwise refuse writes again.
     MutexLock lock(&refusal_mu_);
     if (refusing_) store_.impl().SetWriteRefusal(Status::Ok());
   }
-  std::list<std::unique_ptr<Session>> sessions;
-  {
-    MutexLock lock(&mu_);
-    sessions.swap(sessions_);
-  }
-  for (auto& session : sessions) session->thread.join();
+  if (wake_fd_ >= 0) ::close(wake_fd_);
+}
+
+void Primary::Impl::Log(std::string_view line) const {
+  if (options_.event_logger) options_.event_logger(line);
+}
+
+void Primary::Impl::Wake() const {
+  if (wake_fd_ < 0) return;
+  uint64_t one = 1;
+  // A full counter (EAGAIN) already wakes the receiver: nothing is lost.
+  [[maybe_unused]] ssize_t n = ::write(wake_fd_, &one, sizeof(one));
 }
 
 void Primary::Impl::Serve(std::unique_ptr<Transport> transport) {
-  StartSession(std::move(transport), std::nullopt);
+  auto session = std::make_shared<Session>();
+  session->transport = std::move(transport);
+  StartSession(std::move(session));
 }
 
 void Primary::Impl::ServeAfterHandshake(std::unique_ptr<Transport> transport,
                                         uint16_t listening_port,
                                         std::vector<std::string> capabilities,
                                         std::string replication_id, int64_t offset) {
-  Handshake handshake;
-  handshake.listening_port = listening_port;
-  handshake.mirrorkv_snapshot = std::find(capabilities.begin(), capabilities.end(),
-                                          "mirrorkv-snapshot") != capabilities.end();
-  handshake.replication_id = std::move(replication_id);
-  handshake.offset = offset;
-  StartSession(std::move(transport), handshake);
+  auto session = std::make_shared<Session>();
+  session->transport = std::move(transport);
+  session->handshaking = false;
+  session->handshake.listening_port = listening_port;
+  session->handshake.mirrorkv_snapshot = std::find(capabilities.begin(), capabilities.end(),
+                                                   "mirrorkv-snapshot") != capabilities.end();
+  session->handshake.replication_id = std::move(replication_id);
+  session->handshake.offset = offset;
+  StartSession(std::move(session));
 }
 
-void Primary::Impl::StartSession(std::unique_ptr<Transport> transport,
-                                 std::optional<Handshake> handshake) {
-  MutexLock lock(&mu_);
-  if (stopping_) return;  // the transport is closed as it goes out of scope
-  auto session = std::make_unique<Session>();
-  session->transport = std::move(transport);
-  Session* raw = session.get();
-  sessions_.push_back(std::move(session));
-  raw->thread = std::thread([this, raw, handshake] { RunSession(*raw, handshake); });
+void Primary::Impl::StartSession(SessionPtr session) {
+  session->descriptor = internal::PollDescriptor(*session->transport);
+  session->peer = session->transport->peer();
+  session->listening_port.store(session->handshake.listening_port, std::memory_order_relaxed);
+  session->last_ack_ms.store(MonotonicMillis(), std::memory_order_relaxed);
+  {
+    MutexLock lock(&mu_);
+    if (stopping_) return;  // the transport is closed as it goes out of scope
+    sessions_.push_back(session);
+    if (!session->handshaking) sync_queue_.push_back(session);
+  }
+  if (!session->handshaking) sync_cv_.Signal();
+  Wake();  // the receiver polls the new connection from now on
+}
+
+void Primary::Impl::Drop(Session& session, std::string_view reason) {
+  if (session.closed.exchange(true, std::memory_order_acq_rel)) return;
+  session.online.store(false, std::memory_order_release);
+  session.transport->Close();
+  if (!reason.empty()) Log(reason);
+  Wake();
 }
 
 ReplicationPosition Primary::Impl::position() const {
@@ -219,107 +215,361 @@ ReplicationPosition Primary::Impl::position() const {
 
 ReplicationPosition Primary::Impl::secondary_position() const { return secondary_; }
 
-// --- Sessions ---
+// --- The receiver: handshakes, ACKs, WAIT, the periodic duties ---
 
-void Primary::Impl::RunSession(Session& session, std::optional<Handshake> given) {
-  internal::TransportReader reader(*session.transport, options_.replica_timeout);
-  Handshake handshake;
-  Status status;
-  if (given.has_value()) {
-    handshake = *given;
-  } else {
-    status = ReadHandshake(session, reader, &handshake);
-  }
-  std::optional<uint64_t> start;
-  bool partial = false;
-  internal::CatchUp catch_up(*log_, options_.sync_buffer_limit);
-  std::thread acks;
-  if (status.ok()) {
-    session.listening_port.store(handshake.listening_port, std::memory_order_relaxed);
-    start = PartialResyncStart(handshake);
-    partial = start.has_value();
-    if (partial) {
-      status = session.transport->Send(absl::StrCat("+CONTINUE ", replication_id_, "\r\n"));
-    } else {
-      Result<uint64_t> resumed = FullResync(session, handshake, &catch_up);
-      status = resumed.status();
-      if (resumed.ok()) start = *resumed;
+void Primary::Impl::ReceiverMain() {
+  std::vector<pollfd> polled;
+  std::vector<SessionPtr> sessions;
+  std::vector<SessionPtr> ready;
+  int64_t last_tick = MonotonicMillis();
+  while (!receiver_stopping_.load(std::memory_order_acquire)) {
+    {
+      MutexLock lock(&mu_);
+      sessions = sessions_;
     }
-  }
-  if (status.ok()) {
-    // After a partial resync the replica holds everything before `start`; after a full
-    // one it holds nothing until it has loaded the snapshot and says so in an ACK. WAIT
-    // must not count it before that.
-    session.acked_offset.store(partial ? *start : 0, std::memory_order_relaxed);
-    session.last_ack_ms.store(MonotonicMillis(), std::memory_order_relaxed);
-    session.online.store(true, std::memory_order_release);
-    acks = std::thread([this, &session, &reader] { ReadAcks(session, &reader); });
-    // After a full resync, the bytes logged while the snapshot was sent; then the log.
-    if (!partial) {
-      Result<uint64_t> drained = catch_up.Drain(*session.transport);
-      status = drained.status();
-      if (drained.ok()) start = *drained;
+    polled.clear();
+    polled.push_back({wake_fd_, POLLIN, 0});
+    bool unpollable = false;
+    for (const SessionPtr& s : sessions) {
+      if (s->closed.load(std::memory_order_acquire)) continue;
+      if (s->descriptor >= 0) {
+        polled.push_back({s->descriptor, POLLIN, 0});
+      } else {
+        unpollable = true;
+      }
     }
-    if (status.ok()) status = Stream(session, *start);
-  }
-  session.closed.store(true, std::memory_order_release);
-  session.transport->Close();
-  if (acks.joinable()) acks.join();
-  session.online.store(false, std::memory_order_release);
-  session.done.store(true, std::memory_order_release);
-}
-
-Status Primary::Impl::ReadHandshake(Session& session, internal::TransportReader& reader,
-                                    Handshake* out) {
-  bool authenticated = options_.password.empty();
-  std::vector<std::string_view> args;
-  while (true) {
-    size_t consumed = 0;
-    MIRRORKV_RETURN_IF_ERROR(internal::ParseCommand(reader.buffered(), {}, &args, &consumed));
-    if (consumed == 0) {
-      MIRRORKV_RETURN_IF_ERROR(reader.Fill());
-      continue;
-    }
-    std::string reply;
-    bool psync = false;
-    if (internal::EqualsIgnoreCase(args[0], "AUTH") && (args.size() == 2 || args.size() == 3)) {
-      authenticated = !options_.password.empty() && args.back() == options_.password;
-      reply = authenticated ? "+OK\r\n"
-                            : "-WRONGPASS invalid username-password pair or user is disabled.\r\n";
-    } else if (!authenticated) {
-      reply = "-NOAUTH Authentication required.\r\n";
-    } else if (internal::EqualsIgnoreCase(args[0], "PING")) {
-      reply = "+PONG\r\n";
-    } else if (internal::EqualsIgnoreCase(args[0], "REPLCONF")) {
-      reply = "+OK\r\n";
-      for (size_t i = 1; i + 1 < args.size(); i += 2) {
-        int64_t port = 0;
-        if (internal::EqualsIgnoreCase(args[i], "listening-port")) {
-          if (!internal::ParseInt64(args[i + 1], &port) || port < 0 || port > 65535) {
-            reply = "-ERR value is not an integer or out of range\r\n";
-          } else {
-            out->listening_port = static_cast<uint16_t>(port);
-          }
-        } else if (internal::EqualsIgnoreCase(args[i], "capa") &&
-                   internal::EqualsIgnoreCase(args[i + 1], "mirrorkv-snapshot")) {
-          out->mirrorkv_snapshot = true;
+    auto timeout = unpollable ? kTryInterval : kTick;
+    {
+      MutexLock lock(&waiters_mu_);
+      auto now = SteadyClock::now();
+      for (const Waiter& w : waiters_) {
+        if (w.deadline <= now) {
+          timeout = std::chrono::milliseconds(0);
+        } else if (w.deadline - now < timeout) {
+          timeout = std::chrono::ceil<std::chrono::milliseconds>(w.deadline - now);
         }
       }
-    } else if (internal::EqualsIgnoreCase(args[0], "PSYNC") && args.size() == 3) {
-      if (!internal::ParseInt64(args[2], &out->offset)) {
-        reply = "-ERR value is not an integer or out of range\r\n";
-      } else {
-        out->replication_id = std::string(args[1]);
-        psync = true;
-      }
-    } else {
-      reply = absl::StrCat("-ERR unknown command '", AsAbsl(args[0].substr(0, 64)),
-                           "' during the replication handshake\r\n");
     }
-    reader.Consume(consumed);
-    if (psync) return Status::Ok();
-    MIRRORKV_RETURN_IF_ERROR(session.transport->Send(reply));
+    int n = ::poll(polled.data(), polled.size(), static_cast<int>(timeout.count()));
+    if (n < 0 && errno != EINTR) {
+      Log(absl::StrCat("Replication receiver: poll failed: ", std::strerror(errno)));
+      std::this_thread::sleep_for(kTryInterval);
+    }
+    if (polled[0].revents != 0) {
+      uint64_t count;
+      [[maybe_unused]] ssize_t r = ::read(wake_fd_, &count, sizeof(count));
+    }
+    size_t next = 1;
+    for (const SessionPtr& s : sessions) {
+      if (s->closed.load(std::memory_order_acquire)) continue;
+      if (s->descriptor >= 0) {
+        // polled[] lists the pollable open sessions in this same order.
+        while (next < polled.size() && polled[next].fd != s->descriptor) ++next;
+        if (next == polled.size() || polled[next].revents == 0) continue;
+      }
+      ReceiveFrom(*s);
+    }
+    // Handshake commands are handled after the loop: a PSYNC queues the session.
+    for (const SessionPtr& s : sessions) {
+      if (!s->handshaking || s->closed.load(std::memory_order_acquire)) continue;
+      std::vector<std::string_view> args;
+      while (s->handshaking && !s->closed.load(std::memory_order_acquire)) {
+        size_t consumed = 0;
+        Status parsed = internal::ParseCommand(s->inbound, {}, &args, &consumed);
+        if (!parsed.ok()) {
+          Drop(*s, absl::StrCat("Replica ", s->peer,
+                                " sent a malformed command during the "
+                                "replication handshake: ",
+                                AsAbsl(parsed.message())));
+          break;
+        }
+        if (consumed == 0) break;
+        HandleHandshakeCommand(s, args);
+        s->inbound.erase(0, consumed);
+      }
+    }
+    CompleteWaiters(/*all=*/false);
+    int64_t now = MonotonicMillis();
+    if (now - last_tick >= kTick.count()) {
+      last_tick = now;
+      Tick(now);
+    }
   }
+}
+
+void Primary::Impl::ReceiveFrom(Session& session) {
+  char buffer[16 << 10];
+  while (true) {
+    Result<size_t> n =
+        session.transport->Receive(buffer, sizeof(buffer), std::chrono::milliseconds(0));
+    if (!n.ok()) {
+      if (n.status().code() == StatusCode::kDeadlineExceeded) break;
+      Drop(session, absl::StrCat("Connection with replica ", session.peer,
+                                 " lost: ", AsAbsl(n.status().message())));
+      return;
+    }
+    session.inbound.append(buffer, *n);
+    if (*n < sizeof(buffer)) break;
+  }
+  if (session.handshaking) return;  // parsed by the caller
+  // After the handshake a replica sends REPLCONF ACK <offset> (and nothing else that
+  // matters); an ACK is taken into account once the replica is online.
+  std::vector<std::string_view> args;
+  size_t parsed_total = 0;
+  bool acked = false;
+  while (true) {
+    size_t consumed = 0;
+    std::string_view rest = std::string_view(session.inbound).substr(parsed_total);
+    if (!internal::ParseCommand(rest, {}, &args, &consumed).ok()) {
+      Drop(session, absl::StrCat("Replica ", session.peer, " sent a malformed command"));
+      return;
+    }
+    if (consumed == 0) break;
+    parsed_total += consumed;
+    int64_t offset = 0;
+    if (args.size() >= 3 && internal::EqualsIgnoreCase(args[0], "REPLCONF") &&
+        internal::EqualsIgnoreCase(args[1], "ACK") && internal::ParseInt64(args[2], &offset) &&
+        offset >= 0 && session.online.load(std::memory_order_acquire)) {
+      uint64_t previous = session.acked_offset.load(std::memory_order_relaxed);
+      session.acked_offset.store(std::max(previous, static_cast<uint64_t>(offset)),
+                                 std::memory_order_relaxed);
+      session.last_ack_ms.store(MonotonicMillis(), std::memory_order_relaxed);
+      acked = true;
+    }
+  }
+  session.inbound.erase(0, parsed_total);
+  if (session.inbound.size() > kMaxInbound) {
+    Drop(session, absl::StrCat("Replica ", session.peer, " sent a command longer than ",
+                               kMaxInbound, " bytes"));
+    return;
+  }
+  if (acked) {
+    MutexLock lock(&ack_mu_);
+    ack_cv_.SignalAll();
+  }
+}
+
+void Primary::Impl::HandleHandshakeCommand(const SessionPtr& session,
+                                           const std::vector<std::string_view>& args) {
+  Session& s = *session;
+  Handshake& out = s.handshake;
+  if (!s.authenticated) s.authenticated = options_.password.empty();
+  std::string reply;
+  if (internal::EqualsIgnoreCase(args[0], "AUTH") && (args.size() == 2 || args.size() == 3)) {
+    s.authenticated = !options_.password.empty() && args.back() == options_.password;
+    reply = s.authenticated ? "+OK\r\n"
+                            : "-WRONGPASS invalid username-password pair or user is disabled.\r\n";
+  } else if (!s.authenticated) {
+    reply = "-NOAUTH Authentication required.\r\n";
+  } else if (internal::EqualsIgnoreCase(args[0], "PING")) {
+    reply = "+PONG\r\n";
+  } else if (internal::EqualsIgnoreCase(args[0], "REPLCONF")) {
+    reply = "+OK\r\n";
+    for (size_t i = 1; i + 1 < args.size(); i += 2) {
+      int64_t port = 0;
+      if (internal::EqualsIgnoreCase(args[i], "listening-port")) {
+        if (!internal::ParseInt64(args[i + 1], &port) || port < 0 || port > 65535) {
+          reply = "-ERR value is not an integer or out of range\r\n";
+        } else {
+          out.listening_port = static_cast<uint16_t>(port);
+          s.listening_port.store(out.listening_port, std::memory_order_relaxed);
+        }
+      } else if (internal::EqualsIgnoreCase(args[i], "capa") &&
+                 internal::EqualsIgnoreCase(args[i + 1], "mirrorkv-snapshot")) {
+        out.mirrorkv_snapshot = true;
+      }
+    }
+  } else if (internal::EqualsIgnoreCase(args[0], "PSYNC") && args.size() == 3) {
+    if (!internal::ParseInt64(args[2], &out.offset)) {
+      reply = "-ERR value is not an integer or out of range\r\n";
+    } else {
+      out.replication_id = std::string(args[1]);
+      s.handshaking = false;
+      {
+        MutexLock lock(&mu_);
+        sync_queue_.push_back(session);
+      }
+      sync_cv_.Signal();
+      return;
+    }
+  } else {
+    reply = absl::StrCat("-ERR unknown command '", AsAbsl(args[0].substr(0, 64)),
+                         "' during the replication handshake\r\n");
+  }
+  // A few bytes on a connection that has sent nothing else yet: the socket takes them.
+  Status sent = s.transport->Send(reply);
+  if (!sent.ok()) {
+    Drop(s, absl::StrCat("Connection with replica ", s.peer, " lost: ", AsAbsl(sent.message())));
+  }
+}
+
+void Primary::Impl::CompleteWaiters(bool all) {
+  std::vector<Waiter> finished;
+  {
+    MutexLock lock(&waiters_mu_);
+    if (waiters_.empty()) return;
+    auto now = SteadyClock::now();
+    std::vector<uint64_t> acked;  // the online replicas' offsets, ascending
+    {
+      MutexLock sessions_lock(&mu_);
+      for (const SessionPtr& s : sessions_) {
+        if (s->online.load(std::memory_order_acquire)) {
+          acked.push_back(s->acked_offset.load(std::memory_order_relaxed));
+        }
+      }
+    }
+    std::sort(acked.begin(), acked.end());
+    for (auto it = waiters_.begin(); it != waiters_.end();) {
+      size_t count = acked.end() - std::lower_bound(acked.begin(), acked.end(), it->target);
+      if (all || count >= it->count || it->deadline <= now || it->abandoned()) {
+        finished.push_back(std::move(*it));
+        finished.back().count = count;
+        it = waiters_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (Waiter& w : finished) w.done(w.count);
+}
+
+void Primary::Impl::Tick(int64_t now) {
+  std::vector<SessionPtr> live;
+  std::vector<SessionPtr> gone;  // released outside the lock
+  {
+    MutexLock lock(&mu_);
+    for (SessionPtr& s : sessions_) {
+      (s->closed.load(std::memory_order_acquire) ? gone : live).push_back(std::move(s));
+    }
+    sessions_ = live;
+  }
+  for (const SessionPtr& s : live) {
+    if (!s->online.load(std::memory_order_acquire)) continue;
+    int64_t since_ack = now - s->last_ack_ms.load(std::memory_order_relaxed);
+    if (since_ack > options_.replica_timeout.count()) {
+      Drop(*s, absl::StrCat("Disconnecting timedout replica (streaming sync): ", s->peer,
+                            ", no acknowledgement for ", since_ack / 1000, " s"));
+    }
+  }
+  if (!live.empty() && now - last_ping_ms_ >= options_.ping_interval.count()) {
+    log_->Append(kPing);
+    last_ping_ms_ = now;
+  }
+  UpdateWriteRefusal();
+}
+
+// --- Sync workers: PSYNC's answer, the snapshot or the backlog ---
+
+void Primary::Impl::SyncWorkerMain() {
+  while (true) {
+    SessionPtr session;
+    {
+      MutexLock lock(&mu_);
+      while (!stopping_ && sync_queue_.empty()) sync_cv_.Wait(&mu_);
+      if (stopping_) return;
+      session = std::move(sync_queue_.front());
+      sync_queue_.pop_front();
+    }
+    if (!session->closed.load(std::memory_order_acquire)) Resync(session);
+  }
+}
+
+void Primary::Impl::Resync(const SessionPtr& session) {
+  Session& s = *session;
+  const Handshake& handshake = s.handshake;
+  std::optional<uint64_t> start = PartialResyncStart(handshake);
+  Status status;
+  if (start.has_value()) {
+    partial_syncs_ok_.fetch_add(1, std::memory_order_relaxed);
+    Log(absl::StrCat("Partial resynchronization request from ", s.peer, " accepted. Sending ",
+                     log_->end_offset() - *start, " bytes of backlog starting from offset ",
+                     *start + 1, "."));
+    status = s.transport->Send(absl::StrCat("+CONTINUE ", replication_id_, "\r\n"));
+    if (status.ok()) {
+      // The replica holds everything before `start`.
+      s.acked_offset.store(*start, std::memory_order_relaxed);
+      status = SendBacklogAndAttach(session, *start);
+    }
+  } else {
+    if (handshake.replication_id != "?") {
+      partial_syncs_refused_.fetch_add(1, std::memory_order_relaxed);
+      Log(absl::StrCat("Partial resynchronization not accepted for ", s.peer, ": it asked for '",
+                       AsAbsl(handshake.replication_id), "' offset ", handshake.offset,
+                       ", my replication IDs are '", replication_id_, "' and '",
+                       secondary_.replication_id, "', my backlog holds ", log_->first_offset() + 1,
+                       " to ", log_->end_offset()));
+    }
+    full_syncs_.fetch_add(1, std::memory_order_relaxed);
+    Log(absl::StrCat("Full resync requested by replica ", s.peer));
+    // Attached before the snapshot starts, so that everything logged from `offset` on
+    // stays in the replication buffer (up to the replica's limits) while it is sent.
+    uint64_t offset = AttachAtEnd(session);
+    status = FullResync(s, offset);
+    if (status.ok()) {
+      // It holds nothing until it has loaded the snapshot and says so in an ACK: WAIT
+      // must not count it before that.
+      s.acked_offset.store(0, std::memory_order_relaxed);
+      Log(absl::StrCat("Synchronization with replica ", s.peer, " succeeded"));
+    }
+  }
+  if (!status.ok()) {
+    Drop(s, absl::StrCat("Synchronization with replica ", s.peer,
+                         " failed: ", AsAbsl(status.message())));
+    return;
+  }
+  s.last_ack_ms.store(MonotonicMillis(), std::memory_order_relaxed);
+  s.online.store(true, std::memory_order_release);
+  stream_cv_.Signal();
+}
+
+uint64_t Primary::Impl::AttachAtEnd(const SessionPtr& session) {
+  // A replica must not start inside an effect group (it would get an EXEC without its
+  // MULTI). With no other replica streaming, the sender restarts at an offset outside
+  // every group; a replica that joins others starts where the sender is, which is
+  // outside a group unless a script or transaction is being logged right then.
+  const uint64_t outside_groups = log_->OffsetOutsideGroups();
+  uint64_t offset;
+  {
+    MutexLock lock(&stream_mu_);
+    if (streams_.empty()) {
+      // The sender may not have looked at the log for a while: start at its end.
+      blocks_.clear();
+      buffer_end_ = outside_groups;
+      log_->Retain(buffer_end_);
+    }
+    offset = buffer_end_;
+    session->stream_pos = offset;
+    streams_.push_back(session);
+  }
+  stream_cv_.Signal();
+  return offset;
+}
+
+Status Primary::Impl::SendBacklogAndAttach(const SessionPtr& session, uint64_t from) {
+  std::string chunk;
+  while (true) {
+    uint64_t until;
+    {
+      MutexLock lock(&stream_mu_);
+      if (streams_.empty() && blocks_.empty() && from <= buffer_end_) {
+        buffer_end_ = from;  // nothing buffered: the buffer restarts where this one is
+        log_->Retain(from);
+      }
+      if (from >= buffer_start()) {
+        session->stream_pos = from;
+        streams_.push_back(session);
+        break;
+      }
+      until = buffer_start();
+    }
+    chunk.clear();
+    Result<size_t> n = log_->Read(from, std::min<uint64_t>(until - from, 1 << 20), &chunk);
+    if (!n.ok()) return n.status();
+    MIRRORKV_RETURN_IF_ERROR(session->transport->Send(chunk));
+    from += *n;
+  }
+  stream_cv_.Signal();
+  return Status::Ok();
 }
 
 std::optional<uint64_t> Primary::Impl::PartialResyncStart(const Handshake& handshake) const {
@@ -336,125 +586,227 @@ std::optional<uint64_t> Primary::Impl::PartialResyncStart(const Handshake& hands
   return std::nullopt;
 }
 
-Result<uint64_t> Primary::Impl::FullResync(Session& session, const Handshake& handshake,
-                                           internal::CatchUp* catch_up) {
+Status Primary::Impl::FullResync(Session& session, uint64_t offset) {
   // The snapshot starts at `offset`: every change logged from here on is in the stream
-  // after it, so the fuzzy snapshot plus that stream gives the exact data set. The offset
-  // is never inside an effect group: the replica would get an EXEC without its MULTI.
-  const uint64_t offset = log_->OffsetOutsideGroups();
+  // after it, so the fuzzy snapshot plus that stream gives the exact data set.
   MIRRORKV_RETURN_IF_ERROR(
       session.transport->Send(absl::StrCat("+FULLRESYNC ", replication_id_, " ", offset, "\r\n")));
-  catch_up->Start(offset);
-
-  Status sent;
-  if (handshake.mirrorkv_snapshot) {
+  if (session.handshake.mirrorkv_snapshot) {
     // "$EOF:<mark>" framing: the snapshot is streamed without knowing its length; the
     // replica's reader consumes exactly the snapshot, then checks the mark.
     std::string mark = NewReplicationId();
-    sent = session.transport->Send(absl::StrCat("$EOF:", mark, "\r\n"));
-    if (sent.ok()) {
-      internal::TransportWritableFile sink(*session.transport);
-      sent = WriteSnapshot(store_, {replication_id_, offset}, sink).status();
-    }
-    if (sent.ok()) sent = session.transport->Send(mark);
-  } else {
-    // A redis-server replica: an empty RDB, then every key as a SET in the stream. Each
-    // SET is logged with its stripe locked, so it takes its place among the writes to
-    // that key in the same order as they happened.
-    sent = session.transport->Send(absl::StrCat("$", kEmptyRdb.size(), "\r\n", AsAbsl(kEmptyRdb)));
-    if (sent.ok()) {
-      int64_t now = store_.impl().clock().NowMillis();
-      std::string command;
-      uint64_t cursor = 0;
-      do {
-        cursor = store_.impl().Walk(
-            cursor, 1024, [&](std::string_view key, std::string_view value, int64_t deadline) {
-              if (deadline > 0 && deadline <= now) return;
-              command.clear();
-              Mutation set{MutationKind::kSet, MutationCause::kWrite, key, value, deadline};
-              internal::EncodeMutations({&set, 1}, &command);
-              log_->Append(command);
-            });
-      } while (cursor != 0);
-    }
+    MIRRORKV_RETURN_IF_ERROR(session.transport->Send(absl::StrCat("$EOF:", mark, "\r\n")));
+    internal::TransportWritableFile sink(*session.transport);
+    MIRRORKV_RETURN_IF_ERROR(WriteSnapshot(store_, {replication_id_, offset}, sink).status());
+    return session.transport->Send(mark);
   }
-  MIRRORKV_RETURN_IF_ERROR(sent);
-  return offset;
-}
-
-Status Primary::Impl::Stream(Session& session, uint64_t from) {
-  uint64_t pos = from;
-  std::string out;
-  while (!session.closed.load(std::memory_order_acquire)) {
-    if (!log_->WaitForData(pos, std::chrono::milliseconds(100))) continue;
-    out.clear();
-    Result<size_t> n = log_->Read(pos, 1 << 20, &out);
-    if (!n.ok()) return n.status();  // fell out of the backlog: the replica resyncs
-    MIRRORKV_RETURN_IF_ERROR(session.transport->Send(out));
-    pos += *n;
-  }
+  // A redis-server replica: an empty RDB, then every key as a SET in the stream. Each
+  // SET is logged with its stripe locked, so it takes its place among the writes to
+  // that key in the same order as they happened.
+  MIRRORKV_RETURN_IF_ERROR(
+      session.transport->Send(absl::StrCat("$", kEmptyRdb.size(), "\r\n", AsAbsl(kEmptyRdb))));
+  int64_t now = store_.impl().clock().NowMillis();
+  std::string command;
+  uint64_t cursor = 0;
+  do {
+    cursor = store_.impl().Walk(
+        cursor, 1024, [&](std::string_view key, std::string_view value, int64_t deadline) {
+          if (deadline > 0 && deadline <= now) return;
+          command.clear();
+          Mutation set{MutationKind::kSet, MutationCause::kWrite, key, value, deadline};
+          internal::EncodeMutations({&set, 1}, &command);
+          log_->Append(command);
+        });
+  } while (cursor != 0);
   return Status::Ok();
 }
 
-void Primary::Impl::ReadAcks(Session& session, internal::TransportReader* reader) {
-  std::vector<std::string_view> args;
-  while (!session.closed.load(std::memory_order_acquire)) {
-    size_t consumed = 0;
-    if (!internal::ParseCommand(reader->buffered(), {}, &args, &consumed).ok()) break;
-    if (consumed == 0) {
-      Status filled = reader->Fill(std::chrono::milliseconds(200));
-      if (filled.ok() || filled.code() == StatusCode::kDeadlineExceeded) continue;
-      break;  // closed or failed
+// --- The sender: the replication buffer and non-blocking writes ---
+
+void Primary::Impl::SenderMain() {
+  std::vector<pollfd> blocked;
+  while (true) {
+    uint64_t end;
+    bool unpollable_blocked = false;
+    {
+      MutexLock lock(&stream_mu_);
+      if (sender_stopping_) break;
+      if (streams_.empty()) {
+        // Nobody reads: nothing is buffered, and the buffer starts at the log's end.
+        log_->Retain(internal::CommandLog::kNoRetention);
+        blocks_.clear();
+        buffer_end_ = log_->end_offset();
+        stream_cv_.WaitWithTimeout(&stream_mu_, kTick);
+        continue;
+      }
+      size_t pulled = PullLog(kPullBudget);
+      log_->Retain(streams_.empty() ? internal::CommandLog::kNoRetention : buffer_end_);
+      size_t sent = 0;
+      blocked.clear();
+      for (const SessionPtr& s : streams_) {
+        if (!s->online.load(std::memory_order_acquire) ||
+            s->closed.load(std::memory_order_acquire)) {
+          continue;
+        }
+        sent += SendTo(*s);
+        if (s->stream_pos < buffer_end_ && !s->closed.load(std::memory_order_acquire)) {
+          if (s->descriptor >= 0) {
+            blocked.push_back({s->descriptor, POLLOUT, 0});
+          } else {
+            unpollable_blocked = true;
+          }
+        }
+      }
+      EnforceLimits(MonotonicMillis());
+      std::erase_if(streams_,
+                    [](const SessionPtr& s) { return s->closed.load(std::memory_order_acquire); });
+      Trim();
+      if (pulled > 0 || sent > 0) continue;
+      end = buffer_end_;
     }
-    int64_t offset = 0;
-    if (args.size() >= 3 && internal::EqualsIgnoreCase(args[0], "REPLCONF") &&
-        internal::EqualsIgnoreCase(args[1], "ACK") && internal::ParseInt64(args[2], &offset) &&
-        offset >= 0) {
-      uint64_t previous = session.acked_offset.load(std::memory_order_relaxed);
-      session.acked_offset.store(std::max(previous, static_cast<uint64_t>(offset)),
-                                 std::memory_order_relaxed);
-      session.last_ack_ms.store(MonotonicMillis(), std::memory_order_relaxed);
-      MutexLock lock(&ack_mu_);
-      ack_cv_.SignalAll();
+    // Nothing moved: wait for a socket to take more, or for the log to grow. Not long
+    // while a socket is full: writers may be waiting for this thread (Retain).
+    if (!blocked.empty() || unpollable_blocked) {
+      ::poll(blocked.data(), blocked.size(), 1);
+    } else {
+      log_->WaitForData(end, kTryInterval);
     }
-    reader->Consume(consumed);
   }
-  session.closed.store(true, std::memory_order_release);
-  session.transport->Close();
+  log_->Retain(internal::CommandLog::kNoRetention);  // appends must never wait for nobody
 }
 
-// --- WAIT, status, monitor ---
+size_t Primary::Impl::PullLog(size_t budget) {
+  size_t pulled = 0;
+  while (pulled < budget) {
+    if (blocks_.empty() || blocks_.back().bytes.size() >= kBlockBytes) {
+      blocks_.push_back({buffer_end_, {}});
+      blocks_.back().bytes.reserve(kBlockBytes);
+    }
+    Block& block = blocks_.back();
+    Result<size_t> n = log_->Read(buffer_end_, kBlockBytes - block.bytes.size(), &block.bytes);
+    if (!n.ok()) {
+      // The log wrapped past bytes not yet copied (this thread was starved of CPU for
+      // longer than the backlog lasts): every replica still needing them resyncs.
+      for (const SessionPtr& s : streams_) {
+        Drop(*s, absl::StrCat("Disconnecting replica ", s->peer,
+                              ": the replication stream outran the backlog before it could be "
+                              "buffered (",
+                              AsAbsl(n.status().message()), ")"));
+      }
+      streams_.clear();
+      blocks_.clear();
+      buffer_end_ = log_->end_offset();
+      return pulled;
+    }
+    if (*n == 0) break;
+    buffer_end_ += *n;
+    pulled += *n;
+  }
+  return pulled;
+}
+
+size_t Primary::Impl::SendTo(Session& s) {
+  size_t sent = 0;
+  while (s.stream_pos < buffer_end_) {
+    // The block holding stream_pos: the last one starting at or before it.
+    auto it = std::upper_bound(blocks_.begin(), blocks_.end(), s.stream_pos,
+                               [](uint64_t pos, const Block& b) { return pos < b.start; });
+    MIRRORKV_DCHECK(it != blocks_.begin());
+    const Block& block = *(it - 1);
+    std::string_view bytes(block.bytes);
+    bytes.remove_prefix(s.stream_pos - block.start);
+    Result<size_t> n = s.transport->TrySend(bytes);
+    if (!n.ok()) {
+      Drop(s, absl::StrCat("Connection with replica ", s.peer,
+                           " lost: ", AsAbsl(n.status().message())));
+      break;
+    }
+    if (*n == 0) break;
+    s.stream_pos += *n;
+    sent += *n;
+  }
+  return sent;
+}
+
+void Primary::Impl::EnforceLimits(int64_t now_ms) {
+  const size_t hard = options_.sync_buffer_limit;
+  const size_t soft = options_.sync_buffer_soft_limit;
+  for (const SessionPtr& s : streams_) {
+    if (s->closed.load(std::memory_order_acquire)) continue;
+    uint64_t pending = buffer_end_ - s->stream_pos;
+    bool over = hard > 0 && pending > hard;
+    if (soft > 0 && pending > soft) {
+      if (s->over_soft_since_ms == 0) s->over_soft_since_ms = now_ms;
+      over = over || now_ms - s->over_soft_since_ms > options_.sync_buffer_soft_period.count();
+    } else {
+      s->over_soft_since_ms = 0;
+    }
+    if (over) {
+      Drop(*s, absl::StrCat("Client ", s->peer,
+                            " (replica) scheduled to be closed ASAP for overcoming of output "
+                            "buffer limits: ",
+                            pending, " bytes pending"));
+    }
+  }
+}
+
+void Primary::Impl::Trim() {
+  uint64_t oldest = buffer_end_;
+  for (const SessionPtr& s : streams_) oldest = std::min(oldest, s->stream_pos);
+  while (!blocks_.empty() && blocks_.front().start + blocks_.front().bytes.size() <= oldest &&
+         (blocks_.size() > 1 || oldest == buffer_end_)) {
+    blocks_.pop_front();
+  }
+}
+
+// --- WAIT, status ---
+
+size_t Primary::Impl::CountAcked(uint64_t target) const {
+  MutexLock lock(&mu_);
+  size_t acked = 0;
+  for (const auto& s : sessions_) {
+    acked += s->online.load(std::memory_order_acquire) &&
+             s->acked_offset.load(std::memory_order_relaxed) >= target;
+  }
+  return acked;
+}
 
 size_t Primary::Impl::WaitForReplicas(size_t count, std::chrono::milliseconds timeout) {
   // Everything logged before the call, including the caller's last write even while an
   // earlier append of another thread is still being copied.
   const uint64_t target = log_->reserved_end();
-  auto count_acked = [&] {
-    MutexLock lock(&mu_);
-    size_t acked = 0;
-    for (const auto& s : sessions_) {
-      acked += s->online.load(std::memory_order_acquire) &&
-               s->acked_offset.load(std::memory_order_relaxed) >= target;
-    }
-    return acked;
-  };
-  size_t acked = count_acked();
+  size_t acked = CountAcked(target);
   if (acked >= count) return acked;
   // Ask now rather than wait up to ack_interval for the periodic acknowledgement.
   log_->Append(kGetAck);
   auto deadline = SteadyClock::now() + timeout;
   while (true) {
-    {
-      MutexLock lock(&ack_mu_);
-      acked = count_acked();
-      if (acked >= count || SteadyClock::now() >= deadline) return acked;
-      // An ack between count_acked and this wait signals under ack_mu_, which this
-      // thread holds until it waits: no wakeup is lost.
-      ack_cv_.WaitWithTimeout(&ack_mu_,
-                              std::min<SteadyClock::duration>(deadline - SteadyClock::now(),
-                                                              std::chrono::milliseconds(50)));
-    }
+    MutexLock lock(&ack_mu_);
+    acked = CountAcked(target);
+    if (acked >= count || SteadyClock::now() >= deadline) return acked;
+    // An ack between CountAcked and this wait signals under ack_mu_, which this
+    // thread holds until it waits: no wakeup is lost.
+    ack_cv_.WaitWithTimeout(&ack_mu_,
+                            std::min<SteadyClock::duration>(deadline - SteadyClock::now(),
+                                                            std::chrono::milliseconds(50)));
   }
+}
+
+void Primary::Impl::WaitForReplicasAsync(size_t count, SteadyClock::time_point deadline,
+                                         std::function<bool()> abandoned,
+                                         std::function<void(size_t)> done) {
+  const uint64_t target = log_->reserved_end();
+  size_t acked = CountAcked(target);
+  if (acked >= count) {
+    done(acked);
+    return;
+  }
+  {
+    MutexLock lock(&waiters_mu_);
+    waiters_.push_back({count, target, deadline, std::move(abandoned), std::move(done)});
+  }
+  log_->Append(kGetAck);
+  Wake();  // the receiver's poll timeout now covers this deadline
 }
 
 std::vector<ReplicaInfo> Primary::Impl::replicas() const {
@@ -463,9 +815,9 @@ std::vector<ReplicaInfo> Primary::Impl::replicas() const {
   std::vector<ReplicaInfo> out;
   MutexLock lock(&mu_);
   for (const auto& s : sessions_) {
-    if (s->done.load(std::memory_order_acquire)) continue;
+    if (s->closed.load(std::memory_order_acquire)) continue;
     ReplicaInfo info;
-    info.peer = s->transport->peer();
+    info.peer = s->peer;
     info.listening_port = s->listening_port.load(std::memory_order_relaxed);
     info.online = s->online.load(std::memory_order_acquire);
     info.acked_offset = s->acked_offset.load(std::memory_order_relaxed);
@@ -477,54 +829,17 @@ std::vector<ReplicaInfo> Primary::Impl::replicas() const {
   return out;
 }
 
-void Primary::Impl::ReapSessions() {
-  std::list<std::unique_ptr<Session>> finished;
-  {
-    MutexLock lock(&mu_);
-    for (auto it = sessions_.begin(); it != sessions_.end();) {
-      if ((*it)->done.load(std::memory_order_acquire)) {
-        finished.push_back(std::move(*it));
-        it = sessions_.erase(it);
-      } else {
-        ++it;
-      }
-    }
-  }
-  for (auto& session : finished) session->thread.join();
+size_t Primary::Impl::replica_count() const {
+  MutexLock lock(&mu_);
+  return sessions_.size();
 }
 
-void Primary::Impl::MonitorMain() {
-  // 100 ms: the resolution of ping scheduling, timeouts and min-replicas checks.
-  constexpr auto kTick = std::chrono::milliseconds(100);
-  int64_t last_ping = MonotonicMillis();
-  while (true) {
-    {
-      MutexLock lock(&mu_);
-      if (stopping_) return;
-      stop_cv_.WaitWithTimeout(&mu_, kTick);
-      if (stopping_) return;
-    }
-    ReapSessions();
-    int64_t now = MonotonicMillis();
-    size_t connected = 0;
-    {
-      MutexLock lock(&mu_);
-      for (const auto& s : sessions_) {
-        ++connected;
-        if (!s->online.load(std::memory_order_acquire)) continue;
-        int64_t since_ack = now - s->last_ack_ms.load(std::memory_order_relaxed);
-        if (since_ack > options_.replica_timeout.count()) {
-          s->closed.store(true, std::memory_order_release);
-          s->transport->Close();
-        }
-      }
-    }
-    if (connected > 0 && now - last_ping >= options_.ping_interval.count()) {
-      log_->Append(kPing);
-      last_ping = now;
-    }
-    UpdateWriteRefusal();
-  }
+ResyncCounters Primary::Impl::resync_counters() const {
+  ResyncCounters counters;
+  counters.full = full_syncs_.load(std::memory_order_relaxed);
+  counters.partial_ok = partial_syncs_ok_.load(std::memory_order_relaxed);
+  counters.partial_refused = partial_syncs_refused_.load(std::memory_order_relaxed);
+  return counters;
 }
 
 size_t Primary::Impl::GoodReplicas(int64_t now_ms, int64_t max_lag_ms) const {
@@ -568,8 +883,10 @@ Result<std::unique_ptr<Primary>> Primary::Create(Store& store, const PrimaryOpti
                                                               : options.resume_from.replication_id;
   uint64_t start = options.resume_from.replication_id.empty() ? 0 : options.resume_from.offset;
   auto log = std::make_unique<internal::CommandLog>(options.backlog_bytes, start);
-  return std::unique_ptr<Primary>(new Primary(std::make_unique<Impl>(
-      store, options, std::move(log), std::move(id), ReplicationPosition{})));
+  auto impl =
+      std::make_unique<Impl>(store, options, std::move(log), std::move(id), ReplicationPosition{});
+  if (!impl->start_status().ok()) return impl->start_status();
+  return std::unique_ptr<Primary>(new Primary(std::move(impl)));
 }
 
 Primary::Primary(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -591,7 +908,15 @@ size_t Primary::WaitForReplicas(size_t count, std::chrono::milliseconds timeout)
   return impl_->WaitForReplicas(count, timeout);
 }
 
+void Primary::WaitForReplicasAsync(size_t count, std::chrono::steady_clock::time_point deadline,
+                                   std::function<bool()> abandoned,
+                                   std::function<void(size_t)> done) {
+  impl_->WaitForReplicasAsync(count, deadline, std::move(abandoned), std::move(done));
+}
+
 std::vector<ReplicaInfo> Primary::replicas() const { return impl_->replicas(); }
+size_t Primary::replica_count() const { return impl_->replica_count(); }
+ResyncCounters Primary::resync_counters() const { return impl_->resync_counters(); }
 
 uint64_t Primary::backlog_first_offset() const { return impl_->backlog_first_offset(); }
 

@@ -121,6 +121,7 @@ class Replica::Impl {
     // history continues it, and the old id stays valid up to that offset.
     auto impl = std::make_unique<Primary::Impl>(store_, options, std::move(log), NewReplicationId(),
                                                 std::move(previous));
+    if (!impl->start_status().ok()) return impl->start_status();
     return std::unique_ptr<Primary>(new Primary(std::move(impl)));
   }
 

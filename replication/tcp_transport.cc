@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "engine/base/strings.h"
 #include "mirrorkv/transport.h"
+#include "replication/transport_io.h"
 
 namespace mirrorkv {
 namespace {
@@ -33,7 +34,7 @@ int PollOne(int fd, short events, std::chrono::milliseconds timeout) {
   }
 }
 
-class TcpTransport final : public Transport {
+class TcpTransport final : public internal::SocketTransport {
  public:
   TcpTransport(int fd, std::string peer) : fd_(fd), peer_(std::move(peer)) {
     int one = 1;
@@ -66,6 +67,26 @@ class TcpTransport final : public Transport {
     return Status::Ok();
   }
 
+  Result<size_t> TrySend(std::string_view bytes) override {
+    size_t sent = 0;
+    while (sent < bytes.size()) {
+      if (closed_.load(std::memory_order_acquire)) return Status::Unavailable("transport closed");
+      ssize_t n =
+          ::send(fd_, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (n > 0) {
+        sent += static_cast<size_t>(n);
+        continue;
+      }
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && (errno == EPIPE || errno == ECONNRESET)) {
+        return Status::Unavailable(absl::StrCat("connection to ", peer_, " lost"));
+      }
+      return ErrnoStatus("send", errno);
+    }
+    return sent;
+  }
+
   Result<size_t> Receive(char* buffer, size_t capacity,
                          std::chrono::milliseconds timeout) override {
     if (closed_.load(std::memory_order_acquire)) return Status::Unavailable("transport closed");
@@ -91,6 +112,7 @@ class TcpTransport final : public Transport {
   }
 
   std::string peer() const override { return peer_; }
+  int descriptor() const override { return fd_; }
 
  private:
   const int fd_;

@@ -17,6 +17,21 @@
 
 namespace mirrorkv::internal {
 
+// A transport over a socket descriptor that poll(2) can wait on (the TCP transport), so
+// that one thread can wait for many replicas at once.
+class SocketTransport : public Transport {
+ public:
+  // The descriptor, valid for the transport's life; poll(2) only, never read or close it.
+  virtual int descriptor() const = 0;
+};
+
+// `transport`'s descriptor if it is a SocketTransport, -1 otherwise (a transport that can
+// only be asked, with a zero timeout).
+inline int PollDescriptor(const Transport& transport) {
+  const auto* socket = dynamic_cast<const SocketTransport*>(&transport);
+  return socket != nullptr ? socket->descriptor() : -1;
+}
+
 // Sends every Append. Flush, Sync and Close do nothing: the transport has no buffer of
 // its own to flush and stays open.
 class TransportWritableFile final : public WritableFile {

@@ -40,21 +40,32 @@ git ls-files '*.cc' '*.h' | xargs clang-format --dry-run --Werror || {
 
 if [ "$clang_check" = 1 ]; then
   # clang: the thread-safety annotations (ABSL_GUARDED_BY ...) are checked by clang only,
-  # and the snapshot reader's libFuzzer target gets a short bounded run (the command for
-  # a long one is in docs/snapshot-format.md). First, so that the test summaries close
-  # the output.
-  echo "=== clang: thread-safety analysis and snapshot fuzzing (build/test-clang)"
+  # and the libFuzzer targets (snapshot reader, request parser, replication stream
+  # decoder, config file parser) get a short bounded run each (the commands for long ones
+  # are in docs/snapshot-format.md and docs/server.md). First, so that the test summaries
+  # close the output.
+  echo "=== clang: thread-safety analysis and fuzzing (build/test-clang)"
   CC=clang CXX=clang++ cmake -S . -B build/test-clang -G Ninja -DMIRRORKV_SANITIZE=address \
     -DMIRRORKV_BUILD_FUZZERS=ON -DMIRRORKV_BUILD_BENCHMARKS=OFF -DMIRRORKV_BUILD_EXAMPLES=OFF \
     -DMIRRORKV_INSTALL=OFF >build/test-clang.configure.log 2>&1 ||
     { cat build/test-clang.configure.log; exit 1; }
   cmake --build build/test-clang -j "$jobs" --target mirrorkv_engine mirrorkv_snapshot \
-    mirrorkv_replication mirrorkv-server mirrorkv_snapshot_fuzz mirrorkv_snapshot_fuzz_corpus
+    mirrorkv_replication mirrorkv-server mirrorkv_snapshot_fuzz mirrorkv_snapshot_fuzz_corpus \
+    mirrorkv_resp_request_fuzz mirrorkv_stream_fuzz mirrorkv_config_fuzz
   corpus=$(mktemp -d)
   build/test-clang/tests/snapshot/mirrorkv_snapshot_fuzz -max_total_time=20 -rss_limit_mb=2048 \
     -timeout=10 -print_final_stats=1 "$corpus" build/test-clang/tests/snapshot/snapshot_fuzz_corpus \
     2>&1 | tail -4
   rm -rf "$corpus"
+  # The request parser, the replication stream decoder and the config file parser: 20 s
+  # each from an empty corpus (commands for long runs: docs/server.md, "Fuzzing").
+  for fuzzer in server/mirrorkv_resp_request_fuzz replication/mirrorkv_stream_fuzz \
+    server/mirrorkv_config_fuzz; do
+    corpus=$(mktemp -d)
+    build/test-clang/tests/$fuzzer -max_total_time=20 -rss_limit_mb=2048 -timeout=10 \
+      -print_final_stats=1 "$corpus" 2>&1 | tail -4
+    rm -rf "$corpus"
+  done
 fi
 
 for variant in "${variants[@]}"; do

@@ -11,7 +11,7 @@
 //
 // Asio 1.22's epoll reactor registers each socket once (edge-triggered) and skips the
 // speculative read after a read that drained the socket, so the steady state makes no
-// epoll_ctl calls. See docs/server.md for the measurement against a plain epoll loop.
+// epoll_ctl calls. docs/server.md has the measurement against a plain epoll loop (removed since).
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 
@@ -126,9 +126,11 @@ class AsioClient final : public Client {
       return;
     }
     write_in_flight_ = true;
+    in_flight_bytes_ = writing_.size() - written;
     asio::async_write(socket_, asio::buffer(writing_.data() + written, writing_.size() - written),
                       [self = shared_from_this(), this](const asio::error_code& error, size_t n) {
                         write_in_flight_ = false;
+                        in_flight_bytes_ = 0;
                         if (socket_closed_) return;
                         if (error) {
                           Close();
@@ -138,6 +140,8 @@ class AsioClient final : public Client {
                         FinishWrite();
                       });
   }
+
+  size_t bytes_in_flight() const override { return in_flight_bytes_; }
 
   // Closing cancels the pending read and write; their handlers still run (with
   // operation_aborted) and hold `self`, so the object outlives them.
@@ -208,6 +212,7 @@ class AsioClient final : public Client {
   // to the other buffer. Both keep their capacity: no allocation in the steady state.
   std::string writing_;
   bool write_in_flight_ = false;
+  size_t in_flight_bytes_ = 0;  // what the pending async_write has left, at its start
   bool socket_closed_ = false;
 };
 

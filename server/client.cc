@@ -20,10 +20,10 @@ namespace {
 
 int64_t NowMs() { return SystemClock::Default()->NowMillis(); }
 
-// A subscriber whose unsent messages pass this is closed, as Redis's default
-// client-output-buffer-limit for pub/sub clients (32 MB hard limit) does; a subscriber
-// that never reads must not grow the server's memory without bound.
-constexpr size_t kPubSubOutputLimit = 32u << 20;
+// A batch of pipelined commands stops once its replies pass this, and goes on in a task
+// posted behind the other connections' work: a client whose replies are large (GETs of
+// big values) cannot hold its I/O thread for longer than one such slice at a time.
+constexpr size_t kBatchOutputBytes = 1u << 20;
 
 // Redis prints arguments with %s: a NUL byte ends them.
 std::string_view UpToNul(std::string_view text) {
@@ -64,6 +64,7 @@ void Client::ProcessInput() {
 
   uint64_t errors_before = reply_.errors();
   uint64_t commands = 0;
+  bool yielded = false;
   processing_ = true;
   {
     // The whole batch runs under this thread's share of the EXEC gate: one uncontended
@@ -80,9 +81,20 @@ void Client::ProcessInput() {
       }
       Dispatch(args_);
       ++commands;
+      if (EnforceOutputLimit()) break;
+      if (output_.size() >= kBatchOutputBytes) {
+        yielded = true;
+        break;
+      }
     }
   }
   processing_ = false;
+  if (yielded && !closed_.load(std::memory_order_relaxed)) {
+    thread_.Post([self = shared_from_this()] {
+      self->ProcessInput();
+      self->Flush();
+    });
+  }
   parser_.ShrinkIfIdle();
   ThreadStats::Add(stats.commands, commands);
   ThreadStats::Add(stats.error_replies, reply_.errors() - errors_before);
@@ -108,6 +120,27 @@ void Client::OnProtocolError() {
     Log(LogLevel::kVerbose, "Protocol error (%s) from client: id=%d addr=%s", parser_.error(), id_,
         address_.peer);
   }
+}
+
+bool Client::EnforceOutputLimit() {
+  const OutputBufferLimit limit = server_.output_limit(is_pubsub());
+  if (limit.hard == 0 && limit.soft == 0) return false;
+  const size_t pending = output_.size() + bytes_in_flight();
+  bool over = limit.hard > 0 && pending > limit.hard;
+  if (limit.soft > 0 && pending > limit.soft) {
+    int64_t now = NowMs();
+    if (over_soft_limit_since_ms_ == 0) over_soft_limit_since_ms_ = now;
+    over = over || now - over_soft_limit_since_ms_ > limit.soft_seconds * 1000;
+  } else {
+    over_soft_limit_since_ms_ = 0;
+  }
+  if (!over) return false;
+  Log(LogLevel::kWarning,
+      "Client %s scheduled to be closed ASAP for overcoming of output buffer limits.",
+      Describe(NowMs()));
+  output_.clear();
+  Close();
+  return true;
 }
 
 // A client that connected while no password was set stays authenticated when one is set
@@ -286,12 +319,7 @@ void Client::Deliver(std::shared_ptr<const OutOfBandMessage> message) {
   }
   if (closed_.load(std::memory_order_relaxed)) return;
   output_.append(resp() >= 3 ? message->resp3 : message->resp2);
-  if (output_.size() > kPubSubOutputLimit && is_pubsub()) {
-    Log(LogLevel::kWarning, "Client id=%d addr=%s closed for overcoming of output buffer limits.",
-        id_, address_.peer);
-    Close();
-    return;
-  }
+  if (EnforceOutputLimit()) return;
   // During a batch the flush at its end sends the message along with the replies.
   if (!processing_) Flush();
 }

@@ -1,5 +1,5 @@
 // Client: one connection's protocol state, independent of the event loop that moves its
-// bytes. The transport (asio_transport.cc or epoll_transport.cc) subclasses it to own the
+// bytes. The transport (asio_transport.cc) subclasses it to own the
 // socket: it reads into ReadSpace(), calls OnRead(), and writes output() when Flush() is
 // called. Everything between — parsing, dispatch, MULTI, subscriptions, authentication —
 // is here and in the command handlers.
@@ -79,6 +79,8 @@ class Client : public std::enable_shared_from_this<Client> {
 
   // Writes output() (owner thread). Implemented by the transport.
   virtual void Flush() = 0;
+  // Bytes the transport took from output() and has not written yet (owner thread).
+  virtual size_t bytes_in_flight() const = 0;
   // Closes the connection now, dropping unwritten output (owner thread).
   virtual void Close() = 0;
 
@@ -178,6 +180,10 @@ class Client : public std::enable_shared_from_this<Client> {
   void Reject(std::string_view message);
   void RejectUnknownCommand(std::span<const std::string_view> args);
   void OnProtocolError();
+  // Redis's checkClientOutputBufferLimits: if the unsent output passed the limit of this
+  // client's class (client-output-buffer-limit normal or pubsub), logs Redis's line and
+  // closes the connection. Returns whether it did.
+  bool EnforceOutputLimit();
 
   Server& server_;
   IoThread& thread_;
@@ -196,6 +202,8 @@ class Client : public std::enable_shared_from_this<Client> {
   bool authenticated_ = false;
   // True while OnRead runs: deliveries then wait for the batch's flush.
   bool processing_ = false;
+  // Since when (ms) the unsent output has been over the soft limit; 0 if it is not.
+  int64_t over_soft_limit_since_ms_ = 0;
 
   bool multi_active_ = false;
   bool multi_aborted_ = false;  // a command was rejected while queueing: EXECABORT

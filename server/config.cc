@@ -25,9 +25,9 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "engine/base/glob.h"
 #include "engine/base/numbers.h"
 #include "engine/base/strings.h"
-#include "engine/base/glob.h"
 #include "server/resp_parser.h"
 #include "server/version.h"
 
@@ -108,6 +108,46 @@ std::string FormatSave(const std::vector<SavePoint>& points) {
 }
 
 std::string YesNo(bool value) { return value ? "yes" : "no"; }
+
+// client-output-buffer-limit: "<class> <hard> <soft> <seconds>" groups, as separate
+// words or in one string; the classes named change, the others stay (Redis's rule).
+Status ParseOutputBufferLimits(Words words, OutputBufferLimits* out) {
+  std::vector<std::string> tokens;
+  for (const std::string& word : words) {
+    for (absl::string_view token : absl::StrSplit(word, ' ', absl::SkipWhitespace())) {
+      tokens.emplace_back(token);
+    }
+  }
+  if (tokens.empty() || tokens.size() % 4 != 0) {
+    return Invalid("Wrong number of arguments in buffer limit configuration.");
+  }
+  OutputBufferLimits limits = *out;
+  for (size_t i = 0; i < tokens.size(); i += 4) {
+    std::string name = absl::AsciiStrToLower(tokens[i]);
+    OutputBufferLimit* limit = name == "normal"                       ? &limits.normal
+                               : name == "replica" || name == "slave" ? &limits.replica
+                               : name == "pubsub"                     ? &limits.pubsub
+                                                                      : nullptr;
+    if (limit == nullptr)
+      return Invalid("Invalid client class specified in buffer limit configuration.");
+    if (!ParseMemory(tokens[i + 1], &limit->hard) || !ParseMemory(tokens[i + 2], &limit->soft) ||
+        !internal::ParseInt64(tokens[i + 3], &limit->soft_seconds) || limit->soft_seconds < 0) {
+      return Invalid("Error in hard, soft or soft_seconds setting in buffer limit configuration.");
+    }
+  }
+  *out = limits;
+  return Status::Ok();
+}
+
+// As Redis's CONFIG GET shows it: every class, "slave" for replicas, bytes.
+std::string FormatOutputBufferLimits(const OutputBufferLimits& limits) {
+  auto group = [](std::string_view name, const OutputBufferLimit& limit) {
+    return absl::StrCat(internal::AsAbsl(name), " ", limit.hard, " ", limit.soft, " ",
+                        limit.soft_seconds);
+  };
+  return absl::StrCat(group("normal", limits.normal), " ", group("slave", limits.replica), " ",
+                      group("pubsub", limits.pubsub));
+}
 
 // How a parameter's words are counted: exactly one, or any number (bind, save).
 enum class Arity : uint8_t { kOne, kMany };
@@ -363,16 +403,23 @@ const Param kParams[] = {
     {"replica-priority", Mutability::kRuntime, Arity::kOne,
      [](ServerConfig& c, Words v) { return ParseInt(v[0], 0, INT_MAX, &c.replica_priority); },
      [](const ServerConfig& c) { return absl::StrCat(c.replica_priority); }},
+    {"client-output-buffer-limit", Mutability::kRuntime, Arity::kMany,
+     [](ServerConfig& c, Words v) { return ParseOutputBufferLimits(v, &c.output_buffer_limits); },
+     [](const ServerConfig& c) { return FormatOutputBufferLimits(c.output_buffer_limits); },
+     [](const ServerConfig& c) -> std::vector<std::string> {
+       return absl::StrSplit(FormatOutputBufferLimits(c.output_buffer_limits), ' ');
+     }},
+    // The server had a second event loop (epoll) to measure Asio against; it was removed
+    // (docs/server.md). Files that name either loop still load; Asio serves them.
     {"io-backend", Mutability::kStartOnly, Arity::kOne,
-     [](ServerConfig& c, Words v) {
+     [](ServerConfig&, Words v) {
        std::string lower = absl::AsciiStrToLower(v[0]);
        if (lower != "asio" && lower != "epoll") {
          return Invalid("argument(s) must be one of the following: asio, epoll");
        }
-       c.io_backend = lower;
        return Status::Ok();
      },
-     [](const ServerConfig& c) { return c.io_backend; }},
+     [](const ServerConfig&) { return std::string("asio"); }},
 };
 
 // Redis parameters that change nothing here but appear in configs written for Redis and
@@ -380,13 +427,12 @@ const Param kParams[] = {
 // checks it, so that what Redis would refuse is refused here too and no value can carry a
 // second config line into CONFIG REWRITE's output.
 enum class TextKind : uint8_t {
-  kBool,               // yes | no
-  kInt,                // a 64-bit integer
-  kMemory,             // a memory value, kept as bytes
-  kEnum,               // one of `choices` (comma-separated)
-  kFlags,              // any characters of `choices`, or empty
-  kString,             // anything: CONFIG REWRITE quotes it
-  kOutputBufferLimit,  // <class> <hard> <soft> <seconds> ..., kept for all three classes
+  kBool,    // yes | no
+  kInt,     // a 64-bit integer
+  kMemory,  // a memory value, kept as bytes
+  kEnum,    // one of `choices` (comma-separated)
+  kFlags,   // any characters of `choices`, or empty
+  kString,  // anything: CONFIG REWRITE quotes it
 };
 
 struct Passthrough {
@@ -403,9 +449,6 @@ const Passthrough kPassthrough[] = {
     {"aof-use-rdb-preamble", "yes", TextKind::kBool},
     {"auto-aof-rewrite-min-size", "67108864", TextKind::kMemory},
     {"auto-aof-rewrite-percentage", "100", TextKind::kInt},
-    {"client-output-buffer-limit",
-     "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60",
-     TextKind::kOutputBufferLimit},
     {"crash-log-enabled", "yes", TextKind::kBool},
     {"crash-memcheck-enabled", "yes", TextKind::kBool},
     {"dynamic-hz", "yes", TextKind::kBool},
@@ -441,54 +484,8 @@ const Passthrough kPassthrough[] = {
     {"syslog-ident", "redis", TextKind::kString},
 };
 
-// client-output-buffer-limit: a change names some of the classes and keeps the others
-// (as in Redis), so the new value is computed from the current one.
-Status CheckOutputBufferLimit(Words values, std::string_view current, std::string* normalized) {
-  std::vector<std::string> tokens;
-  for (const std::string& value : values) {
-    for (absl::string_view token : absl::StrSplit(value, ' ', absl::SkipWhitespace())) {
-      tokens.emplace_back(token);
-    }
-  }
-  if (tokens.empty() || tokens.size() % 4 != 0) {
-    return Invalid("Wrong number of arguments in buffer limit configuration.");
-  }
-  constexpr std::string_view kClasses[] = {"normal", "slave", "pubsub"};
-  std::vector<std::string> limits = absl::StrSplit(internal::AsAbsl(current), ' ');
-  if (limits.size() != 12) {
-    limits = absl::StrSplit("normal 0 0 0 slave 0 0 0 pubsub 0 0 0", ' ');
-  }
-  for (size_t i = 0; i < tokens.size(); i += 4) {
-    std::string name = absl::AsciiStrToLower(tokens[i]);
-    if (name == "replica") name = "slave";
-    size_t index = std::size(kClasses);
-    for (size_t k = 0; k < std::size(kClasses); ++k) {
-      if (kClasses[k] == name) index = k;
-    }
-    if (index == std::size(kClasses)) {
-      return Invalid("Invalid client class specified in buffer limit configuration.");
-    }
-    uint64_t hard;
-    uint64_t soft;
-    int64_t seconds;
-    if (!ParseMemory(tokens[i + 1], &hard) || !ParseMemory(tokens[i + 2], &soft) ||
-        !internal::ParseInt64(tokens[i + 3], &seconds) || seconds < 0) {
-      return Invalid("Error in hard, soft or soft_seconds setting in buffer limit configuration.");
-    }
-    limits[index * 4 + 1] = absl::StrCat(hard);
-    limits[index * 4 + 2] = absl::StrCat(soft);
-    limits[index * 4 + 3] = absl::StrCat(seconds);
-  }
-  *normalized = absl::StrJoin(limits, " ");
-  return Status::Ok();
-}
-
 // Checks `values` for the kept-as-text parameter `entry` and gives the text to keep.
-Status CheckText(const Passthrough& entry, Words values, std::string_view current,
-                 std::string* normalized) {
-  if (entry.kind == TextKind::kOutputBufferLimit) {
-    return CheckOutputBufferLimit(values, current, normalized);
-  }
+Status CheckText(const Passthrough& entry, Words values, std::string* normalized) {
   if (values.size() != 1) return Invalid("wrong number of arguments");
   const std::string& value = values[0];
   switch (entry.kind) {
@@ -530,7 +527,6 @@ Status CheckText(const Passthrough& entry, Words values, std::string_view curren
       *normalized = value;
       return Status::Ok();
     case TextKind::kString:
-    case TextKind::kOutputBufferLimit:
       break;
   }
   *normalized = value;
@@ -621,11 +617,9 @@ std::string ConfigLine(const Param& param, const ServerConfig& config) {
   return JoinLine(param.name, words);
 }
 
-// The line for a kept-as-text parameter. Only client-output-buffer-limit has several
-// words, each a checked number or class name.
+// The line for a kept-as-text parameter: each has a single word.
 std::string PassthroughLine(const Passthrough& entry, const std::string& value) {
-  if (entry.kind != TextKind::kOutputBufferLimit) return JoinLine(entry.name, {value});
-  return JoinLine(entry.name, absl::StrSplit(value, ' ', absl::SkipEmpty()));
+  return JoinLine(entry.name, {value});
 }
 
 Result<std::vector<std::string>> SplitLine(std::string line) {
@@ -745,7 +739,7 @@ Status ApplyDirective(ServerConfig& config, const std::vector<std::string>& word
   }
   if (const Passthrough* entry = FindPassthrough(name)) {
     std::string normalized;
-    MIRRORKV_RETURN_IF_ERROR(CheckText(*entry, values, ConfigValue(config, name), &normalized));
+    MIRRORKV_RETURN_IF_ERROR(CheckText(*entry, values, &normalized));
     config.passthrough[name] = std::move(normalized);
     return Status::Ok();
   }

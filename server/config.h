@@ -33,6 +33,24 @@ struct SavePoint {
   friend bool operator==(const SavePoint&, const SavePoint&) = default;
 };
 
+// One class of client-output-buffer-limit: a client of that class is disconnected when
+// its unsent output passes `hard` bytes, or stays above `soft` bytes for `soft_seconds`.
+// 0 disables a limit.
+struct OutputBufferLimit {
+  uint64_t hard = 0;
+  uint64_t soft = 0;
+  int64_t soft_seconds = 0;
+  friend bool operator==(const OutputBufferLimit&, const OutputBufferLimit&) = default;
+};
+
+// client-output-buffer-limit, with Redis's defaults.
+struct OutputBufferLimits {
+  OutputBufferLimit normal;
+  OutputBufferLimit replica{256u << 20, 64u << 20, 60};
+  OutputBufferLimit pubsub{32u << 20, 8u << 20, 60};
+  friend bool operator==(const OutputBufferLimits&, const OutputBufferLimits&) = default;
+};
+
 // Whether CONFIG SET may change the protected parameters (dir, dbfilename), which choose
 // the files the server writes: Redis 7's enable-protected-configs.
 enum class ProtectedConfigs : uint8_t {
@@ -89,8 +107,9 @@ struct ServerConfig {
   int64_t min_replicas_max_lag = 10;
   // Reported to Sentinel (slave_priority): 0 means never promote this replica.
   int64_t replica_priority = 100;
-  // "asio" (default) or "epoll": the measured alternative, see docs/server.md.
-  std::string io_backend = "asio";
+  // client-output-buffer-limit <class> <hard> <soft> <seconds> ... (class normal,
+  // replica or its old name slave, pubsub); CONFIG SET changes the classes it names.
+  OutputBufferLimits output_buffer_limits;
   // Redis parameters accepted for compatibility and kept as text (name -> value).
   std::map<std::string, std::string> passthrough;
 

@@ -109,7 +109,6 @@ void ServerSection(Server& server, const ServerConfig& config, std::string* out)
   Field(out, "io_threads_active", server.threads().size() > 1 ? 1 : 0);
   Field(out, "mirrorkv_version", kServerVersion);
   Field(out, "io_threads", server.threads().size());
-  Field(out, "io_backend", config.io_backend);
 }
 
 void ClientsSection(Server& server, const ServerConfig& config, std::string* out) {
@@ -182,9 +181,10 @@ void StatsSection(Server& server, const StoreStats& stats, std::string* out) {
   Field(out, "instantaneous_output_kbps", "0.00");
   Field(out, "rejected_connections",
         server.counters().rejected_connections.load(std::memory_order_relaxed));
-  Field(out, "sync_full", 0);
-  Field(out, "sync_partial_ok", 0);
-  Field(out, "sync_partial_err", 0);
+  ResyncCounters resyncs = server.replication().Report().resyncs;
+  Field(out, "sync_full", resyncs.full);
+  Field(out, "sync_partial_ok", resyncs.partial_ok);
+  Field(out, "sync_partial_err", resyncs.partial_refused);
   Field(out, "expired_keys", stats.expired);
   Field(out, "evicted_keys", stats.evicted);
   Field(out, "keyspace_hits", stats.hits);

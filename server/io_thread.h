@@ -1,4 +1,4 @@
-// IoThread: what every I/O thread has whatever its event loop (Asio or epoll): its
+// IoThread: what every I/O thread has whatever the transport: its
 // index (its slot in the EXEC gate), counters only it writes, the clients it serves, and
 // a way for other threads to hand it work.
 //

@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <system_error>
 
 #include "absl/strings/str_cat.h"
 #include "mirrorkv/snapshot.h"
@@ -134,14 +135,23 @@ Status Persistence::StartBackgroundLocked() {
   bgsave_running_ = true;
   bgsave_started_ms_ = NowMs();
   last_bgsave_try_ms_ = bgsave_started_ms_;
-  Log(LogLevel::kNotice, "Background saving started");
-  background_ = std::thread([this] {
-    Status status = SaveNow(/*background=*/true);
-    MutexLock lock(&mu_);
+  // std::thread throws when no thread can be created (the task limit): a failed
+  // BGSAVE, not a reason to end the process.
+  try {
+    background_ = std::thread([this] {
+      Status status = SaveNow(/*background=*/true);
+      MutexLock lock(&mu_);
+      bgsave_running_ = false;
+      last_bgsave_ok_ = status.ok();
+      last_bgsave_seconds_ = (NowMs() - bgsave_started_ms_) / 1000;
+    });
+  } catch (const std::system_error& error) {
     bgsave_running_ = false;
-    last_bgsave_ok_ = status.ok();
-    last_bgsave_seconds_ = (NowMs() - bgsave_started_ms_) / 1000;
-  });
+    last_bgsave_ok_ = false;
+    Log(LogLevel::kWarning, "Can't save in background: %s", error.what());
+    return Status::ResourceExhausted(absl::StrCat("ERR Can't save in background: ", error.what()));
+  }
+  Log(LogLevel::kNotice, "Background saving started");
   return Status::Ok();
 }
 

@@ -3,10 +3,11 @@
 
 #include <algorithm>
 #include <cstring>
-#include <thread>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "engine/base/check.h"
+#include "engine/base/strings.h"
 #include "server/logger.h"
 
 namespace mirrorkv::server {
@@ -14,9 +15,6 @@ namespace {
 
 // How long a replica waits for the TCP connection to its primary before retrying.
 constexpr std::chrono::milliseconds kConnectTimeout{5000};
-// WAIT waits in slices this long, so that a role change (which waits for the Primary's
-// other users to let go) and shutdown are never held up for longer.
-constexpr std::chrono::milliseconds kWaitSlice{100};
 
 // A transport that first returns bytes the server had already read from the socket (what
 // a replica sent after PSYNC before the handover, normally nothing), then reads the
@@ -55,6 +53,10 @@ PrimaryOptions ToPrimaryOptions(const ReplicationSettings& settings) {
   options.backlog_bytes = settings.backlog_bytes;
   options.min_replicas_to_write = settings.min_replicas_to_write;
   options.min_replicas_max_lag = settings.min_replicas_max_lag;
+  options.sync_buffer_limit = settings.replica_buffer_hard;
+  options.sync_buffer_soft_limit = settings.replica_buffer_soft;
+  options.sync_buffer_soft_period = settings.replica_buffer_soft_period;
+  options.event_logger = [](std::string_view line) { Log(LogLevel::kNotice, "%s", line); };
   // No password here: the server authenticated the connection (AUTH) before PSYNC.
   return options;
 }
@@ -95,15 +97,19 @@ Status ServerReplication::EnsurePrimaryLocked() {
 }
 
 ServerReplication::~ServerReplication() {
-  stopping_.store(true, std::memory_order_relaxed);
-  {
-    MutexLock lock(&waiters_mu_);
-    for (Waiter& waiter : waiters_) waiter.thread.join();
-    waiters_.clear();
-  }
   MutexLock lock(&mu_);
   replica_.reset();  // stops the link thread
-  primary_.reset();  // disconnects the replicas
+  primary_.reset();  // disconnects the replicas, answers the WAITs
+}
+
+void ServerReplication::ResetPrimaryLocked() {
+  if (primary_ == nullptr) return;
+  ResyncCounters counters = primary_->resync_counters();
+  past_resyncs_.full += counters.full - resyncs_at_reset_.full;
+  past_resyncs_.partial_ok += counters.partial_ok - resyncs_at_reset_.partial_ok;
+  past_resyncs_.partial_refused += counters.partial_refused - resyncs_at_reset_.partial_refused;
+  resyncs_at_reset_ = {};
+  primary_.reset();
 }
 
 bool ServerReplication::ReplicaOf(const std::string& host, uint16_t port,
@@ -132,9 +138,8 @@ bool ServerReplication::ReplicaOf(const std::string& host, uint16_t port,
         "with just a partial transfer.");
     options.resume_from = primary_->position();
     // The Primary goes before the Store switches to replica mode, so that nothing applied
-    // from the new primary is logged into it. A WAIT may still hold it for one slice.
-    while (primary_.use_count() > 1) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    primary_.reset();
+    // from the new primary is logged into it.
+    ResetPrimaryLocked();
   }
   Result<std::unique_ptr<Replica>> replica =
       Replica::Create(store_, ConnectorTo(host, port), options);
@@ -188,70 +193,43 @@ void ServerReplication::ServeReplica(int fd, std::string peer, std::string alrea
                                 std::move(handshake.replication_id), handshake.offset);
 }
 
-Result<size_t> ServerReplication::WaitSlice(size_t count, std::chrono::milliseconds slice) {
-  std::shared_ptr<Primary> primary;
-  {
-    MutexLock lock(&mu_);
-    if (replica_ == nullptr && primary_ == nullptr) return size_t{0};  // no replica ever
-    primary = primary_;
-  }
-  if (primary == nullptr) {
-    return Status::FailedPrecondition(
-        "ERR WAIT cannot be used with replica instances. Please also note that since Redis "
-        "4.0 if a replica is configured to be writable (which is not the default) writes to "
-        "replicas are just local and are not propagated.");
-  }
-  return primary->WaitForReplicas(count, slice);
-}
-
-// Each slice counts against the log's end at its own start, which only grows: a replica
-// counted in any slice has acknowledged everything logged before the WAIT, so the best
-// count of all slices is the answer. A slice that returns early without enough replicas
-// (none connected: the Primary answers at once) sleeps out its time instead of spinning.
-Result<size_t> ServerReplication::WaitLoop(size_t count, std::chrono::milliseconds timeout,
-                                           const std::function<bool()>& abandoned) {
-  using Clock = std::chrono::steady_clock;
-  Clock::time_point deadline = Clock::now() + timeout;
-  size_t best = 0;
-  while (true) {
-    std::chrono::milliseconds slice = kWaitSlice;
-    if (timeout.count() > 0) {
-      slice =
-          std::clamp(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()),
-                     std::chrono::milliseconds(0), kWaitSlice);
-    }
-    Clock::time_point slice_end = Clock::now() + slice;
-    Result<size_t> acked = WaitSlice(count, slice);
-    if (!acked.ok()) return acked;
-    best = std::max(best, *acked);
-    if (best >= count || stopping_.load(std::memory_order_relaxed) || abandoned()) return best;
-    if (timeout.count() > 0 && Clock::now() >= deadline) return best;
-    std::this_thread::sleep_until(slice_end);
-  }
-}
-
 void ServerReplication::WaitForReplicas(size_t count, std::chrono::milliseconds timeout, bool block,
                                         std::function<bool()> abandoned,
                                         std::function<void(Result<size_t>)> done) {
-  if (!block) {
-    done(WaitSlice(count, std::chrono::milliseconds(0)));
+  MutexLock lock(&mu_);
+  if (replica_ != nullptr) {
+    done(Status::FailedPrecondition(
+        "ERR WAIT cannot be used with replica instances. Please also note that since Redis "
+        "4.0 if a replica is configured to be writable (which is not the default) writes to "
+        "replicas are just local and are not propagated."));
     return;
   }
-  MutexLock lock(&waiters_mu_);
-  for (auto it = waiters_.begin(); it != waiters_.end();) {
-    if (it->finished.load(std::memory_order_acquire)) {
-      it->thread.join();
-      it = waiters_.erase(it);
-    } else {
-      ++it;
-    }
+  if (!block || count == 0) {
+    done(primary_ != nullptr ? primary_->WaitForReplicas(count, std::chrono::milliseconds(0))
+                             : size_t{0});
+    return;
   }
-  Waiter& waiter = waiters_.emplace_back();
-  waiter.thread = std::thread(
-      [this, &waiter, count, timeout, abandoned = std::move(abandoned), done = std::move(done)] {
-        done(WaitLoop(count, timeout, abandoned));
-        waiter.finished.store(true, std::memory_order_release);
-      });
+  Status created = EnsurePrimaryLocked();
+  if (!created.ok()) {
+    done(Status::ResourceExhausted(absl::StrCat("ERR ", internal::AsAbsl(created.message()))));
+    return;
+  }
+  auto deadline = timeout.count() > 0 ? std::chrono::steady_clock::now() + timeout
+                                      : std::chrono::steady_clock::time_point::max();
+  // `done` may run on the Primary's thread, or right here when the count is reached.
+  primary_->WaitForReplicasAsync(count, deadline, std::move(abandoned),
+                                 [done = std::move(done)](size_t acked) { done(acked); });
+}
+
+size_t ServerReplication::replica_count() const {
+  MutexLock lock(&mu_);
+  return primary_ != nullptr ? primary_->replica_count() : 0;
+}
+
+void ServerReplication::ResetStats() {
+  MutexLock lock(&mu_);
+  past_resyncs_ = {};
+  resyncs_at_reset_ = primary_ != nullptr ? primary_->resync_counters() : ResyncCounters{};
 }
 
 Status ServerReplication::SetMinReplicas(size_t count, std::chrono::milliseconds max_lag) {
@@ -273,6 +251,7 @@ ReplicationReport ServerReplication::Report() const {
   MutexLock lock(&mu_);
   ReplicationReport report;
   report.backlog_bytes = settings_.backlog_bytes;
+  report.resyncs = past_resyncs_;
   if (replica_ != nullptr) {
     report.replica = true;
     report.backlog_active = true;
@@ -287,6 +266,10 @@ ReplicationReport ServerReplication::Report() const {
     report.backlog_first_offset = primary_->backlog_first_offset();
     report.secondary = primary_->secondary_position();
     report.replicas = primary_->replicas();
+    ResyncCounters counters = primary_->resync_counters();
+    report.resyncs.full += counters.full - resyncs_at_reset_.full;
+    report.resyncs.partial_ok += counters.partial_ok - resyncs_at_reset_.partial_ok;
+    report.resyncs.partial_refused += counters.partial_refused - resyncs_at_reset_.partial_refused;
   } else {
     report.position = {standalone_id_, 0};
   }

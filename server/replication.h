@@ -9,20 +9,18 @@
 // (`Replica::Promote`), keeping its old id as the secondary one so that the others
 // continue with a partial resync too.
 //
-// Thread-safe. One lock guards the role; WAIT's threads hold a reference to the Primary
-// instead of the lock, one slice (kWaitSlice) at a time, and a role change waits for them
-// to let go.
+// Thread-safe. One lock guards the role. A blocked WAIT holds no thread: it is state in
+// the Primary, completed by the replica ACK that satisfies it (Primary::
+// WaitForReplicasAsync).
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
-#include <list>
 #include <memory>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <vector>
 
 #include "engine/base/mutex.h"
@@ -42,7 +40,13 @@ struct ReplicaHandshake {
 
 // Settings fixed when a role starts (from the server configuration).
 struct ReplicationSettings {
-  size_t backlog_bytes = 1 << 20;                          // repl-backlog-size
+  size_t backlog_bytes = 1 << 20;  // repl-backlog-size
+  // client-output-buffer-limit replica <hard> <soft> <seconds>: when a replica's
+  // output buffer gets it disconnected (PrimaryOptions::sync_buffer_*). Taken when the
+  // Primary is created.
+  size_t replica_buffer_hard = 256u << 20;
+  size_t replica_buffer_soft = 64u << 20;
+  std::chrono::seconds replica_buffer_soft_period{60};
   size_t min_replicas_to_write = 0;                        // min-replicas-to-write
   std::chrono::milliseconds min_replicas_max_lag{10'000};  // min-replicas-max-lag
   std::string masterauth;                                  // sent by this server as a replica
@@ -63,6 +67,8 @@ struct ReplicationReport {
   ReplicationPosition secondary;
   // Primary only: the attached replicas.
   std::vector<ReplicaInfo> replicas;
+  // Resyncs answered as a primary since the start (or CONFIG RESETSTAT).
+  ResyncCounters resyncs;
   size_t backlog_bytes = 0;
   // Whether a stream is being kept (false on a primary that never had a replica), and
   // the oldest offset it still holds.
@@ -106,23 +112,30 @@ class ServerReplication {
   // over: closed when the session ends, or at once if this server became a replica
   // meanwhile), `peer` its address, `already_read` the bytes it sent after PSYNC that the
   // server had read already (the session receives them first). Returns at once; the
-  // Primary's session thread does the rest.
+  // Primary's threads do the rest.
   void ServeReplica(int fd, std::string peer, std::string already_read, ReplicaHandshake handshake)
       ABSL_LOCKS_EXCLUDED(mu_);
 
   // WAIT: counts the replicas that acknowledged everything logged before the call,
   // waiting until there are `count` of them or `timeout` passes (0: no limit; the wait
-  // still ends when this object is destroyed). kFailedPrecondition (Redis's text) on a
-  // replica. `block` false only counts, without waiting (WAIT inside EXEC).
+  // still ends when the role changes or this object is destroyed). kFailedPrecondition
+  // (Redis's text) on a replica. `block` false only counts, without waiting (WAIT inside
+  // EXEC).
   //
-  // The waiting happens on a thread owned by this object, which calls `done` with the
-  // result; the caller's I/O thread keeps serving (a new replica's handshake may be the
-  // very thing the WAIT is waiting for). Without blocking, `done` runs before the return.
-  // `abandoned` (called on the waiting thread between slices) ends the wait early, with
-  // what was counted so far, once the waiting client is gone.
+  // No thread waits: the Primary keeps the WAIT and calls `done` with the result from
+  // its receiver thread when an ACK satisfies it, at the deadline, or once `abandoned`
+  // (asked at every ACK and every 100 ms) says the client is gone. Without blocking, or
+  // when the count is reached already, `done` runs before the return. A blocking WAIT
+  // on a primary without replicas creates the Primary (as a replica's PSYNC would),
+  // since it is what keeps the wait.
   void WaitForReplicas(size_t count, std::chrono::milliseconds timeout, bool block,
                        std::function<bool()> abandoned, std::function<void(Result<size_t>)> done)
-      ABSL_LOCKS_EXCLUDED(mu_, waiters_mu_);
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Connections served as replicas right now (they count toward maxclients).
+  size_t replica_count() const ABSL_LOCKS_EXCLUDED(mu_);
+  // CONFIG RESETSTAT: the resync counters start again from 0.
+  void ResetStats() ABSL_LOCKS_EXCLUDED(mu_);
 
   // CONFIG SET min-replicas-to-write / min-replicas-max-lag: takes effect at once on a
   // primary (creating its Primary if writes must now be refused), and when a replica is
@@ -155,22 +168,14 @@ class ServerReplication {
   // Creates the Primary if there is none yet (a primary that never had a replica).
   Status EnsurePrimaryLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
-  // One WaitForReplicas call on the primary of the moment, for at most `slice`.
-  Result<size_t> WaitSlice(size_t count, std::chrono::milliseconds slice) ABSL_LOCKS_EXCLUDED(mu_);
-  // The body of a blocking WAIT (a waiter thread).
-  Result<size_t> WaitLoop(size_t count, std::chrono::milliseconds timeout,
-                          const std::function<bool()>& abandoned);
-
-  struct Waiter {
-    std::thread thread;
-    std::atomic<bool> finished{false};
-  };
+  // Drops the Primary (its replicas are disconnected, its WAITs answered), keeping its
+  // resync counters.
+  void ResetPrimaryLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   Store& store_;
   mutable Mutex mu_;
   ReplicationSettings settings_ ABSL_GUARDED_BY(mu_);
-  // At most one of the two is set; neither on a primary that never had a replica. The
-  // Primary is shared only with WaitForReplicas calls in progress.
+  // At most one of the two is set; neither on a primary that never had a replica.
   std::shared_ptr<Primary> primary_ ABSL_GUARDED_BY(mu_);
   // The replication id INFO reports while there is no Primary (Redis's replid of a
   // server without a backlog); the Primary starts a new one, as Redis does then.
@@ -179,11 +184,10 @@ class ServerReplication {
   std::string master_host_ ABSL_GUARDED_BY(mu_);
   uint16_t master_port_ ABSL_GUARDED_BY(mu_) = 0;
 
-  // WAITs in progress; finished ones are joined when the next one starts.
-  Mutex waiters_mu_;
-  std::list<Waiter> waiters_ ABSL_GUARDED_BY(waiters_mu_);
-  // Set by the destructor: waiters return what they counted so far.
-  std::atomic<bool> stopping_{false};
+  // The counters of the Primaries destroyed since the start or the last ResetStats.
+  ResyncCounters past_resyncs_ ABSL_GUARDED_BY(mu_);
+  // Subtracted from the current Primary's counters (ResetStats while it exists).
+  ResyncCounters resyncs_at_reset_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace mirrorkv::server

@@ -10,6 +10,7 @@
 #include "engine/base/numbers.h"
 #include "server/client.h"
 #include "server/commands.h"
+#include "server/io_thread.h"
 #include "server/replication.h"
 #include "server/server.h"
 
@@ -140,9 +141,11 @@ void RoleCommand(CommandContext& ctx) {
 }
 
 // WAIT numreplicas timeout: Redis's semantics (timeout in milliseconds, 0 = no limit).
-// The client is blocked, not its I/O thread: the wait runs on a thread of the
-// replication role, and the reply comes back through Client::Unblock. Inside EXEC it only
-// counts (as Redis does for a client that cannot block).
+// The client is blocked, not its I/O thread, and no thread waits: the Primary completes
+// the WAIT when an ACK satisfies it, and the reply comes back through Client::Unblock,
+// always posted to the client's thread (never run inside this command, even when the
+// count is reached at once). Inside EXEC it only counts (as Redis does for a client that
+// cannot block).
 void WaitCommand(CommandContext& ctx) {
   int64_t count;
   int64_t timeout;
@@ -168,7 +171,9 @@ void WaitCommand(CommandContext& ctx) {
       wanted, std::chrono::milliseconds(timeout), /*block=*/true,
       [client] { return client->closed(); },
       [client](Result<size_t> acked) {
-        client->Unblock([acked](ReplyBuilder& reply) { ReplyWaitResult(reply, acked); });
+        client->thread().Post([client, acked = std::move(acked)] {
+          client->Unblock([acked](ReplyBuilder& reply) { ReplyWaitResult(reply, acked); });
+        });
       });
 }
 

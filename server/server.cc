@@ -230,8 +230,7 @@ Status Server::Init() {
                             ReplicationSettingsLocked());
   }
   scripting_ = std::make_unique<Scripting>(*this);
-  transport_ = config_.io_backend == "epoll" ? NewEpollTransport(*this, threads)
-                                             : NewAsioTransport(*this, threads);
+  transport_ = NewAsioTransport(*this, threads);
   return Status::Ok();
 }
 
@@ -243,6 +242,8 @@ void Server::ApplyLiveConfig(const ServerConfig& config) {
   timeout_.store(config.timeout, std::memory_order_relaxed);
   maxclients_.store(config.maxclients, std::memory_order_relaxed);
   busy_reply_threshold_ms_.store(config.busy_reply_threshold_ms, std::memory_order_relaxed);
+  normal_output_limit_.Set(config.output_buffer_limits.normal);
+  pubsub_output_limit_.Set(config.output_buffer_limits.pubsub);
   Logger::Get().set_level(config.loglevel);
   if (store_ != nullptr) {
     store_->SetMaxMemory(config.maxmemory);
@@ -257,6 +258,10 @@ ReplicationSettings Server::ReplicationSettingsLocked() const {
   settings.min_replicas_max_lag = std::chrono::seconds(config_.min_replicas_max_lag);
   settings.masterauth = config_.masterauth;
   settings.listening_port = static_cast<uint16_t>(config_.port);
+  const OutputBufferLimit& replica_limit = config_.output_buffer_limits.replica;
+  settings.replica_buffer_hard = static_cast<size_t>(replica_limit.hard);
+  settings.replica_buffer_soft = static_cast<size_t>(replica_limit.soft);
+  settings.replica_buffer_soft_period = std::chrono::seconds(replica_limit.soft_seconds);
   return settings;
 }
 
@@ -338,8 +343,11 @@ std::string_view AdmissionRefusal(size_t clients, int64_t maxclients, bool prote
 }
 
 std::string_view Server::AdmitConnection(bool loopback) {
-  std::string_view refusal = AdmissionRefusal(clients_.size(), maxclients(), protected_mode(),
-                                              password_required(), loopback);
+  // Replicas are connections too (Redis counts them as clients), though they left the
+  // client registry when they were handed to the Primary.
+  size_t connections = clients_.size() + replication_->replica_count();
+  std::string_view refusal =
+      AdmissionRefusal(connections, maxclients(), protected_mode(), password_required(), loopback);
   if (!refusal.empty()) {
     counters_.rejected_connections.fetch_add(1, std::memory_order_relaxed);
     Log(LogLevel::kVerbose, "Rejected a connection: %s",
@@ -449,8 +457,8 @@ int Server::Run() {
     pidfile << getpid() << "\n";
   }
   transport_->Start();
-  Log(LogLevel::kNotice, "Listening on %s port %d with %d I/O threads (%s)",
-      absl::StrJoin(current.bind, " "), current.port, threads().size(), current.io_backend);
+  Log(LogLevel::kNotice, "Listening on %s port %d with %d I/O threads",
+      absl::StrJoin(current.bind, " "), current.port, threads().size());
   Log(LogLevel::kNotice, "Ready to accept connections");
 
   ControlLoop& control = *control_;

@@ -64,7 +64,6 @@ struct BindAddress {
 BindAddress ParseBindAddress(std::string_view text);
 
 std::unique_ptr<Transport> NewAsioTransport(Server& server, size_t threads);
-std::unique_ptr<Transport> NewEpollTransport(Server& server, size_t threads);
 
 // Every connected client by id, for CLIENT LIST/KILL, maxclients and shutdown.
 class ClientRegistry {
@@ -156,6 +155,12 @@ class Server {
   int64_t busy_reply_threshold_ms() const {
     return busy_reply_threshold_ms_.load(std::memory_order_relaxed);
   }
+  // client-output-buffer-limit of the moment for normal or pub/sub clients.
+  OutputBufferLimit output_limit(bool pubsub) const {
+    const LiveOutputLimit& live = pubsub ? pubsub_output_limit_ : normal_output_limit_;
+    return {live.hard.load(std::memory_order_relaxed), live.soft.load(std::memory_order_relaxed),
+            live.soft_seconds.load(std::memory_order_relaxed)};
+  }
 
   // Identity, for INFO and HELLO.
   const std::string& run_id() const { return run_id_; }
@@ -210,6 +215,19 @@ class Server {
   std::atomic<int64_t> timeout_{0};
   std::atomic<int64_t> maxclients_{10000};
   std::atomic<int64_t> busy_reply_threshold_ms_{5000};
+  // Read after every reply: relaxed atomics, not the configuration lock.
+  struct LiveOutputLimit {
+    std::atomic<uint64_t> hard{0};
+    std::atomic<uint64_t> soft{0};
+    std::atomic<int64_t> soft_seconds{0};
+    void Set(const OutputBufferLimit& limit) {
+      hard.store(limit.hard, std::memory_order_relaxed);
+      soft.store(limit.soft, std::memory_order_relaxed);
+      soft_seconds.store(limit.soft_seconds, std::memory_order_relaxed);
+    }
+  };
+  LiveOutputLimit normal_output_limit_;
+  LiveOutputLimit pubsub_output_limit_;
   std::atomic<bool> shutting_down_{false};
   std::atomic<int64_t> instantaneous_ops_{0};
 

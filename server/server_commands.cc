@@ -11,6 +11,7 @@
 #include "server/commands.h"
 #include "server/logger.h"
 #include "server/persistence.h"
+#include "server/replication.h"
 #include "server/server.h"
 
 namespace mirrorkv::server {
@@ -145,7 +146,10 @@ void ConfigRewriteCommand(CommandContext& ctx) {
 
 // The counters are written by their I/O threads without synchronization (single
 // writer), so they cannot be reset from here; RESETSTAT is accepted and does nothing.
-void ConfigResetStatCommand(CommandContext& ctx) { ctx.reply.Ok(); }
+void ConfigResetStatCommand(CommandContext& ctx) {
+  ctx.server.replication().ResetStats();
+  ctx.reply.Ok();
+}
 
 void ConfigHelpCommand(CommandContext& ctx) {
   static constexpr std::string_view kLines[] = {

@@ -28,6 +28,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "mirrorkv/snapshot.h"
@@ -63,9 +64,27 @@ struct PrimaryOptions {
   // history (a primary restarted from its snapshot): replicas at that position then
   // resume with a partial resync. Empty id: a new random id, starting at offset 0.
   ReplicationPosition resume_from;
-  // Bytes of stream a replica may fall behind while it receives a snapshot before the
-  // sync is abandoned (Redis's client-output-buffer-limit for replicas).
+  // A replica's output buffer: the stream logged and not yet sent to it (while it
+  // receives its snapshot, or reads slower than the primary writes). It is disconnected
+  // when that passes `sync_buffer_limit`, or stays above `sync_buffer_soft_limit` for
+  // longer than `sync_buffer_soft_period` (Redis's client-output-buffer-limit replica
+  // 256mb 64mb 60). 0 disables a limit. Replicas share the buffered bytes: each costs
+  // only its position in them.
   size_t sync_buffer_limit = 256u << 20;
+  size_t sync_buffer_soft_limit = 64u << 20;
+  std::chrono::milliseconds sync_buffer_soft_period{60'000};
+  // Called with a line for the operator when a replica resyncs or is dropped (with the
+  // reason), on the Primary's threads. Must be thread-safe and must not call the
+  // Primary. Empty: nothing is reported.
+  std::function<void(std::string_view line)> event_logger;
+};
+
+// Resyncs a primary answered since it was created (INFO's sync_full,
+// sync_partial_ok, sync_partial_err).
+struct ResyncCounters {
+  uint64_t full = 0;             // full resyncs started
+  uint64_t partial_ok = 0;       // partial resyncs accepted
+  uint64_t partial_refused = 0;  // PSYNC with a position that could not be continued
 };
 
 // What a primary knows about one connected replica.
@@ -90,8 +109,9 @@ class Primary {
   Primary(const Primary&) = delete;
   Primary& operator=(const Primary&) = delete;
 
-  // Serves one replica over `transport`, on a thread owned by the Primary, until the
-  // link breaks or the Primary is destroyed.
+  // Serves one replica over `transport` until the link breaks or the Primary is
+  // destroyed. Every replica is served by the same few threads the Primary owns
+  // (kSyncWorkers + 2 in replication/primary_impl.h: 4), however many connect.
   void Serve(std::unique_ptr<Transport> transport);
 
   // Serves a replica whose handshake was already read by the caller (a server that
@@ -112,8 +132,20 @@ class Primary {
   // 0 replicas connected returns 0 at once). Asks replicas for an acknowledgement
   // right away (REPLCONF GETACK) rather than waiting for their periodic one.
   size_t WaitForReplicas(size_t count, std::chrono::milliseconds timeout);
+  // WAIT without a thread: calls `done` with the number of replicas that acknowledged
+  // everything logged before this call, once there are `count` of them, `deadline`
+  // passes (time_point::max(): never), `abandoned` returns true (asked after each
+  // acknowledgement and at least every 100 ms), or the Primary is destroyed. `done` runs
+  // on a thread of the Primary (or on the caller's, before the return, if the count is
+  // already reached) and must not call the Primary. O(log replicas) per acknowledgement
+  // and waiter.
+  void WaitForReplicasAsync(size_t count, std::chrono::steady_clock::time_point deadline,
+                            std::function<bool()> abandoned, std::function<void(size_t)> done);
 
   std::vector<ReplicaInfo> replicas() const;
+  // The replicas connected right now (in the handshake, syncing or streaming). O(1).
+  size_t replica_count() const;
+  ResyncCounters resync_counters() const;
 
   // The oldest offset a replica can still resume from with a partial resync (Redis's
   // repl_backlog_first_byte_offset minus one); position().offset when the backlog is

@@ -28,6 +28,16 @@ class Transport {
   // Sends all of `bytes`, blocking while the peer is not reading (back-pressure).
   // kUnavailable once either end has closed; kIOError for an OS failure.
   virtual Status Send(std::string_view bytes) = 0;
+  // Sends as much of `bytes` as the transport takes without waiting for the peer and
+  // returns how much (0 when the peer is not reading). Errors as Send. A primary serves
+  // all its replicas from one thread with it, so that a replica that stops reading holds
+  // up no other. The default calls Send, and so blocks: transports that can tell should
+  // override it.
+  virtual Result<size_t> TrySend(std::string_view bytes) {
+    Status sent = Send(bytes);
+    if (!sent.ok()) return sent;
+    return bytes.size();
+  }
 
   // Receives at least one and at most `capacity` bytes into `buffer`. kDeadlineExceeded
   // if nothing arrived within `timeout`; kUnavailable when the peer closed and every

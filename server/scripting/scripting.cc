@@ -38,6 +38,7 @@ class ScriptClient final : public Client {
     set_authenticated(true);
   }
   void Flush() override {}
+  size_t bytes_in_flight() const override { return 0; }
   void Close() override {}
 };
 

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdlib>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <random>
@@ -795,6 +796,160 @@ TEST(ReplicationConvergenceTest, RandomizedWritesWithChurningReplicasConverge) {
               static_cast<unsigned long long>(partial));
   EXPECT_GE(full, static_cast<uint64_t>(kReplicas));  // every replica's first sync
   EXPECT_GT(primary_store->stats().expired, 0u);      // expiry deletes were streamed too
+}
+
+// The process's thread count, from /proc/self/status.
+int ThreadCount() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("Threads:", 0) == 0) return std::stoi(line.substr(8));
+  }
+  return -1;
+}
+
+// Hands out at most `slice` bytes per receive, after a pause: a replica that reads
+// slower than the primary writes.
+class SlowTransport : public Transport {
+ public:
+  SlowTransport(std::unique_ptr<Transport> inner, size_t slice)
+      : inner_(std::move(inner)), slice_(slice) {}
+  Status Send(std::string_view bytes) override { return inner_->Send(bytes); }
+  Result<size_t> Receive(char* buffer, size_t capacity,
+                         std::chrono::milliseconds timeout) override {
+    std::this_thread::sleep_for(200us);
+    return inner_->Receive(buffer, std::min(capacity, slice_), timeout);
+  }
+  void Close() override { inner_->Close(); }
+  std::string peer() const override { return inner_->peer(); }
+
+ private:
+  std::unique_ptr<Transport> inner_;
+  const size_t slice_;
+};
+
+// Replicas that connect, ask for a sync and then never read (or read nothing more)
+// cost the primary no thread each: the same few threads serve them all, and a real
+// replica attached among them is still served.
+TEST_F(ReplicationTest, ManyReplicasAreServedByAFixedSetOfThreads) {
+  const int before = ThreadCount();
+  ASSERT_GT(before, 0);
+  std::vector<std::unique_ptr<Transport>> idle;
+  for (int i = 0; i < 300; ++i) {
+    auto [near, far] = CreateInProcessTransportPair(4 << 10);
+    ASSERT_TRUE(near->Send("*3\r\n$5\r\nPSYNC\r\n$1\r\n?\r\n$2\r\n-1\r\n").ok());
+    primary_->Serve(std::move(far));
+    idle.push_back(std::move(near));
+  }
+  auto replica = StartReplica(*replica_store_);
+  for (int i = 0; i < 2000; ++i) {
+    ASSERT_TRUE(primary_store_->Set("k" + std::to_string(i), std::string(100, 'x')).ok());
+  }
+  ASSERT_TRUE(CaughtUp(*replica, *primary_));
+  EXPECT_EQ(ContentOf(*replica_store_), ContentOf(*primary_store_));
+  // The replica's own link thread is the only new one.
+  EXPECT_LE(ThreadCount(), before + 2);
+  EXPECT_GE(primary_->replica_count(), 2u);
+  EXPECT_GE(primary_->resync_counters().full, 301u);
+}
+
+// A replica far behind keeps its place in the replication buffer, whatever the backlog
+// size: the backlog only bounds where a reconnecting replica resumes from.
+TEST(ReplicationBufferTest, SlowReplicaFarPastTheBacklogIsNotResynced) {
+  auto primary_store = OpenStore();
+  auto replica_store = OpenStore();
+  PrimaryOptions options;
+  options.backlog_bytes = 32 << 10;
+  auto primary = std::move(*Primary::Create(*primary_store, options));
+  auto [near, far] = CreateInProcessTransportPair(16 << 10);
+  primary->Serve(std::move(far));
+  auto link = std::make_shared<std::unique_ptr<Transport>>(
+      std::make_unique<SlowTransport>(std::move(near), 4 << 10));
+  auto replica = std::move(*Replica::Create(
+      *replica_store,
+      [link]() -> Result<std::unique_ptr<Transport>> {
+        if (*link == nullptr) return Status::Unavailable("one link only");
+        return std::move(*link);
+      },
+      FastReplicaOptions()));
+  replica->Start();
+  for (int i = 0; i < 20000; ++i) {  // ~2.4 MB of stream, 75 times the backlog
+    ASSERT_TRUE(primary_store->Set("k" + std::to_string(i), std::string(100, 'x')).ok());
+  }
+  ASSERT_TRUE(CaughtUp(*replica, *primary, 60s))
+      << "replica at " << replica->position().offset << " of " << primary->position().offset
+      << ", link error: " << replica->status().last_error.ToString()
+      << ", replicas: " << primary->replica_count();
+  EXPECT_EQ(replica->status().full_resyncs, 1u);
+  EXPECT_EQ(ContentOf(*replica_store), ContentOf(*primary_store));
+}
+
+// A replica that stops reading is dropped once its output buffer passes the hard limit,
+// with Redis's words in the primary's log; the others keep streaming.
+TEST(ReplicationBufferTest, NonReadingReplicaIsDroppedAtItsOutputBufferLimit) {
+  auto primary_store = OpenStore();
+  auto replica_store = OpenStore();
+  std::mutex log_mu;
+  std::vector<std::string> lines;
+  PrimaryOptions options;
+  options.sync_buffer_limit = 1 << 20;
+  options.event_logger = [&](std::string_view line) {
+    std::lock_guard<std::mutex> lock(log_mu);
+    lines.emplace_back(line);
+  };
+  auto primary = std::move(*Primary::Create(*primary_store, options));
+  PrimarySlot slot(primary.get());
+  auto [stalled, far] = CreateInProcessTransportPair(16 << 10);
+  ASSERT_TRUE(stalled->Send("*3\r\n$5\r\nPSYNC\r\n$1\r\n?\r\n$2\r\n-1\r\n").ok());
+  primary->Serve(std::move(far));
+  auto replica =
+      std::move(*Replica::Create(*replica_store, ConnectTo(&slot), FastReplicaOptions()));
+  replica->Start();
+  for (int i = 0; i < 4000; ++i) {  // ~0.5 MB each round, 3 rounds
+    for (int round = 0; round < 3; ++round) {
+      ASSERT_TRUE(
+          primary_store
+              ->Set("k" + std::to_string(i) + "-" + std::to_string(round), std::string(100, 'x'))
+              .ok());
+    }
+  }
+  ASSERT_TRUE(CaughtUp(*replica, *primary, 30s));
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (primary->replica_count() > 1 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(5ms);
+  }
+  EXPECT_EQ(primary->replica_count(), 1u);
+  EXPECT_EQ(replica->status().full_resyncs, 1u);
+  std::lock_guard<std::mutex> lock(log_mu);
+  EXPECT_THAT(::testing::PrintToString(lines),
+              HasSubstr("scheduled to be closed ASAP for overcoming of output buffer limits"));
+}
+
+// WAITs block no thread: a thousand of them are completed by the ACKs that satisfy them,
+// or by their deadline.
+TEST_F(ReplicationTest, AsyncWaitsAreCompletedByAcksWithoutThreads) {
+  auto replica = StartReplica(*replica_store_);
+  ASSERT_TRUE(primary_store_->Set("k", "v").ok());
+  ASSERT_TRUE(CaughtUp(*replica, *primary_));
+  const int before = ThreadCount();
+  std::atomic<int> satisfied{0};
+  std::atomic<int> timed_out{0};
+  auto forever = std::chrono::steady_clock::time_point::max();
+  for (int i = 0; i < 1000; ++i) {
+    ASSERT_TRUE(primary_store_->Set("w" + std::to_string(i), "1").ok());
+    primary_->WaitForReplicasAsync(
+        1, forever, [] { return false; }, [&](size_t n) { satisfied += n == 1; });
+    primary_->WaitForReplicasAsync(
+        2, std::chrono::steady_clock::now() + 200ms, [] { return false; },
+        [&](size_t n) { timed_out += n == 1; });
+  }
+  EXPECT_LE(ThreadCount(), before);
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while ((satisfied < 1000 || timed_out < 1000) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(5ms);
+  }
+  EXPECT_EQ(satisfied.load(), 1000);
+  EXPECT_EQ(timed_out.load(), 1000);
 }
 
 }  // namespace

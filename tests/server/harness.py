@@ -19,8 +19,8 @@ import time
 import unittest
 
 MIRRORKV_SERVER = os.environ.get("MIRRORKV_SERVER", "")
-# Extra flags for every mirrorkv-server the tests start (ctest runs some suites again with
-# "--io-backend epoll").
+# Extra flags for every mirrorkv-server the tests start (a suite run again with other
+# settings).
 EXTRA_ARGS = os.environ.get("MIRRORKV_SERVER_EXTRA_ARGS", "").split()
 REDIS_SERVER = "/usr/bin/redis-server"
 REDIS_CLI = "/usr/bin/redis-cli"

@@ -16,6 +16,7 @@
 #include "mirrorkv/snapshot.h"
 #include "mirrorkv/store.h"
 #include "snapshot/snapshot_format.h"
+#include "tests/fuzz_check.h"
 
 namespace {
 
@@ -23,14 +24,6 @@ namespace fmt = mirrorkv::internal::snapshot;
 
 constexpr size_t kMaxKeyBytes = 1 << 12;
 constexpr size_t kMaxValueBytes = 1 << 16;
-
-#define FUZZ_CHECK(condition)                                                      \
-  do {                                                                             \
-    if (!(condition)) {                                                            \
-      __builtin_printf("fuzz check failed: %s (line %d)\n", #condition, __LINE__); \
-      std::abort();                                                                \
-    }                                                                              \
-  } while (0)
 
 // Reads at most `max_read` bytes per call, so that short reads are exercised too.
 class ChoppySource final : public mirrorkv::ReadableFile {
