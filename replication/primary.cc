@@ -7,8 +7,10 @@
 #include "engine/base/numbers.h"
 #include "engine/base/strings.h"
 #include "engine/store_impl.h"
+#include "mirrorkv/rdb.h"
 #include "replication/primary_impl.h"
 #include "replication/resp.h"
+#include "replication/sync_payload.h"
 
 namespace mirrorkv {
 namespace {
@@ -17,11 +19,6 @@ using SteadyClock = std::chrono::steady_clock;
 using internal::AsAbsl;
 
 using internal::MonotonicMillis;
-
-// An RDB holding nothing, for a redis-server replica's full resync: the magic with
-// version 9 (every Redis since 5 loads it), the EOF opcode, and a zero checksum, which
-// Redis reads as "checksum not computed". The data set follows as commands.
-constexpr std::string_view kEmptyRdb("REDIS0009\xff\0\0\0\0\0\0\0\0", 18);
 
 constexpr std::string_view kPing = "*1\r\n$4\r\nPING\r\n";
 constexpr std::string_view kGetAck = "*3\r\n$8\r\nREPLCONF\r\n$6\r\nGETACK\r\n$1\r\n*\r\n";
@@ -195,8 +192,11 @@ void Primary::Impl::ServeAfterHandshake(std::unique_ptr<Transport> transport,
                                         std::string replication_id, int64_t offset) {
   Handshake handshake;
   handshake.listening_port = listening_port;
-  handshake.mirrorkv_snapshot = std::find(capabilities.begin(), capabilities.end(),
-                                          "mirrorkv-snapshot") != capabilities.end();
+  auto announced = [&](std::string_view capability) {
+    return std::find(capabilities.begin(), capabilities.end(), capability) != capabilities.end();
+  };
+  handshake.mirrorkv_snapshot = announced("mirrorkv-snapshot");
+  handshake.eof = announced("eof");
   handshake.replication_id = std::move(replication_id);
   handshake.offset = offset;
   StartSession(std::move(transport), handshake);
@@ -300,9 +300,12 @@ Status Primary::Impl::ReadHandshake(Session& session, internal::TransportReader&
           } else {
             out->listening_port = static_cast<uint16_t>(port);
           }
-        } else if (internal::EqualsIgnoreCase(args[i], "capa") &&
-                   internal::EqualsIgnoreCase(args[i + 1], "mirrorkv-snapshot")) {
-          out->mirrorkv_snapshot = true;
+        } else if (internal::EqualsIgnoreCase(args[i], "capa")) {
+          if (internal::EqualsIgnoreCase(args[i + 1], "mirrorkv-snapshot")) {
+            out->mirrorkv_snapshot = true;
+          } else if (internal::EqualsIgnoreCase(args[i + 1], "eof")) {
+            out->eof = true;
+          }
         }
       }
     } else if (internal::EqualsIgnoreCase(args[0], "PSYNC") && args.size() == 3) {
@@ -345,37 +348,20 @@ Result<uint64_t> Primary::Impl::FullResync(Session& session, const Handshake& ha
       session.transport->Send(absl::StrCat("+FULLRESYNC ", replication_id_, " ", offset, "\r\n")));
   catch_up->Start(offset);
 
+  const SnapshotPosition position{replication_id_, offset};
   Status sent;
   if (handshake.mirrorkv_snapshot) {
-    // "$EOF:<mark>" framing: the snapshot is streamed without knowing its length; the
-    // replica's reader consumes exactly the snapshot, then checks the mark.
-    std::string mark = NewReplicationId();
-    sent = session.transport->Send(absl::StrCat("$EOF:", mark, "\r\n"));
-    if (sent.ok()) {
-      internal::TransportWritableFile sink(*session.transport);
-      sent = WriteSnapshot(store_, {replication_id_, offset}, sink).status();
-    }
-    if (sent.ok()) sent = session.transport->Send(mark);
+    sent = internal::SendFramed(*session.transport, handshake.eof, [&](WritableFile& out) {
+      return WriteSnapshot(store_, position, out).status();
+    });
   } else {
-    // A redis-server replica: an empty RDB, then every key as a SET in the stream. Each
-    // SET is logged with its stripe locked, so it takes its place among the writes to
-    // that key in the same order as they happened.
-    sent = session.transport->Send(absl::StrCat("$", kEmptyRdb.size(), "\r\n", AsAbsl(kEmptyRdb)));
-    if (sent.ok()) {
-      int64_t now = store_.impl().clock().NowMillis();
-      std::string command;
-      uint64_t cursor = 0;
-      do {
-        cursor = store_.impl().Walk(
-            cursor, 1024, [&](std::string_view key, std::string_view value, int64_t deadline) {
-              if (deadline > 0 && deadline <= now) return;
-              command.clear();
-              Mutation set{MutationKind::kSet, MutationCause::kWrite, key, value, deadline};
-              internal::EncodeMutations({&set, 1}, &command);
-              log_->Append(command);
-            });
-      } while (cursor != 0);
-    }
+    // A redis-server replica: an RDB of the same walk, so that nothing is appended to
+    // the shared log for one replica's sync (see docs/replication_protocol.md).
+    RdbWriteOptions rdb;
+    rdb.position = position;
+    sent = internal::SendFramed(*session.transport, handshake.eof, [&](WritableFile& out) {
+      return WriteRdb(store_, out, rdb).status();
+    });
   }
   MIRRORKV_RETURN_IF_ERROR(sent);
   return offset;

@@ -59,6 +59,7 @@ class Primary::Impl {
   struct Handshake {
     uint16_t listening_port = 0;
     bool mirrorkv_snapshot = false;  // announced "capa mirrorkv-snapshot"
+    bool eof = false;                // announced "capa eof": takes $EOF: framing
     std::string replication_id = "?";
     int64_t offset = -1;
   };

@@ -77,6 +77,12 @@ struct ServerConfig {
   int64_t min_replicas_max_lag = 10;
   // Reported to Sentinel (slave_priority): 0 means never promote this replica.
   int64_t replica_priority = 100;
+  // What to do with Redis data mirrorkv does not hold (keys of other types or databases,
+  // function libraries in an RDB; commands it cannot apply in a Redis primary's stream):
+  // no refuses (the load or sync fails, logged), yes skips and counts (logged, INFO).
+  bool skip_unsupported_data = false;
+  // An RDB file (a Redis dump.rdb) to load at start instead of dbfilename; empty: none.
+  std::string load_rdb;
   // "asio" (default) or "epoll": the measured alternative, see docs/server.md.
   std::string io_backend = "asio";
   // Redis parameters accepted for compatibility and kept as text (name -> value).

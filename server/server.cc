@@ -202,10 +202,14 @@ Status Server::Init() {
   persistence_ = std::make_unique<Persistence>(*this);
   ApplyLiveConfig(config_);
 
-  std::string path = absl::StrCat(config_.dir, "/", config_.dbfilename);
-  Status loaded = persistence_->Load(*store_, path);
+  // load-rdb names a Redis dump.rdb to start from; otherwise dbfilename, a snapshot or
+  // an RDB by its magic.
+  const bool rdb = !config_.load_rdb.empty();
+  std::string path = rdb ? config_.load_rdb : absl::StrCat(config_.dir, "/", config_.dbfilename);
+  Status loaded = persistence_->Load(*store_, path, rdb, config_.skip_unsupported_data);
   if (!loaded.ok()) {
-    return loaded.WithContext(absl::StrCat("can't load the snapshot '", path, "'"));
+    return loaded.WithContext(
+        absl::StrCat("can't load ", rdb ? "the RDB '" : "the snapshot '", path, "'"));
   }
   // The Primary starts logging once the snapshot is loaded: a replica's full resync sends
   // the loaded data from the snapshot of the Store, not from the log.
@@ -243,6 +247,7 @@ ReplicationSettings Server::ReplicationSettingsLocked() const {
   settings.min_replicas_max_lag = std::chrono::seconds(config_.min_replicas_max_lag);
   settings.masterauth = config_.masterauth;
   settings.listening_port = static_cast<uint16_t>(config_.port);
+  settings.skip_unsupported_data = config_.skip_unsupported_data;
   return settings;
 }
 
