@@ -193,13 +193,17 @@ class MirrorkvReplicaOfRedisTest(RdbTestCase):
 
     KEYS = KEYS
 
-    def writer(self, port, stop, acked, errors):
-        """SETs w:<i> in a loop; every 50 writes, WAIT 1 for them; records the acked ones."""
+    def writer(self, port, stop, acked, errors, paused):
+        """SETs w:<i> in a loop; every 50 writes, WAIT 1 for them; records the acked ones.
+        Idles while `paused` is set."""
         import redis as redis_py
         client = redis_py.Redis(host="127.0.0.1", port=port, socket_timeout=20)
         i = 0
         try:
             while not stop.is_set():
+                if paused.is_set():
+                    time.sleep(0.01)
+                    continue
                 pipe = client.pipeline(False)
                 for j in range(i, i + 50):
                     pipe.set(b"w:%d" % j, b"%d" % j)
@@ -215,8 +219,9 @@ class MirrorkvReplicaOfRedisTest(RdbTestCase):
                 "--repl-diskless-sync-delay", "0"]
         primary = self.start(*args, redis=True)
         load_data_set(primary.port, self.KEYS, seed=2)
-        stop, acked, errors = threading.Event(), [0], []
-        writer = threading.Thread(target=self.writer, args=(primary.port, stop, acked, errors))
+        stop, paused, acked, errors = threading.Event(), threading.Event(), [0], []
+        writer = threading.Thread(target=self.writer,
+                                  args=(primary.port, stop, acked, errors, paused))
         writer.start()
         try:
             replica = self.start("--replicaof", "127.0.0.1", str(primary.port))
@@ -225,6 +230,16 @@ class MirrorkvReplicaOfRedisTest(RdbTestCase):
             self.assertIn("Full resync from master", log)
             self.assertIn("diskless" if diskless else "disk-based", log)
             wait_until(lambda: acked[0] > 1000, SYNC_TIMEOUT, what="WAIT to count the replica")
+            # Quiescent for a moment: every key equal, the data set and the load's.
+            paused.set()
+            time.sleep(0.2)
+            wait_until(lambda: offset(replica, "slave_repl_offset")
+                       == offset(primary, "master_repl_offset"), SYNC_TIMEOUT,
+                       what="the replica to catch up")
+            assert_same_data(self, primary, replica, self.KEYS)
+            written = sorted(primary.client().scan_iter(match="w:*", count=1000))
+            self.assertEqual(primary.client().mget(written), replica.client().mget(written))
+            paused.clear()
             # A cut link heals with a partial resync.
             primary.client().execute_command("CLIENT", "KILL", "TYPE", "replica")
             wait_until(lambda: info_fields(replica.port, "replication")
