@@ -308,6 +308,10 @@ Status Primary::Impl::ReadHandshake(Session& session, internal::TransportReader&
           }
         }
       }
+    } else if (internal::EqualsIgnoreCase(args[0], "SYNC") && args.size() == 1) {
+      out->replication_id.clear();
+      out->offset = -1;
+      psync = true;
     } else if (internal::EqualsIgnoreCase(args[0], "PSYNC") && args.size() == 3) {
       if (!internal::ParseInt64(args[2], &out->offset)) {
         reply = "-ERR value is not an integer or out of range\r\n";
@@ -344,8 +348,10 @@ Result<uint64_t> Primary::Impl::FullResync(Session& session, const Handshake& ha
   // The snapshot starts at `offset`: every change logged from here on is in the stream
   // after it, so the fuzzy snapshot plus that stream gives the exact data set.
   const uint64_t offset = log_->end_offset();
-  MIRRORKV_RETURN_IF_ERROR(
-      session.transport->Send(absl::StrCat("+FULLRESYNC ", replication_id_, " ", offset, "\r\n")));
+  if (!handshake.replication_id.empty()) {
+    MIRRORKV_RETURN_IF_ERROR(session.transport->Send(
+        absl::StrCat("+FULLRESYNC ", replication_id_, " ", offset, "\r\n")));
+  }
   catch_up->Start(offset);
 
   const SnapshotPosition position{replication_id_, offset};

@@ -97,7 +97,8 @@ class Primary {
   // Serves a replica whose handshake was already read by the caller (a server that
   // parsed the commands itself): `capabilities` as given in REPLCONF capa, then
   // PSYNC's `replication_id` ("?" for none) and `offset` (the argument, i.e. the
-  // replica's offset + 1, or -1).
+  // replica's offset + 1, or -1). An empty `replication_id` stands for the old SYNC
+  // command: a full resync whose payload comes without the +FULLRESYNC line.
   void ServeAfterHandshake(std::unique_ptr<Transport> transport, uint16_t listening_port,
                            std::vector<std::string> capabilities, std::string replication_id,
                            int64_t offset);
