@@ -117,6 +117,15 @@ def time_cli_rdb(server, path):
     return time.monotonic() - started
 
 
+def wait_no_fork(server):
+    """Waits for redis-server's background save (the child `redis-cli --rdb` started)."""
+    deadline = time.monotonic() + TIMEOUT_S
+    while server.client.info("persistence")["rdb_bgsave_in_progress"]:
+        if time.monotonic() > deadline:
+            raise RuntimeError("background save still running after %d s" % TIMEOUT_S)
+        time.sleep(0.01)
+
+
 def report(name, mirrorkv, redis_s):
     m, r = statistics.median(mirrorkv), statistics.median(redis_s)
     print("%-44s mirrorkv %8.3f s   redis %8.3f s   redis/mirrorkv %5.2fx" % (name, m, r, r / m))
@@ -125,12 +134,23 @@ def report(name, mirrorkv, redis_s):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--server", required=True, help="the mirrorkv-server binary")
-    parser.add_argument("--sync-keys", type=int, default=1_000_000)
+    parser.add_argument("--sync-keys", type=int, default=1_000_000, help="0: no sync figure")
     parser.add_argument("--file-keys", type=int, default=2_000_000)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     args.server = os.path.abspath(args.server)  # the servers run in their own directories
     exit_on_sigterm()
+    servers = []
+    try:
+        if args.sync_keys > 0:
+            sync_figures(args)
+        file_figures(args, servers)
+    finally:
+        for server in servers:
+            server.stop()
+
+
+def sync_figures(args):
     servers = []
     try:
         payload = data_set(args.sync_keys)
@@ -145,56 +165,57 @@ def main():
                 sync[name].append(time_sync(primary, args.sync_keys))
         report("full sync of %d keys to a redis replica" % args.sync_keys,
                sync["mirrorkv"], sync["redis"])
-        for server in servers:
-            server.stop()
-        servers = []
-
-        payload = data_set(args.file_keys)
-        mirrorkv = Server(args.server, [])
-        red = Server(REDIS_SERVER, redis_args())
-        servers += [mirrorkv, red]
-        for server in servers:
-            server.wait_pong()
-            load(server, payload)
-        workdir = tempfile.mkdtemp(prefix="rdbbench-files-")
-        export = {"mirrorkv": [], "redis-save": [], "redis-cli": []}
-        for i in range(args.repeat):
-            export["mirrorkv"].append(time_cli_rdb(mirrorkv, os.path.join(workdir, "m.rdb")))
-            export["redis-cli"].append(time_cli_rdb(red, os.path.join(workdir, "r.rdb")))
-            started = time.monotonic()
-            red.client.save()
-            export["redis-save"].append(time.monotonic() - started)
-        report("RDB export of %d keys (redis: SAVE)" % args.file_keys, export["mirrorkv"],
-               export["redis-save"])
-        report("RDB export of %d keys (redis: redis-cli --rdb)" % args.file_keys,
-               export["mirrorkv"], export["redis-cli"])
-        dump = os.path.join(red.dir, "dump.rdb")
-        shutil.copy(dump, os.path.join(workdir, "dump.rdb"))
-        for server in servers:
-            server.stop()
-        servers = []
-        imports = {"mirrorkv": [], "redis": []}
-        for _ in range(args.repeat):
-            m = Server(args.server, ["--load-rdb", os.path.join(workdir, "dump.rdb")])
-            servers.append(m)
-            imports["mirrorkv"].append(m.wait_pong())
-            assert m.client.dbsize() == args.file_keys
-            m.stop()
-            servers.pop()
-            rdir = tempfile.mkdtemp(prefix="rdbbench-")
-            shutil.copy(os.path.join(workdir, "dump.rdb"), os.path.join(rdir, "dump.rdb"))
-            r = Server(REDIS_SERVER, redis_args(), workdir=rdir)
-            servers.append(r)
-            imports["redis"].append(r.wait_pong())
-            assert r.client.dbsize() == args.file_keys
-            r.stop()
-            servers.pop()
-        report("RDB import of %d keys (spawn to PONG)" % args.file_keys, imports["mirrorkv"],
-               imports["redis"])
-        shutil.rmtree(workdir, ignore_errors=True)
     finally:
         for server in servers:
             server.stop()
+
+
+def file_figures(args, servers):
+    """Export and import; `servers` holds the running ones, for the caller to stop."""
+    payload = data_set(args.file_keys)
+    mirrorkv = Server(args.server, [])
+    red = Server(REDIS_SERVER, redis_args())
+    servers += [mirrorkv, red]
+    for server in servers:
+        server.wait_pong()
+        load(server, payload)
+    workdir = tempfile.mkdtemp(prefix="rdbbench-files-")
+    export = {"mirrorkv": [], "redis-save": [], "redis-cli": []}
+    for i in range(args.repeat):
+        export["mirrorkv"].append(time_cli_rdb(mirrorkv, os.path.join(workdir, "m.rdb")))
+        export["redis-cli"].append(time_cli_rdb(red, os.path.join(workdir, "r.rdb")))
+        wait_no_fork(red)
+        started = time.monotonic()
+        red.client.save()
+        export["redis-save"].append(time.monotonic() - started)
+    report("RDB export of %d keys (redis: SAVE)" % args.file_keys, export["mirrorkv"],
+           export["redis-save"])
+    report("RDB export of %d keys (redis: redis-cli --rdb)" % args.file_keys,
+           export["mirrorkv"], export["redis-cli"])
+    dump = os.path.join(red.dir, "dump.rdb")
+    shutil.copy(dump, os.path.join(workdir, "dump.rdb"))
+    for server in servers:
+        server.stop()
+    servers.clear()
+    imports = {"mirrorkv": [], "redis": []}
+    for _ in range(args.repeat):
+        m = Server(args.server, ["--load-rdb", os.path.join(workdir, "dump.rdb")])
+        servers.append(m)
+        imports["mirrorkv"].append(m.wait_pong())
+        assert m.client.dbsize() == args.file_keys
+        m.stop()
+        servers.pop()
+        rdir = tempfile.mkdtemp(prefix="rdbbench-")
+        shutil.copy(os.path.join(workdir, "dump.rdb"), os.path.join(rdir, "dump.rdb"))
+        r = Server(REDIS_SERVER, redis_args(), workdir=rdir)
+        servers.append(r)
+        imports["redis"].append(r.wait_pong())
+        assert r.client.dbsize() == args.file_keys
+        r.stop()
+        servers.pop()
+    report("RDB import of %d keys (spawn to PONG)" % args.file_keys, imports["mirrorkv"],
+           imports["redis"])
+    shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -166,19 +166,7 @@ class RdbReader {
 
   // Reads until `n` bytes or the end of the stream; returns how many arrived.
   Result<size_t> ReadUpTo(char* out, size_t n) {
-    size_t got = 0;
-    while (got < n) {
-      Result<size_t> read = source_.Read(out + got, n - got);
-      if (!read.ok()) {
-        return read.status().WithContext(absl::StrCat("reading RDB at byte ", offset_ + got));
-      }
-      if (*read == 0) break;
-      if (*read > n - got) {
-        return Status::IOError("RDB source returned more bytes than were asked for");
-      }
-      got += *read;
-    }
-    return got;
+    return internal::ReadUpTo(source_, out, n, "RDB", offset_);
   }
 
   Status Truncated(std::string_view what) const {

@@ -137,21 +137,7 @@ class SnapshotReader::Impl {
  private:
   // Reads until `n` bytes or the end of the stream; returns how many arrived.
   Result<size_t> ReadUpTo(char* out, size_t n) {
-    size_t got = 0;
-    while (got < n) {
-      Result<size_t> read = source_.Read(out + got, n - got);
-      if (!read.ok()) {
-        return read.status().WithContext(absl::StrCat("reading snapshot at byte ", offset_ + got));
-      }
-      if (*read == 0) break;  // the end: the caller decides whether that is a truncation
-      // A source that claims more than it was given room for is broken; trusting the
-      // count would read past `out`.
-      if (*read > n - got) {
-        return Status::IOError("snapshot source returned more bytes than were asked for");
-      }
-      got += *read;
-    }
-    return got;
+    return internal::ReadUpTo(source_, out, n, "snapshot", offset_);
   }
 
   // Reads exactly `n` bytes of `what`, adding them to the stream checksum if `hash`.

@@ -33,6 +33,25 @@ std::atomic<uint64_t> temp_counter{0};
 
 }  // namespace
 
+Result<size_t> ReadUpTo(ReadableFile& source, char* out, size_t n, std::string_view format,
+                        uint64_t offset) {
+  size_t got = 0;
+  while (got < n) {
+    Result<size_t> read = source.Read(out + got, n - got);
+    if (!read.ok()) {
+      return read.status().WithContext(
+          absl::StrCat("reading ", AsAbsl(format), " at byte ", offset + got));
+    }
+    if (*read == 0) break;
+    if (*read > n - got) {
+      return Status::IOError(
+          absl::StrCat(AsAbsl(format), " source returned more bytes than were asked for"));
+    }
+    got += *read;
+  }
+  return got;
+}
+
 Result<SnapshotInfo> WriteFileAtomically(
     const std::string& path, std::string_view what, const WritableFileWrapper& wrap,
     const std::function<Result<SnapshotInfo>(WritableFile&)>& write) {

@@ -43,6 +43,14 @@ Result<SnapshotInfo> LoadSnapshotChecked(Store& store, ReadableFile& source,
 Result<RdbLoadInfo> LoadRdbChecked(Store& store, ReadableFile& source,
                                    const RdbReadOptions& options, bool require_end);
 
+// Reads from `source` until `n` bytes or the end of the stream and returns how many
+// arrived (the caller decides whether fewer is a truncation). `format` ("snapshot",
+// "RDB") and `offset` (where `out` starts in the stream) name the place in errors: the
+// source's error with that context, or kIOError for a source that returned more bytes
+// than were asked for (trusting its count would read past `out`).
+Result<size_t> ReadUpTo(ReadableFile& source, char* out, size_t n, std::string_view format,
+                        uint64_t offset);
+
 // Creates `path` for writing; with `exclusive`, fails if it exists (O_EXCL).
 Result<std::unique_ptr<WritableFile>> NewPosixWritableFile(const std::string& path, bool exclusive);
 

@@ -14,30 +14,15 @@
 #include "mirrorkv/file.h"
 #include "mirrorkv/rdb.h"
 #include "mirrorkv/store.h"
+#include "tests/snapshot/fuzz_util.h"
 
 namespace {
 
 constexpr size_t kMaxKeyBytes = 1 << 12;
 constexpr size_t kMaxValueBytes = 1 << 16;
 
-#define FUZZ_CHECK(condition)                                                      \
-  do {                                                                             \
-    if (!(condition)) {                                                            \
-      __builtin_printf("fuzz check failed: %s (line %d)\n", #condition, __LINE__); \
-      std::abort();                                                                \
-    }                                                                              \
-  } while (0)
-
 mirrorkv::Store& TargetStore() {
-  static mirrorkv::Store* const store = [] {
-    mirrorkv::StoreOptions options;
-    options.stripe_count = 4;
-    options.active_expiry_interval = std::chrono::milliseconds(0);
-    options.max_key_bytes = kMaxKeyBytes;
-    options.max_value_bytes = kMaxValueBytes;
-    return mirrorkv::Store::Open(options).value().release();
-  }();
-  return *store;
+  return mirrorkv::testing::FuzzTargetStore(kMaxKeyBytes, kMaxValueBytes);
 }
 
 void Load(std::string_view bytes, bool skip_unsupported) {

@@ -16,6 +16,7 @@
 #include "mirrorkv/snapshot.h"
 #include "mirrorkv/store.h"
 #include "snapshot/snapshot_format.h"
+#include "tests/snapshot/fuzz_util.h"
 
 namespace {
 
@@ -23,14 +24,6 @@ namespace fmt = mirrorkv::internal::snapshot;
 
 constexpr size_t kMaxKeyBytes = 1 << 12;
 constexpr size_t kMaxValueBytes = 1 << 16;
-
-#define FUZZ_CHECK(condition)                                                      \
-  do {                                                                             \
-    if (!(condition)) {                                                            \
-      __builtin_printf("fuzz check failed: %s (line %d)\n", #condition, __LINE__); \
-      std::abort();                                                                \
-    }                                                                              \
-  } while (0)
 
 // Reads at most `max_read` bytes per call, so that short reads are exercised too.
 class ChoppySource final : public mirrorkv::ReadableFile {
@@ -104,15 +97,7 @@ void ReadAll(std::string_view bytes, size_t max_read) {
 }
 
 mirrorkv::Store& TargetStore() {
-  static mirrorkv::Store* const store = [] {
-    mirrorkv::StoreOptions options;
-    options.stripe_count = 4;
-    options.active_expiry_interval = std::chrono::milliseconds(0);
-    options.max_key_bytes = kMaxKeyBytes;
-    options.max_value_bytes = kMaxValueBytes;
-    return mirrorkv::Store::Open(options).value().release();
-  }();
-  return *store;
+  return mirrorkv::testing::FuzzTargetStore(kMaxKeyBytes, kMaxValueBytes);
 }
 
 void Load(std::string_view bytes) {
