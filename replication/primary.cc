@@ -16,8 +16,10 @@
 #include "engine/base/numbers.h"
 #include "engine/base/strings.h"
 #include "engine/store_impl.h"
+#include "mirrorkv/rdb.h"
 #include "replication/primary_impl.h"
 #include "replication/resp.h"
+#include "replication/sync_payload.h"
 
 namespace mirrorkv {
 namespace {
@@ -26,11 +28,6 @@ using SteadyClock = std::chrono::steady_clock;
 using internal::AsAbsl;
 
 using internal::MonotonicMillis;
-
-// An RDB holding nothing, for a redis-server replica's full resync: the magic with
-// version 9 (every Redis since 5 loads it), the EOF opcode, and a zero checksum, which
-// Redis reads as "checksum not computed". The data set follows as commands.
-constexpr std::string_view kEmptyRdb("REDIS0009\xff\0\0\0\0\0\0\0\0", 18);
 
 constexpr std::string_view kPing = "*1\r\n$4\r\nPING\r\n";
 constexpr std::string_view kGetAck = "*3\r\n$8\r\nREPLCONF\r\n$6\r\nGETACK\r\n$1\r\n*\r\n";
@@ -179,8 +176,11 @@ void Primary::Impl::ServeAfterHandshake(std::unique_ptr<Transport> transport,
   session->transport = std::move(transport);
   session->handshaking = false;
   session->handshake.listening_port = listening_port;
-  session->handshake.mirrorkv_snapshot = std::find(capabilities.begin(), capabilities.end(),
-                                                   "mirrorkv-snapshot") != capabilities.end();
+  auto announced = [&](std::string_view capability) {
+    return std::find(capabilities.begin(), capabilities.end(), capability) != capabilities.end();
+  };
+  session->handshake.mirrorkv_snapshot = announced("mirrorkv-snapshot");
+  session->handshake.eof = announced("eof");
   session->handshake.replication_id = std::move(replication_id);
   session->handshake.offset = offset;
   StartSession(std::move(session));
@@ -374,16 +374,22 @@ void Primary::Impl::HandleHandshakeCommand(const SessionPtr& session,
           out.listening_port = static_cast<uint16_t>(port);
           s.listening_port.store(out.listening_port, std::memory_order_relaxed);
         }
-      } else if (internal::EqualsIgnoreCase(args[i], "capa") &&
-                 internal::EqualsIgnoreCase(args[i + 1], "mirrorkv-snapshot")) {
-        out.mirrorkv_snapshot = true;
+      } else if (internal::EqualsIgnoreCase(args[i], "capa")) {
+        if (internal::EqualsIgnoreCase(args[i + 1], "mirrorkv-snapshot")) {
+          out.mirrorkv_snapshot = true;
+        } else if (internal::EqualsIgnoreCase(args[i + 1], "eof")) {
+          out.eof = true;
+        }
       }
     }
-  } else if (internal::EqualsIgnoreCase(args[0], "PSYNC") && args.size() == 3) {
-    if (!internal::ParseInt64(args[2], &out.offset)) {
+  } else if ((internal::EqualsIgnoreCase(args[0], "PSYNC") && args.size() == 3) ||
+             (internal::EqualsIgnoreCase(args[0], "SYNC") && args.size() == 1)) {
+    const bool sync = args.size() == 1;  // the old SYNC: always a full sync, no reply line
+    if (!sync && !internal::ParseInt64(args[2], &out.offset)) {
       reply = "-ERR value is not an integer or out of range\r\n";
     } else {
-      out.replication_id = std::string(args[1]);
+      out.replication_id = sync ? std::string() : std::string(args[1]);
+      if (sync) out.offset = -1;
       s.handshaking = false;
       {
         MutexLock lock(&mu_);
@@ -589,36 +595,23 @@ std::optional<uint64_t> Primary::Impl::PartialResyncStart(const Handshake& hands
 Status Primary::Impl::FullResync(Session& session, uint64_t offset) {
   // The snapshot starts at `offset`: every change logged from here on is in the stream
   // after it, so the fuzzy snapshot plus that stream gives the exact data set.
-  MIRRORKV_RETURN_IF_ERROR(
-      session.transport->Send(absl::StrCat("+FULLRESYNC ", replication_id_, " ", offset, "\r\n")));
-  if (session.handshake.mirrorkv_snapshot) {
-    // "$EOF:<mark>" framing: the snapshot is streamed without knowing its length; the
-    // replica's reader consumes exactly the snapshot, then checks the mark.
-    std::string mark = NewReplicationId();
-    MIRRORKV_RETURN_IF_ERROR(session.transport->Send(absl::StrCat("$EOF:", mark, "\r\n")));
-    internal::TransportWritableFile sink(*session.transport);
-    MIRRORKV_RETURN_IF_ERROR(WriteSnapshot(store_, {replication_id_, offset}, sink).status());
-    return session.transport->Send(mark);
+  if (!session.handshake.replication_id.empty()) {
+    MIRRORKV_RETURN_IF_ERROR(session.transport->Send(
+        absl::StrCat("+FULLRESYNC ", replication_id_, " ", offset, "\r\n")));
   }
-  // A redis-server replica: an empty RDB, then every key as a SET in the stream. Each
-  // SET is logged with its stripe locked, so it takes its place among the writes to
-  // that key in the same order as they happened.
-  MIRRORKV_RETURN_IF_ERROR(
-      session.transport->Send(absl::StrCat("$", kEmptyRdb.size(), "\r\n", AsAbsl(kEmptyRdb))));
-  int64_t now = store_.impl().clock().NowMillis();
-  std::string command;
-  uint64_t cursor = 0;
-  do {
-    cursor = store_.impl().Walk(
-        cursor, 1024, [&](std::string_view key, std::string_view value, int64_t deadline) {
-          if (deadline > 0 && deadline <= now) return;
-          command.clear();
-          Mutation set{MutationKind::kSet, MutationCause::kWrite, key, value, deadline};
-          internal::EncodeMutations({&set, 1}, &command);
-          log_->Append(command);
-        });
-  } while (cursor != 0);
-  return Status::Ok();
+  const SnapshotPosition position{replication_id_, offset};
+  if (session.handshake.mirrorkv_snapshot) {
+    return internal::SendFramed(*session.transport, session.handshake.eof,
+                                [&](WritableFile& out) {
+                                  return WriteSnapshot(store_, position, out).status();
+                                });
+  }
+  // A redis-server replica: an RDB of the same walk, so that nothing is appended to the
+  // shared log for one replica's sync (see docs/replication_protocol.md).
+  RdbWriteOptions rdb;
+  rdb.position = position;
+  return internal::SendFramed(*session.transport, session.handshake.eof,
+                              [&](WritableFile& out) { return WriteRdb(store_, out, rdb).status(); });
 }
 
 // --- The sender: the replication buffer and non-blocking writes ---

@@ -90,8 +90,9 @@ class Primary::Impl {
   // What the replica asked for in its handshake.
   struct Handshake {
     uint16_t listening_port = 0;
-    bool mirrorkv_snapshot = false;  // announced "capa mirrorkv-snapshot"
-    std::string replication_id = "?";
+    bool mirrorkv_snapshot = false;    // announced "capa mirrorkv-snapshot"
+    bool eof = false;                  // announced "capa eof": takes $EOF: framing
+    std::string replication_id = "?";  // empty: the old SYNC command (no +FULLRESYNC line)
     int64_t offset = -1;
   };
 

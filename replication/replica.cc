@@ -15,10 +15,12 @@
 #include "engine/base/monotonic.h"
 #include "engine/base/strings.h"
 #include "engine/store_impl.h"
+#include "mirrorkv/rdb.h"
 #include "replication/command_log.h"
 #include "replication/primary_impl.h"
 #include "replication/resp.h"
 #include "replication/stream_applier.h"
+#include "replication/sync_payload.h"
 #include "replication/transport_io.h"
 
 namespace mirrorkv {
@@ -98,6 +100,8 @@ class Replica::Impl {
     status.since_last_io = std::chrono::milliseconds(last_io == 0 ? 0 : now - last_io);
     status.down_for = std::chrono::milliseconds(down_since_ms_ == 0 ? 0 : now - down_since_ms_);
     status.last_error = last_error_;
+    status.skipped_keys = skipped_keys_;
+    status.skipped_commands = skipped_commands_.load(std::memory_order_relaxed);
     status.backlog_first_offset = log_ != nullptr ? log_->first_offset() : offset_;
     return status;
   }
@@ -127,9 +131,15 @@ class Replica::Impl {
 
  private:
   void Run() ABSL_LOCKS_EXCLUDED(mu_);
-  Status RunLink(Transport& transport);
-  Status Handshake(Transport& transport, internal::TransportReader& reader, bool* full);
+  // The link's phases, for the words of the log line when it fails.
+  enum class Phase { kHandshake, kSync, kStream };
+  Status RunLink(Transport& transport, Phase* phase);
+  Status Handshake(Transport& transport, internal::TransportReader& reader, Phase* phase);
   Status ReceiveSnapshot(internal::TransportReader& reader, const std::string& id, uint64_t offset);
+  // Tells the options' on_event, if any.
+  void Event(bool warning, const std::string& message) const {
+    if (options_.on_event) options_.on_event(warning, message);
+  }
   Status StreamLoop(Transport& transport, internal::TransportReader& reader);
   // Records that `bytes` of stream were applied: appends them to the backlog and
   // advances the offset.
@@ -159,6 +169,9 @@ class Replica::Impl {
   uint64_t partial_resyncs_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t down_since_ms_ ABSL_GUARDED_BY(mu_) = 0;
   Status last_error_ ABSL_GUARDED_BY(mu_);
+  uint64_t skipped_keys_ ABSL_GUARDED_BY(mu_) = 0;
+  // Relaxed: a figure for status().
+  std::atomic<uint64_t> skipped_commands_{0};
   Transport* transport_ ABSL_GUARDED_BY(mu_) = nullptr;  // the live link, for Stop
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   bool running_ ABSL_GUARDED_BY(mu_) = false;
@@ -179,6 +192,7 @@ void Replica::Impl::Run() {
       link_ = LinkState::kConnecting;
     }
     Status status;
+    std::string reason;
     Result<std::unique_ptr<Transport>> transport = connector();
     if (transport.ok()) {
       {
@@ -186,15 +200,35 @@ void Replica::Impl::Run() {
         transport_ = transport->get();
         if (stop_) transport_->Close();
       }
-      status = RunLink(**transport);
+      Phase phase = Phase::kHandshake;
+      status = RunLink(**transport, &phase);
       // What the link received and did not apply is gone with it.
       pending_bytes_.store(0, std::memory_order_relaxed);
       pending_since_ms_.store(0, std::memory_order_relaxed);
-      MutexLock lock(&mu_);
-      transport_ = nullptr;
+      {
+        MutexLock lock(&mu_);
+        transport_ = nullptr;
+      }
+      switch (phase) {
+        case Phase::kHandshake:
+          reason = "Failed to start the replication handshake with MASTER: ";
+          break;
+        case Phase::kSync:
+          reason = "Failed trying to load the MASTER synchronization DB from socket: ";
+          break;
+        case Phase::kStream:
+          reason = "Connection with master lost: ";
+          break;
+      }
     } else {
       status = transport.status();
+      reason = "Error condition on socket for SYNC: ";
     }
+    if (stopping()) break;
+    // Every failed attempt is logged: a replica that retries silently is a replica an
+    // operator cannot diagnose.
+    if (status.ok()) status = Status::Unavailable("the link was closed");
+    Event(/*warning=*/true, reason + std::string(status.message()));
     MutexLock lock(&mu_);
     if (stop_) break;
     link_ = LinkState::kDown;
@@ -204,26 +238,28 @@ void Replica::Impl::Run() {
   }
 }
 
-Status Replica::Impl::RunLink(Transport& transport) {
+Status Replica::Impl::RunLink(Transport& transport, Phase* phase) {
   internal::TransportReader reader(transport, options_.timeout);
-  bool full = false;
-  MIRRORKV_RETURN_IF_ERROR(Handshake(transport, reader, &full));
+  MIRRORKV_RETURN_IF_ERROR(Handshake(transport, reader, phase));
   {
     MutexLock lock(&mu_);
     link_ = LinkState::kConnected;
     down_since_ms_ = 0;
   }
+  *phase = Phase::kStream;
   return StreamLoop(transport, reader);
 }
 
 Status Replica::Impl::Handshake(Transport& transport, internal::TransportReader& reader,
-                                bool* full) {
+                                Phase* phase) {
   auto expect = [&](std::string_view command, std::string_view what) -> Result<std::string> {
     MIRRORKV_RETURN_IF_ERROR(transport.Send(command));
+    // A Redis primary may send newlines while it prepares a full resync.
+    MIRRORKV_RETURN_IF_ERROR(internal::SkipKeepAliveNewlines(reader));
     Result<std::string> reply = reader.ReadLine();
     if (reply.ok() && reply->rfind('-', 0) == 0) {
       return Status::Unavailable(
-          absl::StrCat("primary refused ", AsAbsl(what), ": ", reply->substr(1)));
+          absl::StrCat("Error reply to ", AsAbsl(what), " from master: '", reply->substr(1), "'"));
     }
     return reply;
   };
@@ -233,8 +269,10 @@ Status Replica::Impl::Handshake(Transport& transport, internal::TransportReader&
   MIRRORKV_ASSIGN_OR_RETURN(std::string pong, reader.ReadLine());
   // A primary that wants AUTH first answers NOAUTH; the AUTH below settles it.
   if (pong != "+PONG" && pong.rfind("-NOAUTH", 0) != 0) {
-    return Status::Unavailable(absl::StrCat("unexpected reply to PING: ", pong));
+    return Status::Unavailable(
+        absl::StrCat("Error reply to PING from master: '", pong.substr(0, 100), "'"));
   }
+  Event(false, "Master replied to PING, replication can continue...");
   if (!options_.password.empty()) {
     command.clear();
     internal::AppendCommand(&command, {"AUTH", options_.password});
@@ -254,8 +292,11 @@ Status Replica::Impl::Handshake(Transport& transport, internal::TransportReader&
   ReplicationPosition asked = position();
   command.clear();
   if (asked.replication_id.empty()) {
+    Event(false, "Partial resynchronization not possible (no cached master)");
     internal::AppendCommand(&command, {"PSYNC", "?", "-1"});
   } else {
+    Event(false, absl::StrCat("Trying a partial resynchronization (request ", asked.replication_id,
+                              ":", asked.offset + 1, ")."));
     internal::AppendCommand(&command,
                             {"PSYNC", asked.replication_id, std::to_string(asked.offset + 1)});
   }
@@ -267,47 +308,62 @@ Status Replica::Impl::Handshake(Transport& transport, internal::TransportReader&
     if (!absl::SimpleAtoi(words[2], &offset)) {
       return Status::Corruption(absl::StrCat("bad offset in ", reply));
     }
-    *full = true;
+    Event(false, absl::StrCat("Full resync from master: ", words[1], ":", offset));
+    *phase = Phase::kSync;
     return ReceiveSnapshot(reader, words[1], offset);
   }
   if (!words.empty() && words[0] == "+CONTINUE" && words.size() <= 2) {
+    Event(false, "Successful partial resynchronization with master.");
     MutexLock lock(&mu_);
     // A new id means the primary was promoted: the same history continues under it.
     if (words.size() == 2) replication_id_ = words[1];
     ++partial_resyncs_;
     return Status::Ok();
   }
-  return Status::Corruption(absl::StrCat("unexpected reply to PSYNC: ", reply.substr(0, 100)));
+  return Status::Corruption(
+      absl::StrCat("Unexpected reply to PSYNC from master: ", reply.substr(0, 100)));
 }
 
 Status Replica::Impl::ReceiveSnapshot(internal::TransportReader& reader, const std::string& id,
                                       uint64_t offset) {
   SetLink(LinkState::kSyncing);
-  MIRRORKV_ASSIGN_OR_RETURN(std::string header, reader.ReadLine());
-  if (header.size() != 5 + 40 || header.rfind("$EOF:", 0) != 0) {
-    return Status::Corruption(
-        absl::StrCat("expected a mirrorkv snapshot ($EOF:<mark>) after FULLRESYNC, got '",
-                     header.substr(0, 60), "'"));
-  }
-  const std::string mark = header.substr(5);
-  internal::TransportReadableFile source(reader);
-  SnapshotReadOptions read_options;
-  read_options.max_key_bytes = store_.impl().options().max_key_bytes;
-  read_options.max_value_bytes = store_.impl().options().max_value_bytes;
+  MIRRORKV_ASSIGN_OR_RETURN(std::unique_ptr<internal::PayloadReader> payload,
+                            internal::PayloadReader::Open(reader));
+  const bool rdb = payload->format() == internal::PayloadReader::Format::kRdb;
+  Event(false, absl::StrCat("MASTER <-> REPLICA sync: receiving ", payload->framing(), " ",
+                            rdb ? "RDB" : "mirrorkv snapshot",
+                            " from master, loading it in memory (the data set is replaced only "
+                            "once all of it is verified)"));
   // Loaded whole and verified before it replaces the data: a broken transfer leaves the
   // store as it was.
-  MIRRORKV_ASSIGN_OR_RETURN(SnapshotInfo info, LoadSnapshot(store_, source, read_options));
-  std::string trailer(40, '\0');
-  MIRRORKV_RETURN_IF_ERROR(reader.ReadExact(trailer.data(), trailer.size()));
-  if (trailer != mark) return Status::Corruption("snapshot not followed by its end mark");
-  if (info.position.replication_id != id || info.position.offset != offset) {
-    return Status::Corruption("snapshot position differs from the FULLRESYNC reply");
+  uint64_t keys = 0;
+  uint64_t skipped = 0;
+  if (rdb) {
+    RdbReadOptions read_options;
+    read_options.skip_unsupported = options_.skip_unsupported;
+    MIRRORKV_ASSIGN_OR_RETURN(RdbLoadInfo info, LoadRdb(store_, *payload, read_options));
+    keys = info.keys;
+    skipped = info.skipped_keys;
+    if (skipped > 0 || info.skipped_functions > 0) {
+      Event(true, absl::StrCat("MASTER <-> REPLICA sync: skipped ", skipped,
+                               " keys mirrorkv does not hold (the first: ", info.first_skipped,
+                               ") and ", info.skipped_functions, " function libraries"));
+    }
+  } else {
+    MIRRORKV_ASSIGN_OR_RETURN(SnapshotInfo info, LoadSnapshot(store_, *payload));
+    if (info.position.replication_id != id || info.position.offset != offset) {
+      return Status::Corruption("snapshot position differs from the FULLRESYNC reply");
+    }
+    keys = info.entries;
   }
+  MIRRORKV_RETURN_IF_ERROR(payload->Finish());
+  Event(false, absl::StrCat("MASTER <-> REPLICA sync: Finished with success (", keys, " keys)"));
   MutexLock lock(&mu_);
   replication_id_ = id;
   offset_ = offset;
   log_ = std::make_unique<internal::CommandLog>(options_.backlog_bytes, offset);
   ++full_resyncs_;
+  skipped_keys_ = skipped;
   return Status::Ok();
 }
 
@@ -322,8 +378,22 @@ Status Replica::Impl::StreamLoop(Transport& transport, internal::TransportReader
   // The bytes of an open MULTI block: committed together at its EXEC.
   std::string block;
   uint64_t command_end = offset;  // the offset a GETACK inside the current command acks
-  internal::StreamApplier applier(store_,
-                                  [&]() { return transport.Send(AckCommand(command_end)); });
+  internal::StreamApplier applier(
+      store_, [&]() { return transport.Send(AckCommand(command_end)); }, options_.skip_unsupported);
+  // Skipped commands are counted as they happen and logged at the 1st, 2nd, 4th, 8th
+  // ... on this link, so that a flood of them costs few lines.
+  uint64_t counted = 0;
+  uint64_t next_skip_log = 1;
+  auto note_skipped = [&] {
+    if (applier.skipped() == counted) return;
+    skipped_commands_.fetch_add(applier.skipped() - counted, std::memory_order_relaxed);
+    counted = applier.skipped();
+    if (counted < next_skip_log) return;
+    Event(true,
+          absl::StrCat("Skipped ", counted, " commands of the master's stream that mirrorkv ",
+                       "cannot apply, on this link (the last: ", applier.last_skipped(), ")"));
+    while (next_skip_log <= counted) next_skip_log *= 2;
+  };
   int64_t last_ack = 0;
   // The size and time of the last receive, for the pending figures of status(); the
   // handshake may have received the first stream bytes already.
@@ -371,6 +441,7 @@ Status Replica::Impl::StreamLoop(Transport& transport, internal::TransportReader
         run += consumed;
       }
     }
+    note_skipped();
     // Recorded before the commit, so that a caller who sees the new offset sees these
     // too. Everything still pending arrived in the last receive, or it includes older
     // bytes whose arrival time is already recorded.
@@ -397,7 +468,7 @@ Status Replica::Impl::StreamLoop(Transport& transport, internal::TransportReader
       return filled;
     } else if (MonotonicMillis() - last_io_ms_.load(std::memory_order_relaxed) >
                options_.timeout.count()) {
-      return Status::DeadlineExceeded("no data from the primary within the timeout");
+      return Status::DeadlineExceeded("MASTER timeout: no data nor PING received...");
     }
   }
   return Status::Ok();

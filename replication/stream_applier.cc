@@ -14,6 +14,13 @@ Status Malformed(std::span<const std::string_view> args, std::string_view why) {
   return Status::Corruption(absl::StrCat("replication stream: ", AsAbsl(why), " in '", name, "'"));
 }
 
+// A well-formed command mirrorkv cannot apply.
+Status Unsupported(std::span<const std::string_view> args, std::string_view why) {
+  std::string name(args.empty() ? "" : args[0].substr(0, 32));
+  return Status::InvalidArgument(
+      absl::StrCat("replication stream: cannot apply '", name, "' (", AsAbsl(why), ")"));
+}
+
 Status ParseDeadline(std::span<const std::string_view> args, std::string_view text,
                      int64_t* deadline) {
   if (!ParseInt64(text, deadline) || *deadline <= 0) {
@@ -28,6 +35,7 @@ Status StreamApplier::Translate(std::span<const std::string_view> args,
                                 std::vector<Mutation>* out) {
   std::string_view name = args[0];
   if (EqualsIgnoreCase(name, "SET")) {
+    if (args.size() < 3) return Malformed(args, "wrong number of arguments");
     if (args.size() == 3) {
       out->push_back({MutationKind::kSet, MutationCause::kWrite, args[1], args[2], 0});
       return Status::Ok();
@@ -38,7 +46,7 @@ Status StreamApplier::Translate(std::span<const std::string_view> args,
       out->push_back({MutationKind::kSet, MutationCause::kWrite, args[1], args[2], deadline});
       return Status::Ok();
     }
-    return Malformed(args, "unsupported arguments");
+    return Unsupported(args, "options mirrorkv does not apply");
   }
   if (EqualsIgnoreCase(name, "DEL") || EqualsIgnoreCase(name, "UNLINK")) {
     if (args.size() < 2) return Malformed(args, "wrong number of arguments");
@@ -62,12 +70,19 @@ Status StreamApplier::Translate(std::span<const std::string_view> args,
   if (EqualsIgnoreCase(name, "FLUSHALL") || EqualsIgnoreCase(name, "FLUSHDB")) {
     if (args.size() > 2 || (args.size() == 2 && !EqualsIgnoreCase(args[1], "ASYNC") &&
                             !EqualsIgnoreCase(args[1], "SYNC"))) {
-      return Malformed(args, "unsupported arguments");
+      return Unsupported(args, "options mirrorkv does not apply");
     }
     out->push_back({MutationKind::kFlushAll, MutationCause::kWrite, {}, {}, 0});
     return Status::Ok();
   }
-  return Malformed(args, "unknown command");
+  return Unsupported(args, "a command mirrorkv does not apply");
+}
+
+Status StreamApplier::SkipOrFail(std::string_view name, Status unsupported) {
+  if (!skip_unsupported_) return unsupported;
+  ++skipped_;
+  last_skipped_ = std::string(name.substr(0, 32));
+  return Status::Ok();
 }
 
 Status StreamApplier::ApplyCommand(std::span<const std::string_view> args) {
@@ -76,7 +91,14 @@ Status StreamApplier::ApplyCommand(std::span<const std::string_view> args) {
   // Control commands: they change no data.
   if (EqualsIgnoreCase(name, "PING")) return Status::Ok();
   if (EqualsIgnoreCase(name, "SELECT")) {
-    if (args.size() != 2 || args[1] != "0") return Malformed(args, "only database 0 exists");
+    int64_t db;
+    if (args.size() != 2 || !ParseInt64(args[1], &db) || db < 0) {
+      return Malformed(args, "bad database number");
+    }
+    if (db != 0) {
+      MIRRORKV_RETURN_IF_ERROR(SkipOrFail(name, Unsupported(args, "only database 0 exists")));
+    }
+    selected_db_ = db;
     return Status::Ok();
   }
   if (EqualsIgnoreCase(name, "REPLCONF")) {
@@ -104,8 +126,14 @@ Status StreamApplier::ApplyCommand(std::span<const std::string_view> args) {
     return applied;
   }
   single_.clear();
+  // A data command for another database: never applied here.
+  if (selected_db_ != 0) return SkipOrFail(name, Unsupported(args, "only database 0 exists"));
   // Validated now, even inside MULTI, so that the error names the bad command itself.
-  MIRRORKV_RETURN_IF_ERROR(Translate(args, &single_));
+  Status translated = Translate(args, &single_);
+  if (translated.code() == StatusCode::kInvalidArgument) {
+    return SkipOrFail(name, std::move(translated));
+  }
+  MIRRORKV_RETURN_IF_ERROR(translated);
   if (in_transaction_) {
     queued_.emplace_back(args.begin(), args.end());
     return Status::Ok();

@@ -5,7 +5,12 @@
 // PERSIST k, FLUSHALL), MULTI ... EXEC around multi-key changes, and the control
 // commands PING, SELECT 0 and REPLCONF GETACK. Every command is validated whole before
 // anything is applied; a MULTI block is applied at its EXEC as one atomic batch. A
-// malformed or unknown command is an error and leaves the Store as it was before it.
+// malformed command is kCorruption and leaves the Store as it was before it.
+//
+// A Redis primary's stream may also hold well-formed commands mirrorkv cannot apply
+// (other data types, other databases after a SELECT, options it lacks). They are
+// kInvalidArgument, with the Store unchanged, or, with `skip_unsupported`, skipped and
+// counted: one policy, chosen by the replica's options (ReplicaOptions::skip_unsupported).
 //
 // Thread-compatible: one replica link thread owns it.
 #pragma once
@@ -27,24 +32,36 @@ class StreamApplier {
  public:
   // `store` is borrowed. `on_getack` is called for REPLCONF GETACK, after the command's
   // bytes count as applied.
-  StreamApplier(Store& store, std::function<Status()> on_getack)
-      : store_(store), on_getack_(std::move(on_getack)) {}
+  StreamApplier(Store& store, std::function<Status()> on_getack, bool skip_unsupported = false)
+      : store_(store), on_getack_(std::move(on_getack)), skip_unsupported_(skip_unsupported) {}
 
   // Applies one parsed command. `in_transaction()` tells whether a MULTI is open (its
-  // commands are queued, not yet applied). kCorruption for anything malformed or
-  // unknown (naming it); the Store's error if it refused a change.
+  // commands are queued, not yet applied). kCorruption for anything malformed;
+  // kInvalidArgument for a command mirrorkv cannot apply (unless skipped: see above),
+  // naming it; the Store's error if it refused a change.
   Status ApplyCommand(std::span<const std::string_view> args);
 
   bool in_transaction() const { return in_transaction_; }
+  // Commands skipped so far, and the name of the last one.
+  uint64_t skipped() const { return skipped_; }
+  const std::string& last_skipped() const { return last_skipped_; }
 
  private:
   // Appends the mutations of one effect command to `out`; their views point into
   // `args`, which must outlive the batch's application.
   Status Translate(std::span<const std::string_view> args, std::vector<Mutation>* out);
 
+  // Skips (and counts) an unsupported command, or returns `unsupported`.
+  Status SkipOrFail(std::string_view name, Status unsupported);
+
   Store& store_;
   std::function<Status()> on_getack_;
+  const bool skip_unsupported_;
   bool in_transaction_ = false;
+  // The database of the data commands that follow (SELECT); only 0 exists here.
+  int64_t selected_db_ = 0;
+  uint64_t skipped_ = 0;
+  std::string last_skipped_;
   // The queued commands of an open MULTI, copied (the input buffer moves on).
   std::vector<std::vector<std::string>> queued_;
   // Reused for every command outside MULTI, so that applying one allocates nothing.

@@ -51,7 +51,8 @@ if [ "$clang_check" = 1 ]; then
     { cat build/test-clang.configure.log; exit 1; }
   cmake --build build/test-clang -j "$jobs" --target mirrorkv_engine mirrorkv_snapshot \
     mirrorkv_replication mirrorkv-server mirrorkv_snapshot_fuzz mirrorkv_snapshot_fuzz_corpus \
-    mirrorkv_resp_request_fuzz mirrorkv_stream_fuzz mirrorkv_config_fuzz
+    mirrorkv_resp_request_fuzz mirrorkv_stream_fuzz mirrorkv_config_fuzz \
+    mirrorkv_rdb_fuzz mirrorkv_rdb_fuzz_corpus
   corpus=$(mktemp -d)
   build/test-clang/tests/snapshot/mirrorkv_snapshot_fuzz -max_total_time=20 -rss_limit_mb=2048 \
     -timeout=10 -print_final_stats=1 "$corpus" build/test-clang/tests/snapshot/snapshot_fuzz_corpus \
@@ -66,6 +67,12 @@ if [ "$clang_check" = 1 ]; then
       -print_final_stats=1 "$corpus" 2>&1 | tail -4
     rm -rf "$corpus"
   done
+  # The RDB reader's target, the same way (docs/rdb-format.md).
+  corpus=$(mktemp -d)
+  build/test-clang/tests/snapshot/mirrorkv_rdb_fuzz -max_total_time=20 -rss_limit_mb=2048 \
+    -timeout=10 -print_final_stats=1 "$corpus" build/test-clang/tests/snapshot/rdb_fuzz_corpus \
+    2>&1 | tail -4
+  rm -rf "$corpus"
 fi
 
 for variant in "${variants[@]}"; do

@@ -403,6 +403,17 @@ const Param kParams[] = {
     {"replica-priority", Mutability::kRuntime, Arity::kOne,
      [](ServerConfig& c, Words v) { return ParseInt(v[0], 0, INT_MAX, &c.replica_priority); },
      [](const ServerConfig& c) { return absl::StrCat(c.replica_priority); }},
+    // mirrorkv's own: Redis data it does not hold (docs/server.md, "Redis interoperability").
+    // Read when a sync or a load starts.
+    {"skip-unsupported-data", Mutability::kRuntime, Arity::kOne,
+     [](ServerConfig& c, Words v) { return ParseBool(v[0], &c.skip_unsupported_data); },
+     [](const ServerConfig& c) { return YesNo(c.skip_unsupported_data); }},
+    {"load-rdb", Mutability::kStartOnly, Arity::kOne,
+     [](ServerConfig& c, Words v) {
+       c.load_rdb = v[0];
+       return Status::Ok();
+     },
+     [](const ServerConfig& c) { return c.load_rdb; }},
     {"client-output-buffer-limit", Mutability::kRuntime, Arity::kMany,
      [](ServerConfig& c, Words v) { return ParseOutputBufferLimits(v, &c.output_buffer_limits); },
      [](const ServerConfig& c) { return FormatOutputBufferLimits(c.output_buffer_limits); },

@@ -110,6 +110,12 @@ struct ServerConfig {
   // client-output-buffer-limit <class> <hard> <soft> <seconds> ... (class normal,
   // replica or its old name slave, pubsub); CONFIG SET changes the classes it names.
   OutputBufferLimits output_buffer_limits;
+  // What to do with Redis data mirrorkv does not hold (keys of other types or databases,
+  // function libraries in an RDB; commands it cannot apply in a Redis primary's stream):
+  // no refuses (the load or sync fails, logged), yes skips and counts (logged, INFO).
+  bool skip_unsupported_data = false;
+  // An RDB file (a Redis dump.rdb) to load at start instead of dbfilename; empty: none.
+  std::string load_rdb;
   // Redis parameters accepted for compatibility and kept as text (name -> value).
   std::map<std::string, std::string> passthrough;
 

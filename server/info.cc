@@ -160,6 +160,7 @@ void PersistenceSection(Server& server, std::string* out) {
   Field(out, "rdb_saves", stats.saves);
   Field(out, "rdb_last_load_keys_expired", stats.last_load_keys_expired);
   Field(out, "rdb_last_load_keys_loaded", stats.last_load_keys_loaded);
+  Field(out, "mirrorkv_last_load_keys_skipped", stats.last_load_keys_skipped);
   Field(out, "aof_enabled", 0);
   Field(out, "aof_rewrite_in_progress", 0);
   Field(out, "aof_rewrite_scheduled", 0);
@@ -225,6 +226,15 @@ void ReplicationSection(Server& server, const ServerConfig& config, std::string*
     // that a failover needed only partial resyncs).
     Field(out, "mirrorkv_full_resyncs", link.full_resyncs);
     Field(out, "mirrorkv_partial_resyncs", link.partial_resyncs);
+    // Why the link last went down or the last sync failed (empty: never), on one line.
+    std::string reason(link.last_error.message());
+    std::replace_if(
+        reason.begin(), reason.end(), [](char c) { return c == '\r' || c == '\n'; }, ' ');
+    Field(out, "mirrorkv_last_link_error", reason);
+    // What skip-unsupported-data left out: keys of the last full resync from a Redis
+    // primary, and commands of its stream.
+    Field(out, "mirrorkv_skipped_keys", link.skipped_keys);
+    Field(out, "mirrorkv_skipped_commands", link.skipped_commands);
   }
   Field(out, "connected_slaves", report.replicas.size());
   for (size_t i = 0; i < report.replicas.size(); ++i) {

@@ -6,8 +6,10 @@
 #include <cerrno>
 #include <chrono>
 #include <system_error>
+#include <cstdio>
 
 #include "absl/strings/str_cat.h"
+#include "mirrorkv/rdb.h"
 #include "mirrorkv/snapshot.h"
 #include "server/keyspace_listener.h"
 #include "server/logger.h"
@@ -29,6 +31,17 @@ constexpr int64_t kProgressIntervalMs = 1000;
 
 double Megabytes(uint64_t bytes) { return static_cast<double>(bytes) / (1024.0 * 1024.0); }
 
+// Whether the file at `path` begins with RDB's magic; false if it cannot be read (the
+// snapshot loader then reports why).
+bool StartsLikeRdb(const std::string& path) {
+  std::FILE* file = std::fopen(path.c_str(), "rb");
+  if (file == nullptr) return false;
+  char prefix[6];
+  const size_t n = std::fread(prefix, 1, sizeof(prefix), file);
+  std::fclose(file);
+  return LooksLikeRdb({prefix, n});
+}
+
 }  // namespace
 
 Persistence::Persistence(Server& server) : server_(server) {
@@ -45,7 +58,7 @@ std::string Persistence::SnapshotPath() const {
 
 // The existence check comes first so that a missing file is a notice ("starting empty")
 // and every other failure is an error the caller turns into exit code 1.
-Status Persistence::Load(Store& store, const std::string& path) {
+Status Persistence::Load(Store& store, const std::string& path, bool rdb, bool skip_unsupported) {
   // Temporary files of saves that a crash interrupted: never read, but they fill the disk.
   Result<std::vector<std::string>> removed = RemoveStaleSnapshotTemporaries(path);
   if (!removed.ok()) return removed.status();
@@ -53,10 +66,11 @@ Status Persistence::Load(Store& store, const std::string& path) {
     Log(LogLevel::kNotice, "Removed '%s', left by a save that did not finish", file);
   }
   struct stat info;
-  if (stat(path.c_str(), &info) != 0 && errno == ENOENT) {
+  if (!rdb && stat(path.c_str(), &info) != 0 && errno == ENOENT) {
     Log(LogLevel::kNotice, "No snapshot at '%s': starting with an empty data set", path);
     return Status::Ok();
   }
+  if (rdb || StartsLikeRdb(path)) return LoadRdb(store, path, skip_unsupported);
   Log(LogLevel::kNotice, "Loading snapshot '%s' (%.1f MB)", path, Megabytes(info.st_size));
   int64_t started = NowMs();
   int64_t last_report = started;
@@ -82,6 +96,40 @@ Status Persistence::Load(Store& store, const std::string& path) {
   MutexLock lock(&mu_);
   last_load_loaded_ = loaded->entries;
   last_load_expired_ = loaded->expired;
+  return Status::Ok();
+}
+
+Status Persistence::LoadRdb(Store& store, const std::string& path, bool skip_unsupported) {
+  Log(LogLevel::kNotice, "Loading RDB '%s'", path);
+  const int64_t started = NowMs();
+  int64_t last_report = started;
+  RdbReadOptions options;
+  options.skip_unsupported = skip_unsupported;
+  options.progress = [&](const SnapshotProgress& progress) {
+    const int64_t now = NowMs();
+    if (now - last_report < kProgressIntervalMs) return;
+    last_report = now;
+    Log(LogLevel::kNotice, "Loading: %d keys, %.1f MB of %.1f MB", progress.entries_done,
+        Megabytes(progress.bytes_done), Megabytes(progress.bytes_expected));
+  };
+  Result<RdbLoadInfo> loaded = LoadRdbFile(store, path, options);
+  if (!loaded.ok()) return loaded.status();
+  if (!loaded->redis_version.empty()) {
+    Log(LogLevel::kNotice, "Loading RDB produced by version %s", loaded->redis_version);
+  }
+  if (loaded->skipped_keys > 0 || loaded->skipped_functions > 0) {
+    Log(LogLevel::kWarning,
+        "skip-unsupported-data: left out %d keys mirrorkv does not hold (the first: %s) and %d "
+        "function libraries",
+        loaded->skipped_keys, loaded->first_skipped, loaded->skipped_functions);
+  }
+  Log(LogLevel::kNotice, "DB loaded from disk: %.3f seconds", (NowMs() - started) / 1000.0);
+  Log(LogLevel::kNotice, "Done loading RDB, keys loaded: %d, keys expired: %d.", loaded->keys,
+      loaded->expired);
+  MutexLock lock(&mu_);
+  last_load_loaded_ = loaded->keys;
+  last_load_expired_ = loaded->expired;
+  last_load_skipped_ = loaded->skipped_keys;
   return Status::Ok();
 }
 
@@ -225,6 +273,7 @@ Persistence::Stats Persistence::stats() const {
   stats.changes_since_last_save = changes - changes_at_last_save_;
   stats.last_load_keys_loaded = last_load_loaded_;
   stats.last_load_keys_expired = last_load_expired_;
+  stats.last_load_keys_skipped = last_load_skipped_;
   return stats;
 }
 

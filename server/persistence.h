@@ -33,10 +33,14 @@ class Persistence {
   Persistence(const Persistence&) = delete;
   Persistence& operator=(const Persistence&) = delete;
 
-  // Fills `store` from the snapshot at `path`, logging progress. A missing file leaves
-  // the store empty and is not an error; a corrupt or unreadable one is (kCorruption,
-  // kIOError), and the store is then unchanged.
-  Status Load(Store& store, const std::string& path);
+  // Fills `store` from the file at `path`, logging progress: a mirrorkv snapshot, or an
+  // RDB (a Redis dump.rdb) when the file starts with RDB's magic or `rdb` is set (the
+  // load-rdb parameter). A missing file leaves the store empty and is not an error,
+  // except with `rdb`; a corrupt or unreadable one is (kCorruption, kIOError), and so
+  // is an RDB holding data mirrorkv does not hold unless `skip_unsupported`
+  // (skip-unsupported-data) is set (kInvalidArgument); the store is then unchanged.
+  Status Load(Store& store, const std::string& path, bool rdb = false,
+              bool skip_unsupported = false);
 
   // SAVE: writes the snapshot now, on the calling thread. kFailedPrecondition ("ERR
   // Background save already in progress") while a BGSAVE runs; kIOError if writing
@@ -65,6 +69,7 @@ class Persistence {
     uint64_t changes_since_last_save = 0;
     uint64_t last_load_keys_loaded = 0;
     uint64_t last_load_keys_expired = 0;
+    uint64_t last_load_keys_skipped = 0;  // an RDB's keys left out (skip-unsupported-data)
   };
   Stats stats() const ABSL_LOCKS_EXCLUDED(mu_);
   int64_t last_save_unix() const ABSL_LOCKS_EXCLUDED(mu_);
@@ -74,6 +79,8 @@ class Persistence {
   Status SaveNow(bool background) ABSL_LOCKS_EXCLUDED(mu_);
   Status StartBackgroundLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::string SnapshotPath() const;
+  // Load's RDB branch.
+  Status LoadRdb(Store& store, const std::string& path, bool skip_unsupported);
 
   Server& server_;
   // Serializes the writers: at most one snapshot is being written at any time.
@@ -91,6 +98,7 @@ class Persistence {
   uint64_t changes_at_last_save_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t last_load_loaded_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t last_load_expired_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t last_load_skipped_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace mirrorkv::server

@@ -131,6 +131,10 @@ bool ServerReplication::ReplicaOf(const std::string& host, uint16_t port,
   options.backlog_bytes = settings.backlog_bytes;
   options.listening_port = settings.listening_port;
   options.password = settings.masterauth;
+  options.skip_unsupported = settings.skip_unsupported_data;
+  options.on_event = [](bool warning, const std::string& message) {
+    Log(warning ? LogLevel::kWarning : LogLevel::kNotice, "%s", message);
+  };
   if (primary_ != nullptr) {
     Log(LogLevel::kNotice,
         "Before turning into a replica, using my own master parameters "

@@ -50,7 +50,8 @@ struct ReplicationSettings {
   size_t min_replicas_to_write = 0;                        // min-replicas-to-write
   std::chrono::milliseconds min_replicas_max_lag{10'000};  // min-replicas-max-lag
   std::string masterauth;                                  // sent by this server as a replica
-  uint16_t listening_port = 0;  // announced to a primary (this server's port)
+  uint16_t listening_port = 0;         // announced to a primary (this server's port)
+  bool skip_unsupported_data = false;  // skip-unsupported-data, for a Redis primary's data
 };
 
 // A consistent picture of the role, for INFO replication and ROLE.

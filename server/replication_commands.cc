@@ -62,7 +62,9 @@ void PsyncCommand(CommandContext& ctx) {
     handshake.replication_id = std::string(ctx.args[1]);
     handshake.offset = offset;
   } else {
-    handshake.replication_id.assign(1, '?');  // not = "?": GCC 12 warns falsely (-Wrestrict)
+    // SYNC, the pre-PSYNC command (redis-cli --rdb and --replica send it): no id at all,
+    // which tells the Primary to send the payload without a +FULLRESYNC line.
+    handshake.replication_id.clear();
     handshake.offset = -1;
   }
   ctx.client.RequestHandover();

@@ -214,10 +214,14 @@ Status Server::Init() {
   persistence_ = std::make_unique<Persistence>(*this);
   ApplyLiveConfig(config_);
 
-  std::string path = absl::StrCat(config_.dir, "/", config_.dbfilename);
-  Status loaded = persistence_->Load(*store_, path);
+  // load-rdb names a Redis dump.rdb to start from; otherwise dbfilename, a snapshot or
+  // an RDB by its magic.
+  const bool rdb = !config_.load_rdb.empty();
+  std::string path = rdb ? config_.load_rdb : absl::StrCat(config_.dir, "/", config_.dbfilename);
+  Status loaded = persistence_->Load(*store_, path, rdb, config_.skip_unsupported_data);
   if (!loaded.ok()) {
-    return loaded.WithContext(absl::StrCat("can't load the snapshot '", path, "'"));
+    return loaded.WithContext(
+        absl::StrCat("can't load ", rdb ? "the RDB '" : "the snapshot '", path, "'"));
   }
   // The Primary starts logging once the snapshot is loaded: a replica's full resync sends
   // the loaded data from the snapshot of the Store, not from the log.
@@ -262,6 +266,7 @@ ReplicationSettings Server::ReplicationSettingsLocked() const {
   settings.replica_buffer_hard = static_cast<size_t>(replica_limit.hard);
   settings.replica_buffer_soft = static_cast<size_t>(replica_limit.soft);
   settings.replica_buffer_soft_period = std::chrono::seconds(replica_limit.soft_seconds);
+  settings.skip_unsupported_data = config_.skip_unsupported_data;
   return settings;
 }
 

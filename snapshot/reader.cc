@@ -11,11 +11,9 @@
 #include <lz4.h>
 
 #include <algorithm>
-#include <bit>
 #include <chrono>
 #include <cstring>
 #include <memory>
-#include <vector>
 
 #define XXH_INLINE_ALL
 #include <xxhash.h>
@@ -23,12 +21,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "engine/store_impl.h"
-#include "engine/striped_table.h"
-#include "mirrorkv/mutation.h"
 #include "mirrorkv/snapshot.h"
 #include "snapshot/buffer.h"
 #include "snapshot/snapshot_file.h"
 #include "snapshot/snapshot_format.h"
+#include "snapshot/staged_load.h"
 
 namespace mirrorkv {
 
@@ -140,21 +137,7 @@ class SnapshotReader::Impl {
  private:
   // Reads until `n` bytes or the end of the stream; returns how many arrived.
   Result<size_t> ReadUpTo(char* out, size_t n) {
-    size_t got = 0;
-    while (got < n) {
-      Result<size_t> read = source_.Read(out + got, n - got);
-      if (!read.ok()) {
-        return read.status().WithContext(absl::StrCat("reading snapshot at byte ", offset_ + got));
-      }
-      if (*read == 0) break;  // the end: the caller decides whether that is a truncation
-      // A source that claims more than it was given room for is broken; trusting the
-      // count would read past `out`.
-      if (*read > n - got) {
-        return Status::IOError("snapshot source returned more bytes than were asked for");
-      }
-      got += *read;
-    }
-    return got;
+    return internal::ReadUpTo(source_, out, n, "snapshot", offset_);
   }
 
   // Reads exactly `n` bytes of `what`, adding them to the stream checksum if `hash`.
@@ -423,73 +406,31 @@ Result<SnapshotInfo> LoadSnapshotChecked(Store& store, ReadableFile& source,
   SnapshotReader::Impl reader(source, limited);
   MIRRORKV_RETURN_IF_ERROR(reader.ReadHeader());
 
-  // The new content is built in a private store with the target's layout and clock, but
-  // no listener, no expiry thread and no eviction: nobody sees it until the swap.
-  StoreOptions staging_options = target.options();
-  staging_options.listener = nullptr;
-  staging_options.active_expiry_interval = std::chrono::milliseconds(0);
-  staging_options.max_memory = 0;
-  staging_options.eviction_policy = EvictionPolicy::kNoEviction;
-  MIRRORKV_ASSIGN_OR_RETURN(std::unique_ptr<Store> staging_store, Store::Open(staging_options));
-  Store::Impl& staging = staging_store->impl();
-
-  // A primary drops keys whose deadline passed; a replica keeps them for its primary's
-  // delete, as the engine's replica rule requires.
-  const bool drop_expired = !target.replica();
-  const Clock& clock = target.clock();
-  int64_t now = clock.NowMillis();
-  uint64_t dropped = 0;
-
-  // Entries are applied a block at a time, grouped by stripe: one ApplyBatch per stripe
-  // and block locks that stripe once for dozens of entries instead of once per entry.
-  // The grouping mirrors the table's choice of stripe (the top bits of the key's hash);
-  // it only affects speed, never the result: per key, the order of the stream is kept.
-  const size_t stripes = staging_options.stripe_count;
-  const int shift = 64 - std::countr_zero(stripes);
-  std::vector<std::vector<Mutation>> groups(stripes);
-  auto apply_groups = [&]() -> Status {
-    for (std::vector<Mutation>& group : groups) {
-      if (group.empty()) continue;
-      Status applied = staging.ApplyBatch(group);
-      group.clear();
-      if (!applied.ok()) {
-        return Status::Corruption(absl::StrCat("snapshot entry rejected by the store near byte ",
-                                               reader.offset(), ": ",
-                                               std::string(applied.message())));
-      }
-    }
-    return Status::Ok();
+  MIRRORKV_ASSIGN_OR_RETURN(std::unique_ptr<StagedLoad> staged, StagedLoad::Create(target));
+  auto apply = [&]() -> Status {
+    Status applied = staged->Apply();
+    if (applied.ok()) return applied;
+    return Status::Corruption(absl::StrCat("snapshot entry rejected by the store near byte ",
+                                           reader.offset(), ": ", std::string(applied.message())));
   };
+  // Entries are applied a block at a time: the views into a block stay valid until the
+  // next call to Next that reads the next block.
   SnapshotEntry entry;
   while (reader.Next(&entry)) {
-    Mutation m{.kind = MutationKind::kSet,
-               .key = entry.key,
-               .value = entry.value,
-               .expire_at_ms = entry.expire_at_ms};
-    if (drop_expired && entry.expire_at_ms != 0 && entry.expire_at_ms <= now) {
-      ++dropped;
-      // An earlier occurrence of the key in a fuzzy snapshot is older: it must not
-      // survive its newer, expired state.
-      m = Mutation{.kind = MutationKind::kDelete, .key = entry.key};
-    }
-    const uint64_t hash = internal::StripedTable::Hash(entry.key);
-    groups[shift == 64 ? 0 : hash >> shift].push_back(m);
-    if (reader.block_done()) {
-      MIRRORKV_RETURN_IF_ERROR(apply_groups());
-      // Once per block: a key expiring meanwhile is loaded, then expires in the store.
-      now = clock.NowMillis();
-    }
+    staged->Add(entry.key, entry.value, entry.expire_at_ms);
+    if (reader.block_done()) MIRRORKV_RETURN_IF_ERROR(apply());
   }
   MIRRORKV_RETURN_IF_ERROR(reader.status());
   if (require_end) {
     MIRRORKV_ASSIGN_OR_RETURN(bool at_end, reader.AtEnd());
     if (!at_end) return Corrupt(reader.offset(), "unexpected bytes after the footer");
   }
-  MIRRORKV_RETURN_IF_ERROR(target.SwapContents(staging));
+  MIRRORKV_RETURN_IF_ERROR(apply());
+  MIRRORKV_RETURN_IF_ERROR(staged->Publish());
   SnapshotInfo info = reader.info();
-  info.expired = dropped;
+  info.expired = staged->expired();
   info.elapsed = std::chrono::steady_clock::now() - started;
-  // staging_store now holds the old content and frees it here, after the publication.
+  // `staged` now holds the old content and frees it here, after the publication.
   return info;
 }
 

@@ -26,6 +26,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "engine/base/numbers.h"
+#include "engine/base/strings.h"
 #include "mirrorkv/snapshot.h"
 #include "snapshot/posix_file.h"
 #include "snapshot/snapshot_format.h"
@@ -65,13 +66,29 @@ pid_t PidOfTemporary(std::string_view suffix) {
 
 }  // namespace
 
-Result<SnapshotInfo> SaveSnapshotFileVia(Store& store, const std::string& path,
-                                         const SnapshotPosition& position,
-                                         const SnapshotOptions& options,
-                                         const WritableFileWrapper& wrap) {
+Result<size_t> ReadUpTo(ReadableFile& source, char* out, size_t n, std::string_view format,
+                        uint64_t offset) {
+  size_t got = 0;
+  while (got < n) {
+    Result<size_t> read = source.Read(out + got, n - got);
+    if (!read.ok()) {
+      return read.status().WithContext(
+          absl::StrCat("reading ", AsAbsl(format), " at byte ", offset + got));
+    }
+    if (*read == 0) break;
+    if (*read > n - got) {
+      return Status::IOError(
+          absl::StrCat(AsAbsl(format), " source returned more bytes than were asked for"));
+    }
+    got += *read;
+  }
+  return got;
+}
+
+Result<SnapshotInfo> WriteFileAtomically(
+    const std::string& path, std::string_view what, const WritableFileWrapper& wrap,
+    const std::function<Result<SnapshotInfo>(WritableFile&)>& write) {
   const auto started = std::chrono::steady_clock::now();
-  // Checked here too so that a bad id creates no file at all.
-  MIRRORKV_RETURN_IF_ERROR(snapshot::ValidateReplicationId(position.replication_id));
   // Relaxed: only uniqueness matters.
   const std::string temp = absl::StrCat(path, kTempMarker, ::getpid(), ".", ProcessToken(), ".",
                                         temp_counter.fetch_add(1, std::memory_order_relaxed));
@@ -83,9 +100,9 @@ Result<SnapshotInfo> SaveSnapshotFileVia(Store& store, const std::string& path,
   auto abandon = [&](const Status& status) {
     file.reset();  // closes it
     std::remove(temp.c_str());
-    return status.WithContext(absl::StrCat("saving snapshot to ", path));
+    return status.WithContext(absl::StrCat("saving ", AsAbsl(what), " to ", path));
   };
-  Result<SnapshotInfo> written = WriteSnapshot(store, position, *file, options);
+  Result<SnapshotInfo> written = write(*file);
   if (!written.ok()) return abandon(written.status());
   if (Status synced = file->Sync(); !synced.ok()) return abandon(synced);
   if (Status closed = file->Close(); !closed.ok()) return abandon(closed);
@@ -95,10 +112,21 @@ Result<SnapshotInfo> SaveSnapshotFileVia(Store& store, const std::string& path,
   file.reset();
   // The new file is in place; this makes the rename durable.
   MIRRORKV_RETURN_IF_ERROR(
-      SyncParentDirectory(path).WithContext(absl::StrCat("saving snapshot to ", path)));
+      SyncParentDirectory(path).WithContext(absl::StrCat("saving ", AsAbsl(what), " to ", path)));
   SnapshotInfo info = std::move(written).value();
   info.elapsed = std::chrono::steady_clock::now() - started;
   return info;
+}
+
+Result<SnapshotInfo> SaveSnapshotFileVia(Store& store, const std::string& path,
+                                         const SnapshotPosition& position,
+                                         const SnapshotOptions& options,
+                                         const WritableFileWrapper& wrap) {
+  // Checked here too so that a bad id creates no file at all.
+  MIRRORKV_RETURN_IF_ERROR(snapshot::ValidateReplicationId(position.replication_id));
+  return WriteFileAtomically(path, "snapshot", wrap, [&](WritableFile& file) {
+    return WriteSnapshot(store, position, file, options);
+  });
 }
 
 }  // namespace internal

@@ -6,8 +6,10 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "mirrorkv/file.h"
+#include "mirrorkv/rdb.h"
 #include "mirrorkv/snapshot.h"
 #include "mirrorkv/store.h"
 
@@ -17,6 +19,14 @@ namespace mirrorkv::internal {
 // through (the same file, or a wrapper around it).
 using WritableFileWrapper =
     std::function<std::unique_ptr<WritableFile>(std::unique_ptr<WritableFile>)>;
+
+// Writes a file atomically: `write` fills a temporary file beside `path` (through
+// `wrap(temporary file)` when `wrap` is non-empty), which is then synced and renamed over
+// `path`, and the directory synced. Any failure before the rename removes the temporary
+// file and leaves `path` as it was. Errors say "saving <what> to <path>".
+Result<SnapshotInfo> WriteFileAtomically(
+    const std::string& path, std::string_view what, const WritableFileWrapper& wrap,
+    const std::function<Result<SnapshotInfo>(WritableFile&)>& write);
 
 // SaveSnapshotFile, writing through `wrap(temporary file)` when `wrap` is non-empty.
 Result<SnapshotInfo> SaveSnapshotFileVia(Store& store, const std::string& path,
@@ -28,5 +38,17 @@ Result<SnapshotInfo> SaveSnapshotFileVia(Store& store, const std::string& path,
 // kCorruption (a file must hold exactly one snapshot).
 Result<SnapshotInfo> LoadSnapshotChecked(Store& store, ReadableFile& source,
                                          const SnapshotReadOptions& options, bool require_end);
+
+// LoadRdb; with `require_end`, a source holding bytes after the checksum is kCorruption.
+Result<RdbLoadInfo> LoadRdbChecked(Store& store, ReadableFile& source,
+                                   const RdbReadOptions& options, bool require_end);
+
+// Reads from `source` until `n` bytes or the end of the stream and returns how many
+// arrived (the caller decides whether fewer is a truncation). `format` ("snapshot",
+// "RDB") and `offset` (where `out` starts in the stream) name the place in errors: the
+// source's error with that context, or kIOError for a source that returned more bytes
+// than were asked for (trusting its count would read past `out`).
+Result<size_t> ReadUpTo(ReadableFile& source, char* out, size_t n, std::string_view format,
+                        uint64_t offset);
 
 }  // namespace mirrorkv::internal

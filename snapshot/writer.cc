@@ -1,12 +1,11 @@
 // SnapshotWriter and WriteSnapshot: encode entries into blocks, compress them with lz4,
 // checksum them and stream them to a WritableFile.
 //
-// WriteSnapshot walks the store with Store::Impl::Walk, which visits whole buckets of
-// one stripe under that stripe's lock. The visitor only copies the entry into the
-// uncompressed block buffer (a memcpy, at most one buffer growth), so a stripe lock is
-// held for about `batch_bytes` of copying; compression, checksums and the sink's I/O
-// happen after Walk returned, with no lock held. Nothing else is retained: memory is the
-// block buffer and the compressed buffer, whatever the size of the store.
+// WriteSnapshot walks the store with WalkInBatches (batched_walk.h): the visitor only
+// copies the entry into the uncompressed block buffer (a memcpy, at most one buffer
+// growth), and compression, checksums and the sink's I/O happen between batches, with
+// no lock held. Nothing else is retained: memory is the block buffer and the compressed
+// buffer, whatever the size of the store.
 #include <lz4.h>
 
 #include <algorithm>
@@ -21,6 +20,7 @@
 #include "engine/store_impl.h"
 #include "mirrorkv/clock.h"
 #include "mirrorkv/snapshot.h"
+#include "snapshot/batched_walk.h"
 #include "snapshot/buffer.h"
 #include "snapshot/snapshot_format.h"
 
@@ -37,9 +37,6 @@ constexpr size_t kMaxBlockBytes = 16 << 20;
 constexpr size_t kMinBatchBytes = 1 << 10;
 // A block's raw length is a u32.
 constexpr uint64_t kMaxRawBytes = UINT32_MAX;
-// A Walk batch asks for at most this many entries, so that a run of tiny entries cannot
-// make one lock hold long either.
-constexpr size_t kMaxBatchEntries = 4096;
 
 }  // namespace
 
@@ -237,56 +234,32 @@ Result<SnapshotInfo> WriteSnapshot(Store& store, const SnapshotPosition& positio
   MIRRORKV_RETURN_IF_ERROR(writer.Start(position, engine.clock().NowMillis()));
   writer.set_entries_expected(store.size());
 
-  // A replica keeps keys past their deadline until its primary deletes them, and so
-  // does its snapshot; a primary's snapshot leaves them out (its log will delete them).
-  const bool keep_expired = engine.replica();
   Status entry_error;
-  uint64_t expired = 0;
-  // Bytes per visited entry, to turn the byte budget of a batch into the entry count
-  // Walk takes. Walk has no byte budget of its own, so a batch of entries much larger
-  // than the recent ones copies more than batch_bytes: the estimate starts at 4 KiB (the
-  // first batch asks for a few entries only) and follows the mean of the last batches.
-  size_t average_entry = 4096;
-  uint64_t cursor = 0;
-  do {
-    const size_t budget = std::max<size_t>(std::min(writer.batch_bytes(), writer.block_room()), 1);
-    const size_t max_entries = std::clamp<size_t>(budget / average_entry, 1, kMaxBatchEntries);
-    const int64_t now = engine.clock().NowMillis();
-    size_t visited = 0;
-    size_t visited_bytes = 0;
-    // The hold is timed from the first visit (the lock is held by then) to Walk's
-    // return (just after the last unlock): waiting for the lock is not holding it.
-    std::chrono::steady_clock::time_point locked_at;
-    cursor = engine.Walk(
-        cursor, max_entries, [&](std::string_view key, std::string_view value, int64_t deadline) {
-          if (visited++ == 0) locked_at = std::chrono::steady_clock::now();
-          visited_bytes += key.size() + value.size() + 4;
-          if (!keep_expired && deadline != 0 && deadline <= now) {
-            ++expired;
-            return;
-          }
-          Status checked = SnapshotWriter::Impl::CheckEntry(key, value, deadline);
-          if (checked.ok() && !writer.fits(key, value, deadline)) {
-            // Only a batch of several entries of hundreds of MiB each
-            // gets here; the block cannot be flushed under the lock.
-            checked =
-                Status::ResourceExhausted("snapshot batch of huge entries exceeds a 4 GiB block");
-          }
-          if (!checked.ok()) {
-            if (entry_error.ok()) entry_error = checked;
-            return;
-          }
-          writer.AddToBlock(key, value, deadline);
-        });
-    if (visited > 0) writer.note_lock_hold(std::chrono::steady_clock::now() - locked_at);
-    if (!entry_error.ok()) return entry_error;
-    if (visited > 0) {
-      // An even mix of the old estimate and this batch: adapts within a few batches.
-      average_entry = std::max<size_t>((average_entry + visited_bytes / visited) / 2, 1);
-    }
-    if (writer.block_full()) MIRRORKV_RETURN_IF_ERROR(writer.FlushBlock());
-  } while (cursor != 0);
-  writer.add_expired(expired);
+  internal::WalkStats walked;
+  MIRRORKV_RETURN_IF_ERROR(internal::WalkInBatches(
+      engine, [&] { return std::min(writer.batch_bytes(), writer.block_room()); },
+      [&](std::string_view key, std::string_view value, int64_t deadline) {
+        Status checked = SnapshotWriter::Impl::CheckEntry(key, value, deadline);
+        if (checked.ok() && !writer.fits(key, value, deadline)) {
+          // Only a batch of several entries of hundreds of MiB each gets here; the
+          // block cannot be flushed under the lock.
+          checked =
+              Status::ResourceExhausted("snapshot batch of huge entries exceeds a 4 GiB block");
+        }
+        if (!checked.ok()) {
+          if (entry_error.ok()) entry_error = checked;
+          return;
+        }
+        writer.AddToBlock(key, value, deadline);
+      },
+      [&]() -> Status {
+        MIRRORKV_RETURN_IF_ERROR(entry_error);
+        if (writer.block_full()) return writer.FlushBlock();
+        return Status::Ok();
+      },
+      &walked));
+  writer.add_expired(walked.expired);
+  writer.note_lock_hold(walked.longest_lock_hold);
   return writer.Finish();
 }
 

@@ -117,7 +117,8 @@ class Primary {
   // Serves a replica whose handshake was already read by the caller (a server that
   // parsed the commands itself): `capabilities` as given in REPLCONF capa, then
   // PSYNC's `replication_id` ("?" for none) and `offset` (the argument, i.e. the
-  // replica's offset + 1, or -1).
+  // replica's offset + 1, or -1). An empty `replication_id` stands for the old SYNC
+  // command: a full resync whose payload comes without the +FULLRESYNC line.
   void ServeAfterHandshake(std::unique_ptr<Transport> transport, uint16_t listening_port,
                            std::vector<std::string> capabilities, std::string replication_id,
                            int64_t offset);
@@ -194,6 +195,19 @@ struct ReplicaOptions {
   // (an old primary rejoining as a replica, a store loaded from a snapshot). Empty:
   // the first sync is a full resync.
   ReplicationPosition resume_from;
+  // What to do with what a Redis primary may send and mirrorkv does not hold: keys of
+  // other types or databases in its RDB (see RdbReadOptions::skip_unsupported), and
+  // commands in its stream that mirrorkv cannot apply (LPUSH, INCR ...). false: the
+  // sync fails, or the link drops before the command, with the reason logged; the data
+  // stays as it was, and the replica keeps retrying from the same position. true: they
+  // are skipped, counted in ReplicaStatus and logged, and the rest is applied; the
+  // skipped keys are then missing or stale on this replica.
+  bool skip_unsupported = false;
+  // Called on the link thread for what an operator should know about the link:
+  // connection, full and partial resyncs, and every reason the link went down or a sync
+  // failed, in Redis's words where Redis has them. `warning` marks failures. Must
+  // return quickly and must not call into the Replica. Optional.
+  std::function<void(bool warning, const std::string& message)> on_event;
 };
 
 enum class LinkState : uint8_t {
@@ -219,8 +233,12 @@ struct ReplicaStatus {
   // Time since the last byte from the primary, and since the link went down (0 while up).
   std::chrono::milliseconds since_last_io{0};
   std::chrono::milliseconds down_for{0};
-  // Why the link last went down; OK if it never did.
+  // Why the link last went down, or the last sync failed; OK if it never did.
   Status last_error;
+  // With ReplicaOptions::skip_unsupported: keys the last full resync left out, and
+  // commands of the stream skipped since the Replica was created.
+  uint64_t skipped_keys = 0;
+  uint64_t skipped_commands = 0;
   // The oldest offset of the stream this replica keeps for the replicas that follow it
   // after a promotion (its backlog), and position.offset when that is empty.
   uint64_t backlog_first_offset = 0;

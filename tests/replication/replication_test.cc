@@ -599,9 +599,12 @@ TEST(ReplicationBadStreamTest, BadRecordStopsTheLinkAndLeavesDataAsBefore) {
   internal::AppendCommand(&good, {"SET", "b", "2"});
   struct Case {
     std::string name, bad;
+    StatusCode code = StatusCode::kCorruption;
   };
   std::vector<Case> cases = {
-      {"unknown command", "*2\r\n$6\r\nRENAME\r\n$1\r\na\r\n"},
+      // Well-formed but not applicable here (see ReplicaOptions::skip_unsupported).
+      {"unknown command", "*2\r\n$6\r\nRENAME\r\n$1\r\na\r\n", StatusCode::kInvalidArgument},
+      {"other database", "*2\r\n$6\r\nSELECT\r\n$1\r\n3\r\n", StatusCode::kInvalidArgument},
       {"bad integer", "*3\r\n$9\r\nPEXPIREAT\r\n$1\r\na\r\n$3\r\nabc\r\n"},
       {"wrong type", ":5\r\n"},
       {"bad length", "*1\r\n$-3\r\n"},
@@ -623,7 +626,7 @@ TEST(ReplicationBadStreamTest, BadRecordStopsTheLinkAndLeavesDataAsBefore) {
     }
     ReplicaStatus status = replica->status();
     EXPECT_EQ(status.link, LinkState::kDown);
-    EXPECT_EQ(status.last_error.code(), StatusCode::kCorruption) << status.last_error.ToString();
+    EXPECT_EQ(status.last_error.code(), c.code) << status.last_error.ToString();
     // The record before the bad one is applied; the open MULTI block is not.
     EXPECT_EQ(*store->Get("a"), "1");
     EXPECT_FALSE(store->Exists("b"));
@@ -632,6 +635,49 @@ TEST(ReplicationBadStreamTest, BadRecordStopsTheLinkAndLeavesDataAsBefore) {
     EXPECT_EQ(status.position.offset, first.size());  // exactly the first SET's bytes
     replica->Stop();
   }
+}
+
+TEST(ReplicationBadStreamTest, UnsupportedCommandsAreSkippedAndCountedOnRequest) {
+  const std::string kId(40, 'a');
+  std::string stream;
+  internal::AppendCommand(&stream, {"SET", "a", "1"});
+  internal::AppendCommand(&stream, {"LPUSH", "list", "x"});
+  internal::AppendCommand(&stream, {"SELECT", "2"});
+  internal::AppendCommand(&stream, {"SET", "in-db-2", "x"});
+  internal::AppendCommand(&stream, {"SELECT", "0"});
+  internal::AppendCommand(&stream, {"MULTI"});
+  internal::AppendCommand(&stream, {"SADD", "set", "m"});
+  internal::AppendCommand(&stream, {"SET", "b", "2"});
+  internal::AppendCommand(&stream, {"EXEC"});
+  auto store = OpenStore();
+  FakePrimary fake(stream);
+  ReplicaOptions options = FastReplicaOptions();
+  options.resume_from = {kId, 0};
+  options.skip_unsupported = true;
+  std::vector<std::string> events;
+  Mutex events_mu;
+  options.on_event = [&](bool warning, const std::string& message) {
+    MutexLock lock(&events_mu);
+    if (warning) events.push_back(message);
+  };
+  auto replica = std::move(*Replica::Create(*store, fake.connector(), options));
+  replica->Start();
+  auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (replica->position().offset < stream.size() &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(5ms);
+  }
+  EXPECT_EQ(replica->position().offset, stream.size());
+  EXPECT_EQ(*store->Get("a"), "1");
+  EXPECT_EQ(*store->Get("b"), "2");
+  EXPECT_FALSE(store->Exists("in-db-2"));
+  ReplicaStatus status = replica->status();
+  // LPUSH, SELECT 2, the SET in database 2, SADD.
+  EXPECT_EQ(status.skipped_commands, 4u);
+  replica->Stop();
+  MutexLock lock(&events_mu);
+  ASSERT_FALSE(events.empty());
+  EXPECT_THAT(events.front(), ::testing::HasSubstr("cannot apply"));
 }
 
 TEST(ReplicationTruncatedStreamTest, LinkLossMidRecordKeepsThePrefixOnly) {

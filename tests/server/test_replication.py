@@ -37,7 +37,7 @@ class ReplicationTestCase(MultiServerTestCase):
 
 
 class RedisReplicaTest(ReplicationTestCase):
-    """A real redis-server follows mirrorkv-server (empty RDB + SET commands)."""
+    """A real redis-server follows mirrorkv-server (an RDB of the data set, then the stream)."""
 
     def test_redis_server_replicates_writes_before_and_after_attaching(self):
         primary = self.start()

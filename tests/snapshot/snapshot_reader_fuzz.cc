@@ -16,7 +16,7 @@
 #include "mirrorkv/snapshot.h"
 #include "mirrorkv/store.h"
 #include "snapshot/snapshot_format.h"
-#include "tests/fuzz_check.h"
+#include "tests/snapshot/fuzz_util.h"
 
 namespace {
 
@@ -97,15 +97,7 @@ void ReadAll(std::string_view bytes, size_t max_read) {
 }
 
 mirrorkv::Store& TargetStore() {
-  static mirrorkv::Store* const store = [] {
-    mirrorkv::StoreOptions options;
-    options.stripe_count = 4;
-    options.active_expiry_interval = std::chrono::milliseconds(0);
-    options.max_key_bytes = kMaxKeyBytes;
-    options.max_value_bytes = kMaxValueBytes;
-    return mirrorkv::Store::Open(options).value().release();
-  }();
-  return *store;
+  return mirrorkv::testing::FuzzTargetStore(kMaxKeyBytes, kMaxValueBytes);
 }
 
 void Load(std::string_view bytes) {
