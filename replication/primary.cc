@@ -601,17 +601,17 @@ Status Primary::Impl::FullResync(Session& session, uint64_t offset) {
   }
   const SnapshotPosition position{replication_id_, offset};
   if (session.handshake.mirrorkv_snapshot) {
-    return internal::SendFramed(*session.transport, session.handshake.eof,
-                                [&](WritableFile& out) {
-                                  return WriteSnapshot(store_, position, out).status();
-                                });
+    return internal::SendFramed(*session.transport, session.handshake.eof, [&](WritableFile& out) {
+      return WriteSnapshot(store_, position, out).status();
+    });
   }
   // A redis-server replica: an RDB of the same walk, so that nothing is appended to the
   // shared log for one replica's sync (see docs/replication_protocol.md).
   RdbWriteOptions rdb;
   rdb.position = position;
-  return internal::SendFramed(*session.transport, session.handshake.eof,
-                              [&](WritableFile& out) { return WriteRdb(store_, out, rdb).status(); });
+  return internal::SendFramed(*session.transport, session.handshake.eof, [&](WritableFile& out) {
+    return WriteRdb(store_, out, rdb).status();
+  });
 }
 
 // --- The sender: the replication buffer and non-blocking writes ---

@@ -5,8 +5,8 @@
 
 #include <cerrno>
 #include <chrono>
-#include <system_error>
 #include <cstdio>
+#include <system_error>
 
 #include "absl/strings/str_cat.h"
 #include "mirrorkv/rdb.h"

@@ -948,6 +948,19 @@ TEST(ReplicationBufferTest, NonReadingReplicaIsDroppedAtItsOutputBufferLimit) {
   auto [stalled, far] = CreateInProcessTransportPair(16 << 10);
   ASSERT_TRUE(stalled->Send("*3\r\n$5\r\nPSYNC\r\n$1\r\n?\r\n$2\r\n-1\r\n").ok());
   primary->Serve(std::move(far));
+  // Its full sync (an RDB of the still empty store) fits the transport: it is streaming,
+  // and not reading, before the writes start. (A replica that stops reading during its
+  // full sync is another case: it holds a sync worker until it disconnects.)
+  auto synced = [&] {
+    std::lock_guard<std::mutex> lock(log_mu);
+    return ::testing::PrintToString(lines).find("Synchronization with replica") !=
+           std::string::npos;
+  };
+  for (auto until = std::chrono::steady_clock::now() + 10s;
+       !synced() && std::chrono::steady_clock::now() < until;) {
+    std::this_thread::sleep_for(5ms);
+  }
+  ASSERT_TRUE(synced());
   auto replica =
       std::move(*Replica::Create(*replica_store, ConnectTo(&slot), FastReplicaOptions()));
   replica->Start();

@@ -9,7 +9,6 @@
 #include "mirrorkv/store.h"
 #include "tests/fuzz_check.h"
 
-
 namespace mirrorkv::testing {
 
 // One small store for the whole run (4 stripes, no expiry thread), with these limits;
