@@ -45,8 +45,25 @@ Entry* Entry::Create(EntryArena& arena, std::string_view key, std::string_view v
   return entry;
 }
 
+Entry* Entry::CreateCollection(EntryArena& arena, std::string_view key, Collection* collection,
+                               int64_t deadline_ms, uint8_t epoch, size_t* allocated_bytes) {
+  MIRRORKV_DCHECK(collection != nullptr);
+  char pointer[sizeof(collection)];
+  std::memcpy(pointer, &collection, sizeof(collection));
+  Entry* entry =
+      Create(arena, key, {pointer, sizeof(pointer)}, deadline_ms, epoch, allocated_bytes);
+  entry->meta_ |= static_cast<uint32_t>(collection->type()) << kTypeShift;
+  *allocated_bytes += collection->bytes();
+  return entry;
+}
+
 size_t Entry::Destroy(EntryArena& arena, Entry* entry) {
   size_t bytes = EntryArena::UsableBytes(entry, entry->LayoutBytes());
+  if (!entry->is_string()) {
+    Collection* collection = entry->collection();
+    bytes += collection->bytes();
+    Collection::Destroy(collection);
+  }
   arena.Free(entry, bytes);
   return bytes;
 }

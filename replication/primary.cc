@@ -9,6 +9,7 @@
 #include "engine/store_impl.h"
 #include "replication/primary_impl.h"
 #include "replication/resp.h"
+#include "snapshot/snapshot_file.h"
 
 namespace mirrorkv {
 namespace {
@@ -353,7 +354,11 @@ Result<uint64_t> Primary::Impl::FullResync(Session& session, const Handshake& ha
     sent = session.transport->Send(absl::StrCat("$EOF:", mark, "\r\n"));
     if (sent.ok()) {
       internal::TransportWritableFile sink(*session.transport);
-      sent = WriteSnapshot(store_, {replication_id_, offset}, sink).status();
+      // Each collection records the log's reserved end while its stripe is locked: the
+      // replica skips the collection effects its copy already holds (docs/design.md).
+      sent = internal::WriteSnapshotAt(store_, {replication_id_, offset}, sink, {}, [this] {
+               return log_->reserved_end();
+             }).status();
     }
     if (sent.ok()) sent = session.transport->Send(mark);
   } else {

@@ -33,7 +33,10 @@ class StreamApplier {
   // Applies one parsed command. `in_transaction()` tells whether a MULTI is open (its
   // commands are queued, not yet applied). kCorruption for anything malformed or
   // unknown (naming it); the Store's error if it refused a change.
-  Status ApplyCommand(std::span<const std::string_view> args);
+  // `offset` is where the command starts in the primary's stream: collection effects
+  // already in a loaded snapshot are skipped by it (Store::Impl::ApplyBatch); a MULTI
+  // block applies with the offset of its MULTI.
+  Status ApplyCommand(std::span<const std::string_view> args, uint64_t offset);
 
   bool in_transaction() const { return in_transaction_; }
 
@@ -45,6 +48,7 @@ class StreamApplier {
   Store& store_;
   std::function<Status()> on_getack_;
   bool in_transaction_ = false;
+  uint64_t transaction_offset_ = 0;  // where the open MULTI started
   // The queued commands of an open MULTI, copied (the input buffer moves on).
   std::vector<std::vector<std::string>> queued_;
   // Reused for every command outside MULTI, so that applying one allocates nothing.

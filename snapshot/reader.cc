@@ -22,6 +22,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "engine/base/strings.h"
 #include "engine/store_impl.h"
 #include "engine/striped_table.h"
 #include "mirrorkv/mutation.h"
@@ -84,10 +85,12 @@ class SnapshotReader::Impl {
     }
     if (got < sizeof(header)) return Truncated("the header", sizeof(header), got);
     const uint32_t version = fmt::GetU32(header + 8);
-    if (version != fmt::kVersion) {
-      return Corrupt(8, absl::StrCat("unsupported snapshot version ", version,
-                                     " (this build reads version ", fmt::kVersion, ")"));
+    if (version < fmt::kMinVersion || version > fmt::kVersion) {
+      return Corrupt(
+          8, absl::StrCat("unsupported snapshot version ", version, " (this build reads versions ",
+                          fmt::kMinVersion, " to ", fmt::kVersion, ")"));
     }
+    version_ = version;
     if (fmt::Hash64({header, fmt::kHeaderHashedBytes}) != fmt::GetU64(header + 72)) {
       return Corrupt(72, "header checksum mismatch");
     }
@@ -304,8 +307,14 @@ class SnapshotReader::Impl {
           absl::StrCat("the block ends after ", index, " of its ", block_entries_, " entries"));
     }
     const uint8_t tag = static_cast<uint8_t>(*p++);
-    if (tag != static_cast<uint8_t>(fmt::EntryTag::kString) &&
-        tag != static_cast<uint8_t>(fmt::EntryTag::kStringWithDeadline)) {
+    const bool collection = tag == static_cast<uint8_t>(fmt::EntryTag::kCollection) ||
+                            tag == static_cast<uint8_t>(fmt::EntryTag::kCollectionWithDeadline);
+    const bool has_deadline = tag == static_cast<uint8_t>(fmt::EntryTag::kStringWithDeadline) ||
+                              tag == static_cast<uint8_t>(fmt::EntryTag::kCollectionWithDeadline);
+    // Collections came with version 2: in a version 1 stream their tags are corruption.
+    if ((tag != static_cast<uint8_t>(fmt::EntryTag::kString) &&
+         tag != static_cast<uint8_t>(fmt::EntryTag::kStringWithDeadline) && !collection) ||
+        (collection && version_ < 2)) {
       return fail(absl::StrFormat("unknown entry tag 0x%02x", tag));
     }
     uint64_t key_len;
@@ -320,7 +329,7 @@ class SnapshotReader::Impl {
           absl::StrCat("value of ", value_len, " bytes, over the limit of ", max_value_bytes_));
     }
     int64_t deadline = 0;
-    if (tag == static_cast<uint8_t>(fmt::EntryTag::kStringWithDeadline)) {
+    if (has_deadline) {
       if (end - p < 8) return fail("the deadline runs past the end of the block");
       const uint64_t value = fmt::GetU64(p);
       p += 8;
@@ -339,6 +348,31 @@ class SnapshotReader::Impl {
     entry->value = {p, static_cast<size_t>(value_len)};
     p += value_len;
     entry->expire_at_ms = deadline;
+    entry->type = KeyType::kString;
+    entry->copy_offset = 0;
+    if (collection) {
+      std::string_view value = entry->value;
+      if (value.size() < fmt::kCollectionHeadBytes) return fail("collection value too short");
+      switch (static_cast<fmt::CollectionTag>(value[0])) {
+        case fmt::CollectionTag::kList:
+          entry->type = KeyType::kList;
+          break;
+        case fmt::CollectionTag::kSet:
+          entry->type = KeyType::kSet;
+          break;
+        case fmt::CollectionTag::kHash:
+          entry->type = KeyType::kHash;
+          break;
+        case fmt::CollectionTag::kSortedSet:
+          entry->type = KeyType::kSortedSet;
+          break;
+        default:
+          return fail(
+              absl::StrFormat("unknown collection type 0x%02x", static_cast<uint8_t>(value[0])));
+      }
+      entry->copy_offset = fmt::GetU64(value.data() + 1);
+      entry->value = value.substr(fmt::kCollectionHeadBytes);
+    }
     pos_ = p;
     if (--entries_left_ == 0 && p != end) {
       return fail(absl::StrCat(end - p, " bytes follow the block's last entry"));
@@ -380,10 +414,11 @@ class SnapshotReader::Impl {
   const SnapshotProgressCallback progress_;
   const std::optional<uint64_t> size_;
 
-  uint64_t offset_ = 0;       // bytes consumed from the source
-  XXH3_state_t stream_hash_;  // of every byte consumed, except the footer's checksum
-  fmt::Buffer stored_;        // the current block's payload as stored
-  fmt::Buffer raw_;           // ... decompressed (unused for raw blocks)
+  uint64_t offset_ = 0;               // bytes consumed from the source
+  XXH3_state_t stream_hash_;          // of every byte consumed, except the footer's checksum
+  fmt::Buffer stored_;                // the current block's payload as stored
+  fmt::Buffer raw_;                   // ... decompressed (unused for raw blocks)
+  uint32_t version_ = fmt::kVersion;  // the stream's, once the header is read
   // The current block: its offset in the stream, its decoded bytes and the next entry.
   uint64_t block_at_ = 0;
   const char* block_begin_ = nullptr;
@@ -460,8 +495,31 @@ Result<SnapshotInfo> LoadSnapshotChecked(Store& store, ReadableFile& source,
     }
     return Status::Ok();
   };
+  const uint64_t start_offset = reader.position().offset;
   SnapshotEntry entry;
   while (reader.Next(&entry)) {
+    if (entry.type != KeyType::kString) {
+      // Inserted at once, after the strings grouped so far: per key, the order of the
+      // stream is kept.
+      MIRRORKV_RETURN_IF_ERROR(apply_groups());
+      if (drop_expired && entry.expire_at_ms != 0 && entry.expire_at_ms <= now) {
+        ++dropped;
+        Mutation gone{.kind = MutationKind::kDelete, .key = entry.key};
+        MIRRORKV_RETURN_IF_ERROR(staging.Apply(gone));
+        continue;
+      }
+      Result<internal::Collection*> decoded = internal::DecodeCollection(entry.type, entry.value);
+      if (!decoded.ok()) {
+        return Corrupt(reader.offset(),
+                       absl::StrCat("key '", internal::AsAbsl(entry.key.substr(0, 64)),
+                                    "': ", std::string(decoded.status().message())));
+      }
+      staging.InsertCollection(entry.key, *decoded, entry.expire_at_ms);
+      // A copy made after the snapshot started holds the collection effects logged
+      // before its copy offset: the replica's replay skips those (docs/design.md).
+      if (entry.copy_offset > start_offset) staging.AddReplayFloor(entry.key, entry.copy_offset);
+      continue;
+    }
     Mutation m{.kind = MutationKind::kSet,
                .key = entry.key,
                .value = entry.value,

@@ -22,6 +22,7 @@
 #include "mirrorkv/clock.h"
 #include "mirrorkv/snapshot.h"
 #include "snapshot/buffer.h"
+#include "snapshot/snapshot_file.h"
 #include "snapshot/snapshot_format.h"
 
 namespace mirrorkv {
@@ -84,9 +85,10 @@ class SnapshotWriter::Impl {
 
   // Copies a checked entry into the block buffer. No I/O, so callers may hold a stripe
   // lock; allocates only when the entry does not fit the buffer's capacity.
-  void AddToBlock(std::string_view key, std::string_view value, int64_t deadline_ms) {
+  void AddToBlock(std::string_view key, std::string_view value, int64_t deadline_ms,
+                  bool collection = false) {
     const size_t n = fmt::EntryBytes(key.size(), value.size(), deadline_ms > 0);
-    char* end = fmt::EncodeEntry(raw_.Reserve(n), key, value, deadline_ms);
+    char* end = fmt::EncodeEntry(raw_.Reserve(n), key, value, deadline_ms, collection);
     MIRRORKV_DCHECK(end == raw_.data() + raw_.size() + n);
     (void)end;
     raw_.Commit(n);
@@ -229,8 +231,37 @@ Status SnapshotWriter::Add(std::string_view key, std::string_view value, int64_t
 
 Result<SnapshotInfo> SnapshotWriter::Finish() { return impl_->Finish(); }
 
+namespace {
+
+fmt::CollectionTag CollectionTagOf(KeyType type) {
+  switch (type) {
+    case KeyType::kList:
+      return fmt::CollectionTag::kList;
+    case KeyType::kSet:
+      return fmt::CollectionTag::kSet;
+    case KeyType::kHash:
+      return fmt::CollectionTag::kHash;
+    case KeyType::kSortedSet:
+    case KeyType::kNone:
+    case KeyType::kString:
+      break;
+  }
+  return fmt::CollectionTag::kSortedSet;
+}
+
+}  // namespace
+
 Result<SnapshotInfo> WriteSnapshot(Store& store, const SnapshotPosition& position,
                                    WritableFile& sink, const SnapshotOptions& options) {
+  return internal::WriteSnapshotAt(store, position, sink, options,
+                                   [&position] { return position.offset; });
+}
+
+namespace internal {
+
+Result<SnapshotInfo> WriteSnapshotAt(Store& store, const SnapshotPosition& position,
+                                     WritableFile& sink, const SnapshotOptions& options,
+                                     const std::function<uint64_t()>& stream_position) {
   MIRRORKV_RETURN_IF_ERROR(fmt::ValidateReplicationId(position.replication_id));
   Store::Impl& engine = store.impl();
   SnapshotWriter::Impl writer(sink, options);
@@ -247,6 +278,7 @@ Result<SnapshotInfo> WriteSnapshot(Store& store, const SnapshotPosition& positio
   // than the recent ones copies more than batch_bytes: the estimate starts at 4 KiB (the
   // first batch asks for a few entries only) and follows the mean of the last batches.
   size_t average_entry = 4096;
+  std::string collection_value;  // one collection's value, reused
   uint64_t cursor = 0;
   do {
     const size_t budget = std::max<size_t>(std::min(writer.batch_bytes(), writer.block_room()), 1);
@@ -257,27 +289,39 @@ Result<SnapshotInfo> WriteSnapshot(Store& store, const SnapshotPosition& positio
     // The hold is timed from the first visit (the lock is held by then) to Walk's
     // return (just after the last unlock): waiting for the lock is not holding it.
     std::chrono::steady_clock::time_point locked_at;
-    cursor = engine.Walk(
-        cursor, max_entries, [&](std::string_view key, std::string_view value, int64_t deadline) {
-          if (visited++ == 0) locked_at = std::chrono::steady_clock::now();
-          visited_bytes += key.size() + value.size() + 4;
-          if (!keep_expired && deadline != 0 && deadline <= now) {
-            ++expired;
-            return;
-          }
-          Status checked = SnapshotWriter::Impl::CheckEntry(key, value, deadline);
-          if (checked.ok() && !writer.fits(key, value, deadline)) {
-            // Only a batch of several entries of hundreds of MiB each
-            // gets here; the block cannot be flushed under the lock.
-            checked =
-                Status::ResourceExhausted("snapshot batch of huge entries exceeds a 4 GiB block");
-          }
-          if (!checked.ok()) {
-            if (entry_error.ok()) entry_error = checked;
-            return;
-          }
-          writer.AddToBlock(key, value, deadline);
-        });
+    cursor = engine.WalkEntries(cursor, max_entries, [&](const internal::Entry& e) {
+      std::string_view key = e.key();
+      std::string_view value = e.value();
+      const int64_t deadline = e.deadline();
+      const bool collection = !e.is_string();
+      if (visited++ == 0) locked_at = std::chrono::steady_clock::now();
+      if (collection && !(!keep_expired && deadline != 0 && deadline <= now)) {
+        // Copied while the stripe is locked, with the stream position of that moment
+        // (docs/design.md, "Exact replay of collections").
+        collection_value.clear();
+        collection_value.push_back(static_cast<char>(CollectionTagOf(e.type())));
+        collection_value.append(8, '\0');
+        fmt::PutU64(collection_value.data() + 1, stream_position());
+        internal::EncodeCollection(*e.collection(), &collection_value);
+        value = collection_value;
+      }
+      visited_bytes += key.size() + value.size() + 4;
+      if (!keep_expired && deadline != 0 && deadline <= now) {
+        ++expired;
+        return;
+      }
+      Status checked = SnapshotWriter::Impl::CheckEntry(key, value, deadline);
+      if (checked.ok() && !writer.fits(key, value, deadline)) {
+        // Only a batch of several entries of hundreds of MiB each
+        // gets here; the block cannot be flushed under the lock.
+        checked = Status::ResourceExhausted("snapshot batch of huge entries exceeds a 4 GiB block");
+      }
+      if (!checked.ok()) {
+        if (entry_error.ok()) entry_error = checked;
+        return;
+      }
+      writer.AddToBlock(key, value, deadline, collection);
+    });
     if (visited > 0) writer.note_lock_hold(std::chrono::steady_clock::now() - locked_at);
     if (!entry_error.ok()) return entry_error;
     if (visited > 0) {
@@ -289,5 +333,7 @@ Result<SnapshotInfo> WriteSnapshot(Store& store, const SnapshotPosition& positio
   writer.add_expired(expired);
   return writer.Finish();
 }
+
+}  // namespace internal
 
 }  // namespace mirrorkv
