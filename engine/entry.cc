@@ -58,14 +58,16 @@ Entry* Entry::CreateCollection(EntryArena& arena, std::string_view key, Collecti
 }
 
 size_t Entry::Destroy(EntryArena& arena, Entry* entry) {
-  size_t bytes = EntryArena::UsableBytes(entry, entry->LayoutBytes());
+  const size_t entry_bytes = EntryArena::UsableBytes(entry, entry->LayoutBytes());
+  size_t collection_bytes = 0;
   if (!entry->is_string()) {
     Collection* collection = entry->collection();
-    bytes += collection->bytes();
+    collection_bytes = collection->bytes();
     Collection::Destroy(collection);
   }
-  arena.Free(entry, bytes);
-  return bytes;
+  // The arena finds the slot's class from the entry's own bytes only.
+  arena.Free(entry, entry_bytes);
+  return entry_bytes + collection_bytes;
 }
 
 void Entry::WriteBody(std::string_view key, std::string_view value, int64_t deadline_ms,
