@@ -70,11 +70,13 @@ class ArrayWriter {
   bool started_ = false;
 };
 
-// Parses a count that must be >= 0, with Redis's errors: "ERR value is not an integer or
-// out of range", or "ERR value is out of range, must be positive". Replies and returns
-// false on failure.
+// Parses a count that must be >= 0 with Redis's one error for a non-integer and a
+// negative count alike: "ERR value is out of range, must be positive". Replies and
+// returns false on failure.
 inline bool ParsePositiveArg(CommandContext& ctx, std::string_view text, int64_t* out) {
-  if (!ParseIntegerArg(ctx, text, out)) return false;
+  if (!ParseIntegerArg(ctx, text, out, "ERR value is out of range, must be positive")) {
+    return false;
+  }
   if (*out < 0) {
     ctx.reply.Error("ERR value is out of range, must be positive");
     return false;
