@@ -216,7 +216,9 @@ TEST(CollectionsModelTest, SetHashAndSortedSetMatchTheirModels) {
         bool fresh = !zset_model.count(m);
         ASSERT_EQ(r.added, fresh ? 1u : 0u);
         zset_model[m] = incr && !fresh ? zset_model[m] + score : score;
-        if (incr) ASSERT_EQ(*r.score, zset_model[m]);
+        if (incr) {
+          ASSERT_EQ(*r.score, zset_model[m]);
+        }
         break;
       }
       case 7: {

@@ -836,10 +836,14 @@ TEST(ReplicationConvergenceTest, RandomizedWritesWithChurningReplicasConverge) {
         // while a long one does not (a full resync).
         if (n % 64 == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
         switch (rng() % 24) {
+          case 23:
+            // Collections expire (and their deletes stream) like strings.
+            (void)primary_store->Expire("c" + std::to_string(rng() % 100),
+                                        Expiry::After(std::chrono::milliseconds(rng() % 2000 + 1)));
+            break;
           case 20:
           case 21:
           case 22:
-          case 23:
             // Every collection type, on shared keys (type changes, WRONGTYPE) and on
             // keys of their own; renames and expiries above reach them too.
             RandomCollectionWrite(*primary_store, rng,
