@@ -45,10 +45,29 @@ Entry* Entry::Create(EntryArena& arena, std::string_view key, std::string_view v
   return entry;
 }
 
+Entry* Entry::CreateCollection(EntryArena& arena, std::string_view key, Collection* collection,
+                               int64_t deadline_ms, uint8_t epoch, size_t* allocated_bytes) {
+  MIRRORKV_DCHECK(collection != nullptr);
+  char pointer[sizeof(collection)];
+  std::memcpy(pointer, &collection, sizeof(collection));
+  Entry* entry =
+      Create(arena, key, {pointer, sizeof(pointer)}, deadline_ms, epoch, allocated_bytes);
+  entry->meta_ |= static_cast<uint32_t>(collection->type()) << kTypeShift;
+  *allocated_bytes += collection->bytes();
+  return entry;
+}
+
 size_t Entry::Destroy(EntryArena& arena, Entry* entry) {
-  size_t bytes = EntryArena::UsableBytes(entry, entry->LayoutBytes());
-  arena.Free(entry, bytes);
-  return bytes;
+  const size_t entry_bytes = EntryArena::UsableBytes(entry, entry->LayoutBytes());
+  size_t collection_bytes = 0;
+  if (!entry->is_string()) {
+    Collection* collection = entry->collection();
+    collection_bytes = collection->bytes();
+    Collection::Destroy(collection);
+  }
+  // The arena finds the slot's class from the entry's own bytes only.
+  arena.Free(entry, entry_bytes);
+  return entry_bytes + collection_bytes;
 }
 
 void Entry::WriteBody(std::string_view key, std::string_view value, int64_t deadline_ms,

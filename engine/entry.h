@@ -4,7 +4,8 @@
 //
 //   offset 0   Entry* next          chain link within the bucket
 //   offset 8   uint32 meta          bits 0-23: LRU stamp (the stripe's access clock)
-//                                   bits 24-31: flags (kHasExpiry, kVisited)
+//                                   bits 24-31: flags (kHasExpiry, kVisited) and
+//                                   the value's type (bits 26-28, kTypeShift)
 //   offset 12  [uint64 expiry]      only if kHasExpiry: bits 0-55 deadline (Unix ms),
 //                                   bits 56-63 the TTL-wheel epoch (see store_impl.cc)
 //   then       varint key length, varint value length, key bytes, value bytes
@@ -12,6 +13,10 @@
 // A 16-byte key with a 16-byte value takes 12 + 2 + 32 = 46 bytes, which the stripe's
 // EntryArena serves from its 48-byte class with no per-object header: glibc malloc would
 // use a 64-byte chunk. The deadline costs 8 bytes only for keys that have one.
+//
+// A collection entry (list, set, hash, sorted set) holds in place of the value bytes an
+// 8-byte pointer to its Collection (engine/collection.h), which it owns: Destroy frees
+// it. The string path never looks at the type bits beyond one test.
 //
 // Entries are created and destroyed only by these functions; they are never copied.
 #pragma once
@@ -21,7 +26,9 @@
 #include <cstring>
 #include <string_view>
 
+#include "engine/collection.h"
 #include "engine/entry_arena.h"
+#include "mirrorkv/collections.h"
 
 namespace mirrorkv::internal {
 
@@ -30,6 +37,8 @@ class Entry {
   static constexpr uint32_t kHasExpiry = 1u << 24;
   static constexpr uint32_t kVisited = 1u << 25;
   static constexpr uint32_t kLruMask = (1u << 24) - 1;
+  static constexpr int kTypeShift = 26;
+  static constexpr uint32_t kTypeMask = 7u << kTypeShift;
   static constexpr int64_t kMaxDeadline = (int64_t{1} << 56) - 1;
 
   // Allocates from `arena` an entry holding key and value, with a deadline when
@@ -37,8 +46,12 @@ class Entry {
   // Never returns null (allocation failure aborts).
   static Entry* Create(EntryArena& arena, std::string_view key, std::string_view value,
                        int64_t deadline_ms, uint8_t epoch, size_t* allocated_bytes);
-  // Returns `entry` to `arena`, which must be the one it came from, and returns the
-  // bytes it had reserved.
+  // Allocates an entry holding `key` and owning `collection` (which must not be null),
+  // whose bytes are counted in `*allocated_bytes` too.
+  static Entry* CreateCollection(EntryArena& arena, std::string_view key, Collection* collection,
+                                 int64_t deadline_ms, uint8_t epoch, size_t* allocated_bytes);
+  // Returns `entry` to `arena`, which must be the one it came from, frees its collection
+  // if it owns one, and returns the bytes both had reserved.
   static size_t Destroy(EntryArena& arena, Entry* entry);
   // The bytes an entry with these sizes would reserve, for eviction's estimate.
   static size_t AllocationSize(size_t key_size, size_t value_size, bool has_expiry);
@@ -69,6 +82,28 @@ class Entry {
     uint64_t key_size = DecodeVarint(&p);
     uint64_t value_size = DecodeVarint(&p);
     return {p + key_size, value_size};
+  }
+
+  // kString for a string entry; the collection's type otherwise.
+  KeyType type() const {
+    uint32_t bits = (meta_ & kTypeMask) >> kTypeShift;
+    return bits == 0 ? KeyType::kString : static_cast<KeyType>(bits);
+  }
+  bool is_string() const { return (meta_ & kTypeMask) == 0; }
+  // The owned collection; only for an entry whose type is not kString.
+  Collection* collection() const {
+    Collection* c;
+    std::memcpy(&c, value().data(), sizeof(c));
+    return c;
+  }
+  // Gives the collection up without freeing it: the entry becomes a string entry whose
+  // value bytes are meaningless, ready for Destroy. Used when an entry is reallocated
+  // and another takes the collection over.
+  void release_collection() { meta_ &= ~kTypeMask; }
+  // Makes this entry own `collection` instead of the one it had: the caller frees the
+  // old one (or handed it on).
+  void set_collection(Collection* collection) {
+    std::memcpy(const_cast<char*>(value().data()), &collection, sizeof(collection));
   }
 
   bool has_expiry() const { return meta_ & kHasExpiry; }

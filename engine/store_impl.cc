@@ -194,28 +194,38 @@ void Store::Impl::RebuildWheel(Stripe& stripe) {
 Entry* Store::Impl::Upsert(Stripe& stripe, Entry** link, uint64_t hash, std::string_view key,
                            std::string_view value, int64_t deadline_ms) {
   Entry* entry;
+  if (link != nullptr && !(*link)->is_string()) {
+    // A string replacing a collection: the collection goes with its entry (the key is
+    // at the same place in the SIEVE queue, so only LRU restarts).
+    table_.Erase(stripe, link);
+    link = StripedTable::FindLink(stripe, hash, key);
+  }
   if (link != nullptr) {
     uint8_t epoch = ArmDeadline(stripe, *link, hash, deadline_ms);
     entry = table_.Replace(stripe, link, value, deadline_ms, epoch);
+    Touch(stripe, entry);
   } else {
     uint8_t epoch = ArmDeadline(stripe, nullptr, hash, deadline_ms);
     entry = table_.Insert(stripe, hash, key, value, deadline_ms, epoch);
-    // A new key is recent for LRU but not "visited" for SIEVE: only a later access
-    // earns it a pass of the hand.
-    entry->set_lru(++stripe.access_clock);
-    if (policy_.load(std::memory_order_relaxed) == EvictionPolicy::kAllKeysSieve) {
-      int64_t before = static_cast<int64_t>(stripe.sieve_queue.capacity());
-      stripe.sieve_queue.push_back(hash);
-      table_.AddMemory((static_cast<int64_t>(stripe.sieve_queue.capacity()) - before) * 8);
-      // Compacted once a fifth of it is hashes of keys gone: O(queue) per count/4
-      // inserts, amortized O(1), and at most ~10 bytes of queue per key.
-      if (stripe.sieve_queue.size() > stripe.count + stripe.count / 4 + 16) {
-        CompactSieveQueue(stripe);
-      }
+    NoteInserted(stripe, hash, entry);
+  }
+  return entry;
+}
+
+void Store::Impl::NoteInserted(Stripe& stripe, uint64_t hash, Entry* entry) {
+  // A new key is recent for LRU but not "visited" for SIEVE: only a later access
+  // earns it a pass of the hand.
+  entry->set_lru(++stripe.access_clock);
+  if (policy_.load(std::memory_order_relaxed) == EvictionPolicy::kAllKeysSieve) {
+    int64_t before = static_cast<int64_t>(stripe.sieve_queue.capacity());
+    stripe.sieve_queue.push_back(hash);
+    table_.AddMemory((static_cast<int64_t>(stripe.sieve_queue.capacity()) - before) * 8);
+    // Compacted once a fifth of it is hashes of keys gone: O(queue) per count/4
+    // inserts, amortized O(1), and at most ~10 bytes of queue per key.
+    if (stripe.sieve_queue.size() > stripe.count + stripe.count / 4 + 16) {
+      CompactSieveQueue(stripe);
     }
   }
-  if (link != nullptr) Touch(stripe, entry);
-  return entry;
 }
 
 Entry* Store::Impl::ChangeDeadline(Stripe& stripe, Entry** link, uint64_t hash,
@@ -261,6 +271,9 @@ Result<bool> Store::Impl::Set(std::string_view key, std::string_view value,
   MutexLock lock(&stripe.mu);
   Entry** link = FindLive(stripe, hash, key, now);
   if (options.previous_value != nullptr) {
+    if (link != nullptr && !(*link)->is_string()) {
+      return Status::FailedPrecondition(kWrongTypeMessage);
+    }
     *options.previous_value = link ? std::optional<std::string>((*link)->value()) : std::nullopt;
   }
   if ((options.condition == SetCondition::kIfAbsent && link != nullptr) ||
@@ -289,6 +302,7 @@ Result<std::string> Store::Impl::GetDel(std::string_view key) {
     ++stripe.misses;
     return Status::NotFound();
   }
+  if (!(*link)->is_string()) return Status::FailedPrecondition(kWrongTypeMessage);
   ++stripe.hits;
   std::string value((*link)->value());
   Remove(stripe, link, MutationCause::kWrite);
@@ -315,6 +329,7 @@ Result<std::string> Store::Impl::GetEx(std::string_view key, Expiry expiry) {
     ++stripe.misses;
     return Status::NotFound();
   }
+  if (!(*link)->is_string()) return Status::FailedPrecondition(kWrongTypeMessage);
   ++stripe.hits;
   std::string value((*link)->value());
   switch (expiry.kind()) {
@@ -363,6 +378,9 @@ Result<int64_t> Store::Impl::IncrBy(std::string_view key, int64_t delta) {
   MutexLock lock(&stripe.mu);
   Entry** link = FindLive(stripe, hash, key, now);
   int64_t current = 0;
+  if (link != nullptr && !(*link)->is_string()) {
+    return Status::FailedPrecondition(kWrongTypeMessage);
+  }
   if (link != nullptr && !internal::ParseInt64((*link)->value(), &current)) {
     return Status::InvalidArgument("value is not an integer or out of range");
   }
@@ -544,6 +562,9 @@ Result<UpdateAction> Store::Impl::Update(std::string_view key, Store::UpdateCall
     MutexLock lock(&stripe.mu);
     Entry** link = FindLive(stripe, hash, key, now);
     std::string_view current_value;
+    if (link != nullptr && !(*link)->is_string()) {
+      return Status::FailedPrecondition(kWrongTypeMessage);
+    }
     if (link != nullptr) current_value = (*link)->value();
     replacement.clear();
     MIRRORKV_ASSIGN_OR_RETURN(UpdateAction action,
@@ -592,7 +613,10 @@ Result<bool> Store::Impl::Rename(std::string_view source, std::string_view desti
     // link (the entry before it in a shared chain) or shrunk a shared stripe: find the
     // source again.
     source_link = StripedTable::FindLink(from, source_hash, source);
-    if (!(only_if_absent && destination_link != nullptr)) {
+    if (!(only_if_absent && destination_link != nullptr) && !(*source_link)->is_string()) {
+      RenameCollectionLocked(from, source_link, to, destination_hash, destination);
+      moved = true;
+    } else if (!(only_if_absent && destination_link != nullptr)) {
       // Copy out before the source goes: the destination insert may resize its stripe
       // (the same stripe, possibly), which would invalidate the source link.
       std::string value((*source_link)->value());
@@ -653,7 +677,9 @@ bool Store::Impl::Read(std::string_view key, Store::ValueCallback callback, void
   }
   ++stripe.hits;
   Touch(stripe, *link);
-  if (callback != nullptr) callback(context, (*link)->value());
+  if (callback == nullptr) return true;  // an existence check: any type counts
+  if (!(*link)->is_string()) return false;
+  callback(context, (*link)->value());
   return true;
 }
 
@@ -670,14 +696,16 @@ int64_t Store::Impl::ExpireTime(std::string_view key) {
 ScanPage Store::Impl::Scan(uint64_t cursor, const ScanOptions& options) {
   ScanPage page;
   int64_t now = clock_->NowMillis();
-  page.cursor = Walk(cursor, std::max<size_t>(options.count, 1),
-                     [&](std::string_view key, std::string_view, int64_t deadline) {
-                       if (deadline > 0 && deadline <= now) return;
-                       if (!options.match.empty() && !internal::GlobMatch(options.match, key)) {
-                         return;
-                       }
-                       page.keys.emplace_back(key);
-                     });
+  page.cursor = WalkEntries(cursor, std::max<size_t>(options.count, 1), [&](const Entry& e) {
+    std::string_view key = e.key();
+    int64_t deadline = e.deadline();
+    if (deadline > 0 && deadline <= now) return;
+    if (options.type != KeyType::kNone && e.type() != options.type) return;
+    if (!options.match.empty() && !internal::GlobMatch(options.match, key)) {
+      return;
+    }
+    page.keys.emplace_back(key);
+  });
   return page;
 }
 
@@ -940,11 +968,20 @@ void Store::Impl::SetEvictionPolicy(EvictionPolicy policy) {
 
 // --- Replication entry points ---
 
-Status Store::Impl::ApplyBatch(std::span<const Mutation> batch) {
+Status Store::Impl::ApplyBatch(std::span<const Mutation> batch, uint64_t stream_offset) {
   bool flush = false;
   for (const Mutation& m : batch) {
     if (m.kind == MutationKind::kFlushAll) {
       flush = true;
+      continue;
+    }
+    if (m.kind == MutationKind::kCollection) {
+      if (m.effect.size() < 2 || m.effect[1] != m.key) {
+        return Status::Corruption("collection effect without its key");
+      }
+      MIRRORKV_ASSIGN_OR_RETURN(KeyType type, internal::ValidateEffect(m.effect));
+      if (type == KeyType::kNone) return Status::Corruption("unknown collection effect");
+      for (std::string_view arg : m.effect) MIRRORKV_RETURN_IF_ERROR(CheckSizes(m.key, arg));
       continue;
     }
     MIRRORKV_RETURN_IF_ERROR(CheckSizes(m.key, m.value));
@@ -955,6 +992,9 @@ Status Store::Impl::ApplyBatch(std::span<const Mutation> batch) {
   if (batch.size() == 1 && !flush) {
     // The common case, a single command of the stream: one stripe, no allocation.
     const Mutation& m = batch[0];
+    if (m.kind == MutationKind::kCollection && BelowReplayFloor(m.key, stream_offset)) {
+      return Status::Ok();
+    }
     Stripe& stripe = table_.StripeFor(StripedTable::Hash(m.key));
     MutexLock lock(&stripe.mu);
     if (ApplyLocked(m)) Report(batch);
@@ -972,6 +1012,10 @@ Status Store::Impl::ApplyBatch(std::span<const Mutation> batch) {
   }
   std::vector<Mutation> effective;
   for (const Mutation& m : batch) {
+    // Every mutation of a MULTI block carries the block's offset: a snapshot copied
+    // each stripe either before the whole block or after it (the block was logged with
+    // all its stripes locked), so this decides each key right (docs/design.md).
+    if (m.kind == MutationKind::kCollection && BelowReplayFloor(m.key, stream_offset)) continue;
     // The caller's views stay valid for the call, unlike the entries' (a later mutation
     // of the batch may replace an entry).
     if (ApplyLocked(m) && reporting()) effective.push_back(m);
@@ -987,11 +1031,17 @@ Status Store::Impl::ApplyBatch(std::span<const Mutation> batch) {
 
 bool Store::Impl::ApplyLocked(const Mutation& m) {
   if (m.kind == MutationKind::kFlushAll) {
+    ForgetReplayFloor({}, /*all=*/true);
     ClearAllLocked();
     return true;
   }
   uint64_t hash = StripedTable::Hash(m.key);
   Stripe& stripe = table_.StripeFor(hash);
+  if (m.kind == MutationKind::kCollection) return ApplyEffectLocked(stripe, m);
+  // A whole-key write replaces whatever a snapshot copied: the effects after it apply.
+  if (m.kind == MutationKind::kSet || m.kind == MutationKind::kDelete) {
+    ForgetReplayFloor(m.key, /*all=*/false);
+  }
   // Expired entries are still entries here: the primary decides when they go.
   Entry** link = StripedTable::FindLink(stripe, hash, m.key);
   switch (m.kind) {
@@ -1011,6 +1061,7 @@ bool Store::Impl::ApplyLocked(const Mutation& m) {
       ChangeDeadline(stripe, link, hash, 0);
       return true;
     case MutationKind::kFlushAll:
+    case MutationKind::kCollection:
       break;  // handled above
   }
   return false;
@@ -1024,6 +1075,14 @@ Status Store::Impl::SwapContents(Impl& source) {
   LockAllStripes();
   source.LockAllStripes();
   table_.SwapContents(source.table_);
+  {
+    MutexLock floors(&floors_mu_);
+    MutexLock source_floors(&source.floors_mu_);
+    floors_.swap(source.floors_);
+    std::swap(max_floor_, source.max_floor_);
+    has_floors_.store(!floors_.empty(), std::memory_order_relaxed);
+    source.has_floors_.store(!source.floors_.empty(), std::memory_order_relaxed);
+  }
   // SIEVE queues follow the entries; rebuild where the policies differ.
   bool sieve = policy_.load(std::memory_order_relaxed) == EvictionPolicy::kAllKeysSieve;
   for (size_t i = 0; i < table_.stripe_count(); ++i) {

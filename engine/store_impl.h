@@ -7,6 +7,7 @@
 #include <atomic>
 #include <bit>
 #include <cstdint>
+#include <deque>
 #include <optional>
 #include <span>
 #include <string>
@@ -15,9 +16,13 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/functional/function_ref.h"
 #include "engine/base/mutex.h"
+#include "engine/collection.h"
 #include "engine/striped_table.h"
 #include "mirrorkv/clock.h"
+#include "mirrorkv/collections.h"
 #include "mirrorkv/mutation.h"
 #include "mirrorkv/options.h"
 #include "mirrorkv/store.h"
@@ -60,6 +65,33 @@ class Store::Impl {
   void SetMaxMemory(size_t bytes) { max_memory_.store(bytes, std::memory_order_relaxed); }
   void SetEvictionPolicy(EvictionPolicy policy);
 
+  // --- Collections (engine/typed_ops.cc) ---
+
+  // The type of the live key; kNone when missing.
+  KeyType TypeOf(std::string_view key);
+
+  enum class AccessMode : uint8_t {
+    kRead,         // no change; a missing key passes null
+    kWrite,        // may change an existing collection; a missing key passes null
+    kWriteCreate,  // may change it; a missing key passes a new empty collection
+  };
+  // Runs `op` on the collection of `type` at `key` with its stripe locked: the core of
+  // every collection operation. kFailedPrecondition (kWrongTypeMessage) when the key
+  // holds another type. For the write modes: refuses like any write (replica, refusal,
+  // sizes), first makes `incoming` bytes of room under max_memory, then after `op`
+  // accounts the collection's change in bytes, deletes the key if `op` emptied it
+  // (reporting a delete), inserts a created collection unless it stayed empty, and
+  // reports the effects `op` recorded. `op` must change nothing when it returns an
+  // error (its error is returned as is).
+  // Checks elements (items, members, fields, values) against max_value_bytes and adds
+  // their estimated bytes to `*incoming`, for Access's room.
+  Status CheckElements(std::span<const std::string_view> elements, size_t* incoming) const;
+
+  using CollectionOp =
+      absl::FunctionRef<Status(internal::Collection* collection, internal::EffectBuffer& effects)>;
+  Status Access(std::string_view key, KeyType type, AccessMode mode, size_t incoming,
+                CollectionOp op);
+
   // --- For the snapshot and replication modules ---
 
   // Applies mutations received from a primary (or read from a snapshot) as one atomic
@@ -68,19 +100,43 @@ class Store::Impl {
   // even if past (the primary's delete will follow). The effective mutations are
   // reported onward as one batch. kInvalidArgument, with nothing changed, if any key or
   // value is over the limits or any deadline is out of range.
-  Status ApplyBatch(std::span<const Mutation> batch);
+  //
+  // `stream_offset` is the offset in the primary's stream where the batch's command (or
+  // its MULTI) starts: a kCollection mutation of a key whose replay floor (see
+  // AddReplayFloor) is above it is skipped, being already in the loaded snapshot.
+  // kCollection effects are checked whole (kCorruption for a malformed one).
+  Status ApplyBatch(std::span<const Mutation> batch, uint64_t stream_offset = 0);
   Status Apply(const Mutation& mutation) { return ApplyBatch({&mutation, 1}); }
+
+  // Records that the snapshot being loaded copied `key`'s collection when the stream
+  // had reached `offset`: collection effects for that key from before it are already in
+  // the copy (docs/design.md, "Exact replay of collections"). A later whole-key write
+  // (SET, DEL, FLUSHALL) of the stream forgets the floor. Called on the staging Store of
+  // a load; SwapContents moves the floors with the data.
+  void AddReplayFloor(std::string_view key, uint64_t offset) ABSL_LOCKS_EXCLUDED(floors_mu_);
+  // Inserts a loaded collection (from a snapshot) as ApplyBatch inserts a kSet: no
+  // checks, no eviction, replacing any entry of the key. Takes ownership.
+  void InsertCollection(std::string_view key, internal::Collection* collection,
+                        int64_t deadline_ms);
 
   // Makes every public write fail with `refusal` (a non-OK status) until called with OK.
   // The replication primary uses it for min_replicas_to_write.
   void SetWriteRefusal(Status refusal) ABSL_LOCKS_EXCLUDED(refusal_mu_);
 
-  // Walks entries with the SCAN cursor scheme: calls visit(key, value, deadline_ms) for
-  // the entries of whole buckets, with the bucket's stripe locked, until about
+  // Walks entries with the SCAN cursor scheme: calls visit(const Entry&) for the
+  // entries of whole buckets, with the bucket's stripe locked, until about
   // `max_entries` were visited, and returns the next cursor (0 when done). Expired
-  // entries are included; the caller decides (a snapshot drops them).
+  // entries are included; the caller decides (a snapshot drops them). A collection is
+  // read through Entry::collection() while the lock is held.
   template <typename Visit>
-  uint64_t Walk(uint64_t cursor, size_t max_entries, Visit&& visit);
+  uint64_t WalkEntries(uint64_t cursor, size_t max_entries, Visit&& visit);
+  // WalkEntries for string entries only: visit(key, value, deadline_ms).
+  template <typename Visit>
+  uint64_t Walk(uint64_t cursor, size_t max_entries, Visit&& visit) {
+    return WalkEntries(cursor, max_entries, [&](const internal::Entry& e) {
+      if (e.is_string()) visit(e.key(), e.value(), e.deadline());
+    });
+  }
 
   // Replaces this Store's whole content with `source`'s, atomically for readers (every
   // stripe lock is held across the exchange), and leaves `source` with the old content.
@@ -185,6 +241,24 @@ class Store::Impl {
     Report({&m, 1});
   }
 
+  // Moves the collection at `source_link` to `destination` (replacing what it held),
+  // reporting the source's delete and the destination's rebuild. Requires both locks.
+  void RenameCollectionLocked(internal::Stripe& from, internal::Entry** source_link,
+                              internal::Stripe& to, uint64_t destination_hash,
+                              std::string_view destination) ABSL_NO_THREAD_SAFETY_ANALYSIS;
+  // Records a new entry for LRU and SIEVE.
+  void NoteInserted(internal::Stripe& stripe, uint64_t hash, internal::Entry* entry)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(stripe.mu);
+  // Applies a validated kCollection mutation with the key's stripe locked; returns
+  // whether it changed anything.
+  bool ApplyEffectLocked(internal::Stripe& stripe, const Mutation& m)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(stripe.mu);
+  // Whether a collection effect at `stream_offset` for `key` is already in the loaded
+  // snapshot (see AddReplayFloor); forgets floors the stream has passed.
+  bool BelowReplayFloor(std::string_view key, uint64_t stream_offset)
+      ABSL_LOCKS_EXCLUDED(floors_mu_);
+  void ForgetReplayFloor(std::string_view key, bool all) ABSL_LOCKS_EXCLUDED(floors_mu_);
+
   // Locks the given stripe indices (sorted, unique) in ascending order, and unlocks them.
   void LockStripes(std::span<const size_t> indices) ABSL_NO_THREAD_SAFETY_ANALYSIS;
   void UnlockStripes(std::span<const size_t> indices) ABSL_NO_THREAD_SAFETY_ANALYSIS;
@@ -209,6 +283,15 @@ class Store::Impl {
   // low stripes. Relaxed: any value is correct.
   std::atomic<size_t> expiry_cursor_{0};
 
+  // Replay floors of a snapshot load (AddReplayFloor); empty outside the catch-up after
+  // a full resync. has_floors_ lets the apply path skip the lock when there are none.
+  // Relaxed: set before the replica applies its first command, on the applying thread.
+  std::atomic<bool> has_floors_{false};
+  Mutex floors_mu_;
+  absl::flat_hash_map<std::string, uint64_t, internal::ViewHash, internal::ViewEq> floors_
+      ABSL_GUARDED_BY(floors_mu_);
+  uint64_t max_floor_ ABSL_GUARDED_BY(floors_mu_) = 0;
+
   Mutex thread_mu_;
   CondVar thread_cv_;
   bool stopping_ ABSL_GUARDED_BY(thread_mu_) = false;
@@ -216,7 +299,7 @@ class Store::Impl {
 };
 
 template <typename Visit>
-uint64_t Store::Impl::Walk(uint64_t cursor, size_t max_entries, Visit&& visit) {
+uint64_t Store::Impl::WalkEntries(uint64_t cursor, size_t max_entries, Visit&& visit) {
   // The cursor holds the stripe index in its low bits and that stripe's bucket cursor
   // above them, so that any bucket count fits.
   const size_t stripes = table_.stripe_count();
@@ -233,11 +316,11 @@ uint64_t Store::Impl::Walk(uint64_t cursor, size_t max_entries, Visit&& visit) {
       // An empty stripe holds no key that could be missed: skip its buckets.
       if (stripe.count == 0) bucket_cursor = 0;
       while (bucket_cursor != 0 || stripe.count != 0) {
-        bucket_cursor = internal::StripedTable::VisitBucket(
-            stripe, bucket_cursor, [&](const internal::Entry& e) {
-              visit(e.key(), e.value(), e.deadline());
-              ++visited;
-            });
+        bucket_cursor = internal::StripedTable::VisitBucket(stripe, bucket_cursor,
+                                                            [&](const internal::Entry& e) {
+                                                              visit(e);
+                                                              ++visited;
+                                                            });
         --buckets_left;
         if (bucket_cursor == 0 || visited >= max_entries || buckets_left == 0) break;
       }

@@ -70,13 +70,17 @@ Entry* StripedTable::Insert(Stripe& stripe, uint64_t hash, std::string_view key,
   size_t bytes = 0;
   Entry* entry = Entry::Create(stripe.arena, key, value, deadline_ms, epoch, &bytes);
   AddMemory(static_cast<int64_t>(bytes));
+  InsertCreated(stripe, hash, entry);
+  return entry;
+}
+
+void StripedTable::InsertCreated(Stripe& stripe, uint64_t hash, Entry* entry) {
   Link(stripe, hash, entry);
   ++stripe.count;
   if (entry->has_expiry()) ++stripe.with_expiry;
   if (stripe.count > stripe.bucket_mask + 1) {
     Resize(stripe, std::countr_zero(stripe.bucket_mask + 1) + 1);
   }
-  return entry;
 }
 
 Entry* StripedTable::Replace(Stripe& stripe, Entry** link, std::string_view value,
@@ -97,7 +101,16 @@ Entry* StripedTable::Replace(Stripe& stripe, Entry** link, std::string_view valu
   }
   if (!rewritten) {
     size_t bytes = 0;
-    entry = Entry::Create(stripe.arena, old->key(), value, deadline_ms, epoch, &bytes);
+    if (old->is_string()) {
+      entry = Entry::Create(stripe.arena, old->key(), value, deadline_ms, epoch, &bytes);
+    } else {
+      // The collection moves to the new entry; its bytes stay counted once.
+      Collection* collection = old->collection();
+      entry =
+          Entry::CreateCollection(stripe.arena, old->key(), collection, deadline_ms, epoch, &bytes);
+      bytes -= collection->bytes();
+      old->release_collection();
+    }
     entry->set_next(old->next());
     entry->set_lru(old->lru());
     entry->set_visited(old->visited());

@@ -98,6 +98,10 @@ class StripedTable {
   // Grows the stripe when its load passes one entry per bucket.
   Entry* Insert(Stripe& stripe, uint64_t hash, std::string_view key, std::string_view value,
                 int64_t deadline_ms, uint8_t epoch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(stripe.mu);
+  // Links an entry made by the caller (Entry::CreateCollection) as Insert links its
+  // own: the key must not be present. The caller accounts its bytes.
+  void InsertCreated(Stripe& stripe, uint64_t hash, Entry* entry)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(stripe.mu);
   // Gives the entry at `*link` a new value and deadline, in place when it fits or by
   // reallocating (the entry pointer may change; the new one is returned). To change
   // only the deadline, pass the entry's own value().

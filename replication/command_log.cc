@@ -73,6 +73,9 @@ template <typename Emit>
       emit(args);
       return;
     }
+    case MutationKind::kCollection:
+      emit(m.effect);
+      return;
   }
 }
 
@@ -93,7 +96,12 @@ size_t EncodedSize(std::span<const Mutation> batch, bool wrap) {
 // arguments in fewer than 128 bytes; MULTI and EXEC take 29).
 size_t EncodedSizeBound(std::span<const Mutation> batch) {
   size_t bound = 32;
-  for (const Mutation& m : batch) bound += 128 + m.key.size() + m.value.size();
+  for (const Mutation& m : batch) {
+    bound += 128 + m.key.size() + m.value.size();
+    // A collection effect frames each argument in at most 16 bytes ("$" length CRLF
+    // payload CRLF, plus its share of the array header).
+    for (std::string_view arg : m.effect) bound += 16 + arg.size();
+  }
   return bound;
 }
 

@@ -20,6 +20,7 @@
 #include "replication/primary_impl.h"
 #include "replication/resp.h"
 #include "replication/sync_payload.h"
+#include "snapshot/snapshot_file.h"
 
 namespace mirrorkv {
 namespace {
@@ -601,8 +602,12 @@ Status Primary::Impl::FullResync(Session& session, uint64_t offset) {
   }
   const SnapshotPosition position{replication_id_, offset};
   if (session.handshake.mirrorkv_snapshot) {
+    // Each collection records the log's reserved end while its stripe is locked: the
+    // replica skips the collection effects its copy already holds (docs/design.md).
     return internal::SendFramed(*session.transport, session.handshake.eof, [&](WritableFile& out) {
-      return WriteSnapshot(store_, position, out).status();
+      return internal::WriteSnapshotAt(store_, position, out, {}, [this] {
+               return log_->reserved_end();
+             }).status();
     });
   }
   // A redis-server replica: an RDB of the same walk, so that nothing is appended to the

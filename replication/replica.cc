@@ -422,7 +422,7 @@ Status Replica::Impl::StreamLoop(Transport& transport, internal::TransportReader
       if (consumed == 0) break;
       bool was_in_transaction = applier.in_transaction();
       command_end = offset + run + block.size() + consumed;
-      Status applied = applier.ApplyCommand(args);
+      Status applied = applier.ApplyCommand(args, command_end - consumed);
       if (!applied.ok()) {
         commit_run();
         return applied;

@@ -4,6 +4,7 @@
 #include "absl/strings/str_cat.h"
 #include "engine/base/numbers.h"
 #include "engine/base/strings.h"
+#include "engine/collection.h"
 #include "engine/store_impl.h"
 
 namespace mirrorkv::internal {
@@ -75,7 +76,12 @@ Status StreamApplier::Translate(std::span<const std::string_view> args,
     out->push_back({MutationKind::kFlushAll, MutationCause::kWrite, {}, {}, 0});
     return Status::Ok();
   }
-  return Unsupported(args, "a command mirrorkv does not apply");
+  MIRRORKV_ASSIGN_OR_RETURN(KeyType type, ValidateEffect(args));
+  if (type == KeyType::kNone) return Unsupported(args, "a command mirrorkv does not apply");
+  Mutation effect{MutationKind::kCollection, MutationCause::kWrite, args[1], {}, 0};
+  effect.effect = args;
+  out->push_back(effect);
+  return Status::Ok();
 }
 
 Status StreamApplier::SkipOrFail(std::string_view name, Status unsupported) {
@@ -85,7 +91,7 @@ Status StreamApplier::SkipOrFail(std::string_view name, Status unsupported) {
   return Status::Ok();
 }
 
-Status StreamApplier::ApplyCommand(std::span<const std::string_view> args) {
+Status StreamApplier::ApplyCommand(std::span<const std::string_view> args, uint64_t offset) {
   if (args.empty()) return Status::Corruption("replication stream: empty command");
   std::string_view name = args[0];
   // Control commands: they change no data.
@@ -108,6 +114,7 @@ Status StreamApplier::ApplyCommand(std::span<const std::string_view> args) {
   if (EqualsIgnoreCase(name, "MULTI")) {
     if (in_transaction_) return Malformed(args, "nested MULTI");
     in_transaction_ = true;
+    transaction_offset_ = offset;
     queued_.clear();
     return Status::Ok();
   }
@@ -121,7 +128,7 @@ Status StreamApplier::ApplyCommand(std::span<const std::string_view> args) {
       MIRRORKV_RETURN_IF_ERROR(Translate(views.back(), &batch));
     }
     in_transaction_ = false;
-    Status applied = store_.impl().ApplyBatch(batch);
+    Status applied = store_.impl().ApplyBatch(batch, transaction_offset_);
     queued_.clear();
     return applied;
   }
@@ -138,7 +145,7 @@ Status StreamApplier::ApplyCommand(std::span<const std::string_view> args) {
     queued_.emplace_back(args.begin(), args.end());
     return Status::Ok();
   }
-  return store_.impl().ApplyBatch(single_);
+  return store_.impl().ApplyBatch(single_, offset);
 }
 
 }  // namespace mirrorkv::internal

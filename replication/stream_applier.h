@@ -39,7 +39,10 @@ class StreamApplier {
   // commands are queued, not yet applied). kCorruption for anything malformed;
   // kInvalidArgument for a command mirrorkv cannot apply (unless skipped: see above),
   // naming it; the Store's error if it refused a change.
-  Status ApplyCommand(std::span<const std::string_view> args);
+  // `offset` is where the command starts in the primary's stream: collection effects
+  // already in a loaded snapshot are skipped by it (Store::Impl::ApplyBatch); a MULTI
+  // block applies with the offset of its MULTI.
+  Status ApplyCommand(std::span<const std::string_view> args, uint64_t offset);
 
   bool in_transaction() const { return in_transaction_; }
   // Commands skipped so far, and the name of the last one.
@@ -62,6 +65,7 @@ class StreamApplier {
   int64_t selected_db_ = 0;
   uint64_t skipped_ = 0;
   std::string last_skipped_;
+  uint64_t transaction_offset_ = 0;  // where the open MULTI started
   // The queued commands of an open MULTI, copied (the input buffer moves on).
   std::vector<std::vector<std::string>> queued_;
   // Reused for every command outside MULTI, so that applying one allocates nothing.

@@ -101,6 +101,10 @@ std::span<const CommandSpec> TransactionCommands();
 std::span<const CommandSpec> ReplicationCommands();
 std::span<const CommandSpec> IntrospectionCommands();  // COMMAND
 std::span<const CommandSpec> BitCommands();            // SETBIT GETBIT BITCOUNT BITPOS
+std::span<const CommandSpec> ListCommands();
+std::span<const CommandSpec> SetCommands();
+std::span<const CommandSpec> HashCommands();
+std::span<const CommandSpec> SortedSetCommands();
 
 // --- Helpers shared by handlers ---
 

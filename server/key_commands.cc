@@ -35,7 +35,7 @@ void ExistsCommand(CommandContext& ctx) {
 }
 
 void TypeCommand(CommandContext& ctx) {
-  ctx.reply.SimpleString(ctx.server.store().Exists(ctx.args[1]) ? "string" : "none");
+  ctx.reply.SimpleString(KeyTypeName(TypeOf(ctx.server.store(), ctx.args[1])));
 }
 
 void RenameGeneric(CommandContext& ctx, bool only_if_absent) {
@@ -119,8 +119,15 @@ void ScanCommand(CommandContext& ctx) {
       options.match = ctx.args[i + 1] == "*" ? std::string_view() : ctx.args[i + 1];
       i += 2;
     } else if (EqualsIgnoreCase(option, "type") && left >= 2) {
-      // Every key is a string: TYPE string filters nothing, any other type everything.
-      other_type = !EqualsIgnoreCase(ctx.args[i + 1], "string");
+      // Redis filters by the type's name; an unknown name matches no key.
+      other_type = true;
+      for (KeyType type :
+           {KeyType::kString, KeyType::kList, KeyType::kSet, KeyType::kHash, KeyType::kSortedSet}) {
+        if (EqualsIgnoreCase(ctx.args[i + 1], KeyTypeName(type))) {
+          options.type = type;
+          other_type = false;
+        }
+      }
       i += 2;
     } else {
       ReplySyntaxError(ctx);

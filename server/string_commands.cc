@@ -16,6 +16,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "mirrorkv/collections.h"
 #include "mirrorkv/store.h"
 #include "server/client.h"
 #include "server/commands.h"
@@ -112,13 +113,25 @@ bool ExpiryFromArgs(CommandContext& ctx, const ExtendedArgs& args, Expiry* expir
 
 // --- GET / SET family ---
 
+// The reply of a string read that found no string: WRONGTYPE for a key of another type
+// (looked up only on this miss path, keeping hits at one look-up), else `missing`.
+bool IsOtherType(CommandContext& ctx) {
+  if (TypeOf(ctx.server.store(), ctx.args[1]) == KeyType::kNone) return false;
+  ctx.reply.Error(kWrongTypeMessage);
+  return true;
+}
+
+void ReplyMissingString(CommandContext& ctx) {
+  if (!IsOtherType(ctx)) ctx.reply.Null();
+}
+
 // GET: the value is copied from the entry straight into the output buffer while the
 // stripe is locked (Store::Read), with no intermediate string.
 void GetCommand(CommandContext& ctx) {
   ReplyBuilder& reply = ctx.reply;
   bool found =
       ctx.server.store().Read(ctx.args[1], [&](std::string_view value) { reply.Bulk(value); });
-  if (!found) reply.Null();
+  if (!found) ReplyMissingString(ctx);
 }
 
 // SET with options, or GETSET (which is SET key value GET).
@@ -308,7 +321,9 @@ void AppendCommand(CommandContext& ctx) {
 
 void StrLenCommand(CommandContext& ctx) {
   size_t length = 0;
-  ctx.server.store().Read(ctx.args[1], [&](std::string_view value) { length = value.size(); });
+  bool found =
+      ctx.server.store().Read(ctx.args[1], [&](std::string_view value) { length = value.size(); });
+  if (!found && IsOtherType(ctx)) return;
   ctx.reply.Integer(static_cast<int64_t>(length));
 }
 
@@ -337,7 +352,7 @@ void GetRangeCommand(CommandContext& ctx) {
       reply.Bulk(value.substr(static_cast<size_t>(from), static_cast<size_t>(to - from + 1)));
     }
   });
-  if (!found) reply.Bulk("");
+  if (!found && !IsOtherType(ctx)) reply.Bulk("");
 }
 
 void SetRangeCommand(CommandContext& ctx) {

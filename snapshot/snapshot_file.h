@@ -34,6 +34,14 @@ Result<SnapshotInfo> SaveSnapshotFileVia(Store& store, const std::string& path,
                                          const SnapshotOptions& options,
                                          const WritableFileWrapper& wrap);
 
+// WriteSnapshot, recording with each collection the replication stream's position at
+// the moment it was copied, read by calling `stream_position` with its stripe locked
+// (the command log's reserved end, for a primary serving a replica). WriteSnapshot
+// records the snapshot's start offset instead.
+Result<SnapshotInfo> WriteSnapshotAt(Store& store, const SnapshotPosition& position,
+                                     WritableFile& sink, const SnapshotOptions& options,
+                                     const std::function<uint64_t()>& stream_position);
+
 // LoadSnapshot; with `require_end`, a source holding bytes after the footer is
 // kCorruption (a file must hold exactly one snapshot).
 Result<SnapshotInfo> LoadSnapshotChecked(Store& store, ReadableFile& source,

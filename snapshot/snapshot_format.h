@@ -1,5 +1,5 @@
-// The snapshot format, version 1: its frozen constants and tags and the byte-level
-// encoding shared by the writer, the reader and the tests that craft malformed streams.
+// The snapshot format, version 2 (reads version 1 too): its frozen constants and tags and the
+// byte-level encoding shared by the writer, the reader and the tests that craft malformed streams.
 // docs/snapshot-format.md is the authoritative description, with the grammar; change
 // the two together, and never renumber a tag (retired values stay reserved).
 //
@@ -9,8 +9,10 @@
 //   block    := 0x01 codec:u8 entry_count:u32 raw_len:u32 stored_len:u32
 //               block_hash:u64 stored[stored_len]                    (22 + stored_len)
 //   footer   := 0x02 entry_count:u64 block_count:u64 stream_hash:u64       (25 bytes)
-//   entry    := (0x01 | 0x02) key_len:varint value_len:varint [deadline:u64 if 0x02]
+//   entry    := tag key_len:varint value_len:varint [deadline:u64 if 0x02 or 0x04]
 //               key[key_len] value[value_len]                 (inside a decoded block)
+//   tag      := 0x01 | 0x02 (string) | 0x03 | 0x04 (collection, version 2 only)
+//   collection value := type:u8 copy_offset:u64 payload       (engine/collection.h)
 //
 // Integers are little-endian; varints are LEB128 (7 bits per byte, low group first).
 // Every checksum is XXH3-64 with seed 0.
@@ -29,7 +31,9 @@ namespace mirrorkv::internal::snapshot {
 // "\x89MKVSNAP": the high first byte catches transfers that strip the eighth bit, the
 // letters make the file recognisable in a hex dump.
 inline constexpr char kMagic[8] = {'\x89', 'M', 'K', 'V', 'S', 'N', 'A', 'P'};
-inline constexpr uint32_t kVersion = 1;
+inline constexpr uint32_t kVersion = 2;
+// The oldest version this build reads: version 1 files hold strings only.
+inline constexpr uint32_t kMinVersion = 1;
 
 // What starts each frame after the header.
 enum class FrameTag : uint8_t {
@@ -49,7 +53,21 @@ enum class EntryTag : uint8_t {
   // 0x00 is reserved.
   kString = 0x01,              // key, value, no deadline
   kStringWithDeadline = 0x02,  // key, value, absolute deadline in Unix ms
+  // Version 2: a list, set, hash or sorted set; the value is a collection value.
+  kCollection = 0x03,
+  kCollectionWithDeadline = 0x04,
 };
+
+// A collection value's type byte.
+enum class CollectionTag : uint8_t {
+  // 0x00 is reserved.
+  kList = 0x01,
+  kSet = 0x02,
+  kHash = 0x03,
+  kSortedSet = 0x04,
+};
+// A collection value's bytes before its payload: the type and the copy offset.
+inline constexpr size_t kCollectionHeadBytes = 9;
 
 inline constexpr size_t kMagicBytes = 8;
 inline constexpr size_t kReplicationIdBytes = 40;
@@ -139,8 +157,13 @@ inline size_t EntryBytes(size_t key_size, size_t value_size, bool has_deadline) 
 // The caller has checked the sizes (< 2 GiB) and the deadline (0, or in
 // [1, kMaxDeadlineMs]).
 inline char* EncodeEntry(char* out, std::string_view key, std::string_view value,
-                         int64_t deadline_ms) {
-  *out++ = static_cast<char>(deadline_ms > 0 ? EntryTag::kStringWithDeadline : EntryTag::kString);
+                         int64_t deadline_ms, bool collection = false) {
+  if (collection) {
+    *out++ = static_cast<char>(deadline_ms > 0 ? EntryTag::kCollectionWithDeadline
+                                               : EntryTag::kCollection);
+  } else {
+    *out++ = static_cast<char>(deadline_ms > 0 ? EntryTag::kStringWithDeadline : EntryTag::kString);
+  }
   out = PutVarint32(out, static_cast<uint32_t>(key.size()));
   out = PutVarint32(out, static_cast<uint32_t>(value.size()));
   if (deadline_ms > 0) {

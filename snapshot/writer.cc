@@ -1,11 +1,12 @@
 // SnapshotWriter and WriteSnapshot: encode entries into blocks, compress them with lz4,
 // checksum them and stream them to a WritableFile.
 //
-// WriteSnapshot walks the store with WalkInBatches (batched_walk.h): the visitor only
-// copies the entry into the uncompressed block buffer (a memcpy, at most one buffer
-// growth), and compression, checksums and the sink's I/O happen between batches, with
-// no lock held. Nothing else is retained: memory is the block buffer and the compressed
-// buffer, whatever the size of the store.
+// WriteSnapshot walks the store with Store::Impl::Walk, which visits whole buckets of
+// one stripe under that stripe's lock. The visitor only copies the entry into the
+// uncompressed block buffer (a memcpy, at most one buffer growth), so a stripe lock is
+// held for about `batch_bytes` of copying; compression, checksums and the sink's I/O
+// happen after Walk returned, with no lock held. Nothing else is retained: memory is the
+// block buffer and the compressed buffer, whatever the size of the store.
 #include <lz4.h>
 
 #include <algorithm>
@@ -20,8 +21,8 @@
 #include "engine/store_impl.h"
 #include "mirrorkv/clock.h"
 #include "mirrorkv/snapshot.h"
-#include "snapshot/batched_walk.h"
 #include "snapshot/buffer.h"
+#include "snapshot/snapshot_file.h"
 #include "snapshot/snapshot_format.h"
 
 namespace mirrorkv {
@@ -37,6 +38,9 @@ constexpr size_t kMaxBlockBytes = 16 << 20;
 constexpr size_t kMinBatchBytes = 1 << 10;
 // A block's raw length is a u32.
 constexpr uint64_t kMaxRawBytes = UINT32_MAX;
+// A Walk batch asks for at most this many entries, so that a run of tiny entries cannot
+// make one lock hold long either.
+constexpr size_t kMaxBatchEntries = 4096;
 
 }  // namespace
 
@@ -81,9 +85,10 @@ class SnapshotWriter::Impl {
 
   // Copies a checked entry into the block buffer. No I/O, so callers may hold a stripe
   // lock; allocates only when the entry does not fit the buffer's capacity.
-  void AddToBlock(std::string_view key, std::string_view value, int64_t deadline_ms) {
+  void AddToBlock(std::string_view key, std::string_view value, int64_t deadline_ms,
+                  bool collection = false) {
     const size_t n = fmt::EntryBytes(key.size(), value.size(), deadline_ms > 0);
-    char* end = fmt::EncodeEntry(raw_.Reserve(n), key, value, deadline_ms);
+    char* end = fmt::EncodeEntry(raw_.Reserve(n), key, value, deadline_ms, collection);
     MIRRORKV_DCHECK(end == raw_.data() + raw_.size() + n);
     (void)end;
     raw_.Commit(n);
@@ -226,41 +231,109 @@ Status SnapshotWriter::Add(std::string_view key, std::string_view value, int64_t
 
 Result<SnapshotInfo> SnapshotWriter::Finish() { return impl_->Finish(); }
 
+namespace {
+
+fmt::CollectionTag CollectionTagOf(KeyType type) {
+  switch (type) {
+    case KeyType::kList:
+      return fmt::CollectionTag::kList;
+    case KeyType::kSet:
+      return fmt::CollectionTag::kSet;
+    case KeyType::kHash:
+      return fmt::CollectionTag::kHash;
+    case KeyType::kSortedSet:
+    case KeyType::kNone:
+    case KeyType::kString:
+      break;
+  }
+  return fmt::CollectionTag::kSortedSet;
+}
+
+}  // namespace
+
 Result<SnapshotInfo> WriteSnapshot(Store& store, const SnapshotPosition& position,
                                    WritableFile& sink, const SnapshotOptions& options) {
+  return internal::WriteSnapshotAt(store, position, sink, options,
+                                   [&position] { return position.offset; });
+}
+
+namespace internal {
+
+Result<SnapshotInfo> WriteSnapshotAt(Store& store, const SnapshotPosition& position,
+                                     WritableFile& sink, const SnapshotOptions& options,
+                                     const std::function<uint64_t()>& stream_position) {
   MIRRORKV_RETURN_IF_ERROR(fmt::ValidateReplicationId(position.replication_id));
   Store::Impl& engine = store.impl();
   SnapshotWriter::Impl writer(sink, options);
   MIRRORKV_RETURN_IF_ERROR(writer.Start(position, engine.clock().NowMillis()));
   writer.set_entries_expected(store.size());
 
+  // A replica keeps keys past their deadline until its primary deletes them, and so
+  // does its snapshot; a primary's snapshot leaves them out (its log will delete them).
+  const bool keep_expired = engine.replica();
   Status entry_error;
-  internal::WalkStats walked;
-  MIRRORKV_RETURN_IF_ERROR(internal::WalkInBatches(
-      engine, [&] { return std::min(writer.batch_bytes(), writer.block_room()); },
-      [&](std::string_view key, std::string_view value, int64_t deadline) {
-        Status checked = SnapshotWriter::Impl::CheckEntry(key, value, deadline);
-        if (checked.ok() && !writer.fits(key, value, deadline)) {
-          // Only a batch of several entries of hundreds of MiB each gets here; the
-          // block cannot be flushed under the lock.
-          checked =
-              Status::ResourceExhausted("snapshot batch of huge entries exceeds a 4 GiB block");
-        }
-        if (!checked.ok()) {
-          if (entry_error.ok()) entry_error = checked;
-          return;
-        }
-        writer.AddToBlock(key, value, deadline);
-      },
-      [&]() -> Status {
-        MIRRORKV_RETURN_IF_ERROR(entry_error);
-        if (writer.block_full()) return writer.FlushBlock();
-        return Status::Ok();
-      },
-      &walked));
-  writer.add_expired(walked.expired);
-  writer.note_lock_hold(walked.longest_lock_hold);
+  uint64_t expired = 0;
+  // Bytes per visited entry, to turn the byte budget of a batch into the entry count
+  // Walk takes. Walk has no byte budget of its own, so a batch of entries much larger
+  // than the recent ones copies more than batch_bytes: the estimate starts at 4 KiB (the
+  // first batch asks for a few entries only) and follows the mean of the last batches.
+  size_t average_entry = 4096;
+  std::string collection_value;  // one collection's value, reused
+  uint64_t cursor = 0;
+  do {
+    const size_t budget = std::max<size_t>(std::min(writer.batch_bytes(), writer.block_room()), 1);
+    const size_t max_entries = std::clamp<size_t>(budget / average_entry, 1, kMaxBatchEntries);
+    const int64_t now = engine.clock().NowMillis();
+    size_t visited = 0;
+    size_t visited_bytes = 0;
+    // The hold is timed from the first visit (the lock is held by then) to Walk's
+    // return (just after the last unlock): waiting for the lock is not holding it.
+    std::chrono::steady_clock::time_point locked_at;
+    cursor = engine.WalkEntries(cursor, max_entries, [&](const internal::Entry& e) {
+      std::string_view key = e.key();
+      std::string_view value = e.value();
+      const int64_t deadline = e.deadline();
+      const bool collection = !e.is_string();
+      if (visited++ == 0) locked_at = std::chrono::steady_clock::now();
+      if (collection && !(!keep_expired && deadline != 0 && deadline <= now)) {
+        // Copied while the stripe is locked, with the stream position of that moment
+        // (docs/design.md, "Exact replay of collections").
+        collection_value.clear();
+        collection_value.push_back(static_cast<char>(CollectionTagOf(e.type())));
+        collection_value.append(8, '\0');
+        fmt::PutU64(collection_value.data() + 1, stream_position());
+        internal::EncodeCollection(*e.collection(), &collection_value);
+        value = collection_value;
+      }
+      visited_bytes += key.size() + value.size() + 4;
+      if (!keep_expired && deadline != 0 && deadline <= now) {
+        ++expired;
+        return;
+      }
+      Status checked = SnapshotWriter::Impl::CheckEntry(key, value, deadline);
+      if (checked.ok() && !writer.fits(key, value, deadline)) {
+        // Only a batch of several entries of hundreds of MiB each
+        // gets here; the block cannot be flushed under the lock.
+        checked = Status::ResourceExhausted("snapshot batch of huge entries exceeds a 4 GiB block");
+      }
+      if (!checked.ok()) {
+        if (entry_error.ok()) entry_error = checked;
+        return;
+      }
+      writer.AddToBlock(key, value, deadline, collection);
+    });
+    if (visited > 0) writer.note_lock_hold(std::chrono::steady_clock::now() - locked_at);
+    if (!entry_error.ok()) return entry_error;
+    if (visited > 0) {
+      // An even mix of the old estimate and this batch: adapts within a few batches.
+      average_entry = std::max<size_t>((average_entry + visited_bytes / visited) / 2, 1);
+    }
+    if (writer.block_full()) MIRRORKV_RETURN_IF_ERROR(writer.FlushBlock());
+  } while (cursor != 0);
+  writer.add_expired(expired);
   return writer.Finish();
 }
+
+}  // namespace internal
 
 }  // namespace mirrorkv

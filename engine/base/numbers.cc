@@ -1,6 +1,12 @@
 #include "engine/base/numbers.h"
 
+#include <cctype>
+#include <cerrno>
 #include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
 
 namespace mirrorkv::internal {
 
@@ -26,6 +32,28 @@ std::string_view FormatInt64(int64_t value, char* buffer) {
   auto [end, error] = std::to_chars(buffer, buffer + kMaxInt64Digits, value);
   (void)error;  // 20 bytes always suffice
   return {buffer, static_cast<size_t>(end - buffer)};
+}
+
+std::string FormatScore(double score) {
+  if (std::isinf(score)) return score > 0 ? "inf" : "-inf";
+  char buffer[32];
+  int n = std::snprintf(buffer, sizeof(buffer), "%.17g", score);
+  return std::string(buffer, static_cast<size_t>(n));
+}
+
+bool ParseScore(std::string_view text, double* score) {
+  if (text.empty() || text.size() > 256) return false;
+  std::string copy(text);
+  if (std::isspace(static_cast<unsigned char>(copy[0]))) return false;
+  char* end = nullptr;
+  errno = 0;
+  double value = std::strtod(copy.c_str(), &end);
+  if (end != copy.c_str() + copy.size() || std::isnan(value)) return false;
+  // strtod reports overflow as ERANGE with HUGE_VAL; Redis accepts "inf" spelled out
+  // but not a finite literal that overflows.
+  if (errno == ERANGE && std::isinf(value)) return false;
+  *score = value;
+  return true;
 }
 
 }  // namespace mirrorkv::internal

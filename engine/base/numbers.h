@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 namespace mirrorkv::internal {
@@ -18,5 +19,12 @@ inline constexpr size_t kMaxInt64Digits = 20;
 // Writes `value` in base 10 into `buffer` (at least kMaxInt64Digits bytes) and returns
 // the view of what it wrote.
 std::string_view FormatInt64(int64_t value, char* buffer);
+
+// Formats a sorted-set score as Redis's replies and replication stream do ("%.17g",
+// "inf", "-inf").
+std::string FormatScore(double score);
+// Parses a score as Redis's ZADD does: a finite or infinite double (strtod's syntax, no
+// leading space), not NaN, not a finite literal that overflows.
+bool ParseScore(std::string_view text, double* score);
 
 }  // namespace mirrorkv::internal

@@ -7,6 +7,15 @@
 // as an absolute deadline, and an expiry or eviction as a Delete. This is the form the
 // replication log records (see docs/command_log_format.md) and the form an embedder's
 // listener sees (to invalidate a near cache, audit, count evictions ...).
+//
+// A change to a list, set, hash or sorted set is a kCollection mutation carrying the
+// effect as a Redis command (RPUSH k v, LPOP k 2, SREM k m, HSET k f v, ZADD k 2.5 m
+// ...): increments are reported as their results (HINCRBY as HSET, ZINCRBY as ZADD) and
+// random choices as what they chose (SPOP as SREM), so applying the effect to a copy
+// that holds the same collection yields the same collection. List effects (pushes and
+// pops) are not idempotent: docs/design.md explains how a replica loading a snapshot
+// taken while writes went on applies each exactly once. An effect that empties a
+// collection is reported as a kDelete of the key instead.
 #pragma once
 
 #include <cstdint>
@@ -16,11 +25,12 @@
 namespace mirrorkv {
 
 enum class MutationKind : uint8_t {
-  kSet,       // key now holds value, with deadline expire_at_ms (0: no expiry)
-  kDelete,    // key no longer exists
-  kExpireAt,  // key's deadline is now expire_at_ms (value unchanged)
-  kPersist,   // key's deadline was removed (value unchanged)
-  kFlushAll,  // every key was removed; key and value are empty
+  kSet,         // key now holds value, with deadline expire_at_ms (0: no expiry)
+  kDelete,      // key no longer exists
+  kExpireAt,    // key's deadline is now expire_at_ms (value unchanged)
+  kPersist,     // key's deadline was removed (value unchanged)
+  kFlushAll,    // every key was removed; key and value are empty
+  kCollection,  // the collection at key changed as `effect` says
 };
 
 // Why the change happened.
@@ -37,6 +47,8 @@ struct Mutation {
   std::string_view key;
   std::string_view value;    // kSet only
   int64_t expire_at_ms = 0;  // kSet and kExpireAt: absolute Unix ms; 0 means none
+  // kCollection only: the effect command, name first and key second.
+  std::span<const std::string_view> effect = {};
 };
 
 // Receives a Store's mutations. A Store calls OnMutations with the locks of the keys

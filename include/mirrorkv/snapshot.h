@@ -34,6 +34,7 @@
 #include <string_view>
 #include <vector>
 
+#include "mirrorkv/collections.h"
 #include "mirrorkv/file.h"
 #include "mirrorkv/options.h"
 #include "mirrorkv/status.h"
@@ -170,8 +171,14 @@ class SnapshotWriter {
 // valid until the next call to Next.
 struct SnapshotEntry {
   std::string_view key;
+  // A string's value; for a collection, its payload in the encoding of
+  // docs/snapshot-format.md ("collection payload").
   std::string_view value;
   int64_t expire_at_ms = 0;  // absolute Unix ms; 0 means no deadline
+  KeyType type = KeyType::kString;
+  // Collections only: the replication stream's offset when the writer copied the
+  // collection (its stripe locked); a replica skips the collection effects before it.
+  uint64_t copy_offset = 0;
 };
 
 // Reads a snapshot stream entry by entry, pulling bytes from a source as it goes (a

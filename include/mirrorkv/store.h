@@ -34,6 +34,7 @@
 #include <utility>
 #include <vector>
 
+#include "mirrorkv/collections.h"
 #include "mirrorkv/options.h"
 #include "mirrorkv/status.h"
 
@@ -101,6 +102,8 @@ struct ScanOptions {
   // Returns only keys matching this glob (Redis's MATCH: * ? [a-z] [^a] \x). Empty
   // matches everything. Borrowed for the call.
   std::string_view match;
+  // Returns only keys of this type (Redis's TYPE); kNone returns every type.
+  KeyType type = KeyType::kNone;
 };
 
 struct ScanPage {
@@ -217,8 +220,9 @@ class Store {
   // fits. kNotFound (bare, no allocation) if absent; `*value` is then unchanged.
   Status Get(std::string_view key, std::string* value) const;
   // GET without any copy: calls visitor(std::string_view value) with the stripe lock
-  // held, if the key is live, and returns whether it did. The view is valid only during
-  // the call; the visitor must not call into this Store.
+  // held, if the key is live and holds a string, and returns whether it did (false for
+  // a list, set, hash or sorted set: TypeOf tells them apart from a missing key). The
+  // view is valid only during the call; the visitor must not call into this Store.
   template <typename Visitor>
   bool Read(std::string_view key, Visitor&& visitor) const;
 

@@ -514,6 +514,8 @@ std::string ApplyToModel(Model& model, const LoggedMutation& m, int64_t now) {
     case MutationKind::kFlushAll:
       model.clear();
       return "";
+    case MutationKind::kCollection:
+      return "a collection effect from a string-only workload";
   }
   return "unknown kind";
 }

@@ -50,6 +50,9 @@ class RecordingListener : public MutationListener {
         case MutationKind::kFlushAll:
           log_.push_back("flushall");
           break;
+        case MutationKind::kCollection:
+          log_.push_back("collection " + key);
+          break;
       }
     }
   }

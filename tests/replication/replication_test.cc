@@ -18,8 +18,11 @@
 #include <tuple>
 #include <vector>
 
+#include "engine/base/numbers.h"
+#include "engine/collection.h"
 #include "engine/store_impl.h"
 #include "mirrorkv/clock.h"
+#include "mirrorkv/collections.h"
 #include "replication/resp.h"
 #include "tests/test_seed.h"
 
@@ -34,16 +37,114 @@ uint64_t TestSeed() { return testutil::TestSeed(424242); }
 // The raw content of a store: key -> (value, deadline), expired entries included.
 using Content = std::map<std::string, std::pair<std::string, int64_t>>;
 
+// A collection in a canonical text: its type, then its elements (sets and hashes sorted:
+// their iteration order depends on each copy's history).
+std::string CanonicalCollection(const internal::Collection& c) {
+  std::vector<std::string> parts;
+  switch (c.type()) {
+    case KeyType::kList:
+      for (const auto& item : static_cast<const internal::ListValue&>(c).items()) {
+        parts.push_back(item);
+      }
+      break;
+    case KeyType::kSet:
+      for (const auto& m : static_cast<const internal::SetValue&>(c).members()) parts.push_back(m);
+      std::sort(parts.begin(), parts.end());
+      break;
+    case KeyType::kHash:
+      for (const auto& [f, v] : static_cast<const internal::HashValue&>(c).fields()) {
+        parts.push_back(f + "=" + v);
+      }
+      std::sort(parts.begin(), parts.end());
+      break;
+    case KeyType::kSortedSet:
+      for (const auto& e : static_cast<const internal::SortedSetValue&>(c).order()) {
+        parts.push_back(e.member + "=" + internal::FormatScore(e.score));
+      }
+      break;
+    case KeyType::kNone:
+    case KeyType::kString:
+      break;
+  }
+  std::string out(KeyTypeName(c.type()));
+  for (const std::string& part : parts) out += "|" + part;
+  return out;
+}
+
 Content ContentOf(Store& store) {
   Content content;
   uint64_t cursor = 0;
   do {
-    cursor =
-        store.impl().Walk(cursor, 1000, [&](std::string_view k, std::string_view v, int64_t d) {
-          content[std::string(k)] = {std::string(v), d};
-        });
+    cursor = store.impl().WalkEntries(cursor, 1000, [&](const internal::Entry& e) {
+      std::string value =
+          e.is_string() ? std::string(e.value()) : "<" + CanonicalCollection(*e.collection()) + ">";
+      content[std::string(e.key())] = {value, e.deadline()};
+    });
   } while (cursor != 0);
   return content;
+}
+
+// One random collection write on `key` (any type: a key of another type makes it a
+// WRONGTYPE no-op, which the replicas must skip too).
+void RandomCollectionWrite(Store& store, std::mt19937_64& rng, const std::string& key) {
+  std::string a = "e" + std::to_string(rng() % 12);
+  std::string b = "e" + std::to_string(rng() % 12);
+  const std::string_view two[] = {a, b};
+  switch (rng() % 16) {
+    case 0:
+      (void)Lists(store).Push(key, ListEnd::kLeft, two);
+      break;
+    case 1:
+      (void)Lists(store).Push(key, ListEnd::kRight, two);
+      break;
+    case 2:
+      (void)Lists(store).Pop(key, rng() % 2 ? ListEnd::kLeft : ListEnd::kRight, rng() % 3 + 1,
+                             [](const Element&) {});
+      break;
+    case 3:
+      (void)Lists(store).Trim(key, static_cast<int64_t>(rng() % 3), -1);
+      break;
+    case 4:
+      (void)Lists(store).SetAt(key, static_cast<int64_t>(rng() % 4) - 2, a);
+      break;
+    case 5:
+      (void)Lists(store).Insert(key, rng() % 2, a, b);
+      break;
+    case 6:
+      (void)Lists(store).Remove(key, static_cast<int64_t>(rng() % 3) - 1, a);
+      break;
+    case 7:
+      (void)Sets(store).Add(key, two);
+      break;
+    case 8:
+      (void)Sets(store).Remove(key, two);
+      break;
+    case 9:
+      (void)Sets(store).Pop(key, rng() % 2 + 1, [](const Element&) {});
+      break;
+    case 10: {
+      const std::pair<std::string_view, std::string_view> pair{a, b};
+      (void)Hashes(store).Set(key, {&pair, 1});
+      break;
+    }
+    case 11:
+      (void)Hashes(store).IncrBy(key, a, 3);
+      break;
+    case 12:
+      (void)Hashes(store).Remove(key, two);
+      break;
+    case 13: {
+      const std::pair<double, std::string_view> pair{static_cast<double>(rng() % 5), a};
+      (void)SortedSets(store).Add(key, {&pair, 1}, {.incr = rng() % 2 == 0});
+      break;
+    }
+    case 14:
+      (void)SortedSets(store).Pop(key, rng() % 2 + 1, rng() % 2, [](const Element&) {});
+      break;
+    default:
+      (void)SortedSets(store).Remove(key, two);
+      break;
+  }
 }
 
 // The keys where `replica` differs from `primary`, at most ten, described: empty when
@@ -275,7 +376,13 @@ TEST_F(ReplicationTest, SnapshotUnderConcurrentWritesPlusStreamIsExact) {
     std::mt19937_64 rng(seed);
     for (int n = 0; !stop.load(); ++n) {
       std::string key = "k" + std::to_string(rng() % 25000);
-      switch (rng() % 5) {
+      switch (rng() % 7) {
+        case 5:
+        case 6:
+          // Collections on their own keys and on the string keys.
+          RandomCollectionWrite(*primary_store_, rng,
+                                rng() % 2 ? key : "c" + std::to_string(rng() % 2000));
+          break;
         case 0:
           (void)primary_store_->Del(key);
           break;
@@ -775,7 +882,20 @@ TEST(ReplicationConvergenceTest, RandomizedWritesWithChurningReplicasConverge) {
         // Paced, so that a short detach stays within the backlog (a partial resync)
         // while a long one does not (a full resync).
         if (n % 64 == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-        switch (rng() % 20) {
+        switch (rng() % 24) {
+          case 23:
+            // Collections expire (and their deletes stream) like strings.
+            (void)primary_store->Expire("c" + std::to_string(rng() % 100),
+                                        Expiry::After(std::chrono::milliseconds(rng() % 2000 + 1)));
+            break;
+          case 20:
+          case 21:
+          case 22:
+            // Every collection type, on shared keys (type changes, WRONGTYPE) and on
+            // keys of their own; renames and expiries above reach them too.
+            RandomCollectionWrite(*primary_store, rng,
+                                  rng() % 4 ? "c" + std::to_string(rng() % 100) : key());
+            break;
           case 0:
             (void)primary_store->Del(key());
             break;

@@ -161,8 +161,10 @@ std::string PatchedHeader(size_t at, std::string_view bytes) {
 }
 
 TEST_F(CorruptionTest, UnknownVersionFlagsAndBadIds) {
-  ExpectCorrupt(PatchedHeader(8, std::string("\x02\0\0\0", 4)),
-                "at byte 8: unsupported snapshot version 2 (this build reads version 1)");
+  ExpectCorrupt(PatchedHeader(8, std::string("\x03\0\0\0", 4)),
+                "at byte 8: unsupported snapshot version 3 (this build reads versions 1 to 2)");
+  ExpectCorrupt(PatchedHeader(8, std::string("\0\0\0\0", 4)),
+                "at byte 8: unsupported snapshot version 0 (this build reads versions 1 to 2)");
   ExpectCorrupt(PatchedHeader(12, std::string("\x01\0\0\0", 4)),
                 "at byte 12: unknown header flags");
   ExpectCorrupt(PatchedHeader(16, "ABCDEF"), "at byte 16: the replication id");

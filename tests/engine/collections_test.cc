@@ -1,0 +1,361 @@
+// Lists, sets, hashes and sorted sets against simple reference models under random
+// operations (seeded: MIRRORKV_TEST_SEED replays a run), plus the rules every type
+// shares: WRONGTYPE, deletion of emptied keys, TTLs, memory accounting and effects.
+#include "mirrorkv/collections.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <deque>
+#include <map>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "engine/base/numbers.h"
+#include "engine/store_impl.h"
+#include "mirrorkv/clock.h"
+#include "mirrorkv/mutation.h"
+#include "mirrorkv/store.h"
+#include "tests/test_seed.h"
+
+namespace mirrorkv {
+namespace {
+
+std::unique_ptr<Store> OpenStore(const Clock* clock = nullptr,
+                                 MutationListener* listener = nullptr) {
+  StoreOptions options;
+  options.stripe_count = 4;
+  options.active_expiry_interval = std::chrono::milliseconds(0);
+  options.clock = clock;
+  options.listener = listener;
+  return std::move(*Store::Open(options));
+}
+
+std::vector<std::string> ListOf(Store& store, const std::string& key) {
+  std::vector<std::string> items;
+  EXPECT_TRUE(
+      Lists(store).Range(key, 0, -1, [&](const Element& e) { items.emplace_back(e.member); }).ok());
+  return items;
+}
+
+TEST(CollectionsModelTest, ListMatchesADequeUnderRandomOperations) {
+  std::mt19937_64 rng(testutil::TestSeed(11));
+  auto store = OpenStore();
+  Lists lists(*store);
+  std::deque<std::string> model;
+  for (int step = 0; step < 20000; ++step) {
+    std::string v = std::to_string(rng() % 8);
+    int64_t i = static_cast<int64_t>(rng() % 12) - 6;
+    int64_t j = static_cast<int64_t>(rng() % 12) - 6;
+    switch (rng() % 8) {
+      case 0:
+      case 1: {
+        const std::string_view values[] = {v};
+        bool left = rng() % 2;
+        ASSERT_EQ(*lists.Push("l", left ? ListEnd::kLeft : ListEnd::kRight, values),
+                  model.size() + 1);
+        if (left) {
+          model.push_front(v);
+        } else {
+          model.push_back(v);
+        }
+        break;
+      }
+      case 2: {
+        size_t count = rng() % 3;
+        bool left = rng() % 2;
+        std::vector<std::string> popped;
+        bool found = *lists.Pop("l", left ? ListEnd::kLeft : ListEnd::kRight, count,
+                                [&](const Element& e) { popped.emplace_back(e.member); });
+        ASSERT_EQ(found, !model.empty());
+        for (size_t n = 0; n < count && !model.empty(); ++n) {
+          ASSERT_EQ(popped[n], left ? model.front() : model.back());
+          left ? model.pop_front() : model.pop_back();
+        }
+        break;
+      }
+      case 3: {
+        int64_t n = static_cast<int64_t>(model.size());
+        int64_t at = i < 0 ? i + n : i;
+        Status set = lists.SetAt("l", i, v);
+        if (model.empty()) {
+          ASSERT_TRUE(set.IsNotFound());
+        } else if (at < 0 || at >= n) {
+          ASSERT_EQ(set.code(), StatusCode::kInvalidArgument);
+        } else {
+          ASSERT_TRUE(set.ok());
+          model[static_cast<size_t>(at)] = v;
+        }
+        break;
+      }
+      case 4: {
+        int64_t count = static_cast<int64_t>(rng() % 5) - 2;
+        size_t removed = 0;
+        size_t limit = count == 0 ? model.size() : static_cast<size_t>(std::abs(count));
+        if (count >= 0) {
+          for (auto it = model.begin(); it != model.end() && removed < limit;) {
+            if (*it == v) {
+              it = model.erase(it);
+              ++removed;
+            } else {
+              ++it;
+            }
+          }
+        } else {
+          for (size_t k = model.size(); k-- > 0 && removed < limit;) {
+            if (model[k] == v) {
+              model.erase(model.begin() + static_cast<ptrdiff_t>(k));
+              ++removed;
+            }
+          }
+        }
+        ASSERT_EQ(*lists.Remove("l", count, v), removed);
+        break;
+      }
+      case 5: {
+        ASSERT_TRUE(lists.Trim("l", i, j + 6).ok());
+        int64_t n = static_cast<int64_t>(model.size());
+        int64_t start = i < 0 ? i + n : i, stop = j + 6 < 0 ? j + 6 + n : j + 6;
+        start = std::max<int64_t>(start, 0);
+        std::deque<std::string> kept;
+        for (int64_t k = start; k <= std::min(stop, n - 1); ++k) kept.push_back(model[k]);
+        model = kept;
+        break;
+      }
+      case 6: {
+        std::string pivot = std::to_string(rng() % 8);
+        bool after = rng() % 2;
+        auto it = std::find(model.begin(), model.end(), pivot);
+        int64_t expected = model.empty() ? 0 : it == model.end() ? -1 : model.size() + 1;
+        ASSERT_EQ(*lists.Insert("l", after, pivot, v), expected);
+        if (expected > 0) model.insert(after ? it + 1 : it, v);
+        break;
+      }
+      default: {
+        std::vector<std::string> got;
+        ASSERT_TRUE(lists
+                        .Range("l", i, j,
+                               [&](const Element& e) {
+                                 EXPECT_EQ(e.index, got.size());
+                                 got.emplace_back(e.member);
+                               })
+                        .ok());
+        int64_t n = static_cast<int64_t>(model.size());
+        int64_t start = std::max<int64_t>(i < 0 ? i + n : i, 0);
+        int64_t stop = std::min<int64_t>(j < 0 ? j + n : j, n - 1);
+        std::vector<std::string> want;
+        for (int64_t k = start; k <= stop; ++k) want.push_back(model[k]);
+        ASSERT_EQ(got, want);
+      }
+    }
+    ASSERT_EQ(*lists.Length("l"), model.size());
+    ASSERT_EQ(TypeOf(*store, "l"), model.empty() ? KeyType::kNone : KeyType::kList);
+  }
+  EXPECT_EQ(ListOf(*store, "l"), std::vector<std::string>(model.begin(), model.end()));
+}
+
+TEST(CollectionsModelTest, SetHashAndSortedSetMatchTheirModels) {
+  std::mt19937_64 rng(testutil::TestSeed(12));
+  auto store = OpenStore();
+  Sets sets(*store);
+  Hashes hashes(*store);
+  SortedSets zsets(*store);
+  std::set<std::string> set_model;
+  std::map<std::string, std::string> hash_model;
+  std::map<std::string, double> zset_model;
+  for (int step = 0; step < 20000; ++step) {
+    std::string m = "m" + std::to_string(rng() % 30);
+    const std::string_view one[] = {m};
+    switch (rng() % 9) {
+      case 0:
+        ASSERT_EQ(*sets.Add("s", one), set_model.insert(m).second ? 1u : 0u);
+        break;
+      case 1:
+        ASSERT_EQ(*sets.Remove("s", one), set_model.erase(m));
+        break;
+      case 2: {
+        size_t count = rng() % 3;
+        const bool existed = !set_model.empty();
+        const size_t before = set_model.size();
+        ASSERT_EQ(*sets.Pop("s", count,
+                            [&](const Element& e) {
+                              ASSERT_EQ(set_model.erase(std::string(e.member)), 1u);
+                            }),
+                  existed);
+        ASSERT_EQ(before - set_model.size(), std::min(count, before));
+        break;
+      }
+      case 3: {
+        std::string v = std::to_string(rng());
+        const std::pair<std::string_view, std::string_view> pair{m, v};
+        bool fresh = !hash_model.count(m);
+        ASSERT_EQ(*hashes.Set("h", {&pair, 1}), fresh ? 1u : 0u);
+        hash_model[m] = v;
+        break;
+      }
+      case 4:
+        ASSERT_EQ(*hashes.Remove("h", one), hash_model.erase(m));
+        break;
+      case 5: {
+        int64_t current = 0;
+        if (hash_model.count(m) && !internal::ParseInt64(hash_model[m], &current)) {
+          ASSERT_FALSE(hashes.IncrBy("h", m, 2).ok());
+        } else {
+          ASSERT_EQ(*hashes.IncrBy("h", m, 2), current + 2);
+          hash_model[m] = std::to_string(current + 2);
+        }
+        break;
+      }
+      case 6: {
+        double score = static_cast<double>(rng() % 7) - 3;
+        bool incr = rng() % 2;
+        const std::pair<double, std::string_view> pair{score, m};
+        SortedSetAddResult r = *zsets.Add("z", {&pair, 1}, {.incr = incr});
+        bool fresh = !zset_model.count(m);
+        ASSERT_EQ(r.added, fresh ? 1u : 0u);
+        zset_model[m] = incr && !fresh ? zset_model[m] + score : score;
+        if (incr) {
+          ASSERT_EQ(*r.score, zset_model[m]);
+        }
+        break;
+      }
+      case 7: {
+        bool max = rng() % 2;
+        size_t count = rng() % 3;
+        std::vector<std::pair<double, std::string>> order;
+        for (const auto& [member, score] : zset_model) order.push_back({score, member});
+        std::sort(order.begin(), order.end());
+        if (max) std::reverse(order.begin(), order.end());
+        size_t i = 0;
+        ASSERT_TRUE(zsets
+                        .Pop("z", count, max,
+                             [&](const Element& e) {
+                               ASSERT_EQ(std::string(e.member), order[i].second);
+                               ASSERT_EQ(e.score, order[i].first);
+                               zset_model.erase(order[i++].second);
+                             })
+                        .ok());
+        ASSERT_EQ(i, std::min(count, order.size()));
+        break;
+      }
+      default: {
+        std::vector<std::pair<double, std::string>> order;
+        for (const auto& [member, score] : zset_model) order.push_back({score, member});
+        std::sort(order.begin(), order.end());
+        std::vector<std::pair<double, std::string>> got;
+        ASSERT_TRUE(zsets
+                        .RangeByRank("z", 0, -1, false,
+                                     [&](const Element& e) {
+                                       got.push_back({e.score, std::string(e.member)});
+                                     })
+                        .ok());
+        ASSERT_EQ(got, order);
+        if (zset_model.count(m)) {
+          size_t rank = std::find(order.begin(), order.end(), std::make_pair(zset_model[m], m)) -
+                        order.begin();
+          ASSERT_EQ(*zsets.Rank("z", m, false), rank);
+          ASSERT_EQ(*zsets.Rank("z", m, true), order.size() - 1 - rank);
+        }
+      }
+    }
+    ASSERT_EQ(*sets.Size("s"), set_model.size());
+    ASSERT_EQ(*hashes.Length("h"), hash_model.size());
+    ASSERT_EQ(*zsets.Size("z"), zset_model.size());
+    ASSERT_EQ(*sets.Contains("s", m), set_model.count(m) == 1);
+  }
+}
+
+// Records the effects a Store reports, as text.
+class EffectLog : public MutationListener {
+ public:
+  void OnMutations(std::span<const Mutation> batch) override {
+    for (const Mutation& m : batch) {
+      std::string line;
+      if (m.kind == MutationKind::kCollection) {
+        for (std::string_view arg : m.effect) line += std::string(arg) + " ";
+      } else if (m.kind == MutationKind::kDelete) {
+        line = "DEL " + std::string(m.key) + " ";
+      } else {
+        line = "other ";
+      }
+      lines.push_back(line.substr(0, line.size() - 1));
+    }
+  }
+  std::vector<std::string> lines;
+};
+
+TEST(CollectionsTest, WrongTypeLeavesTheKeyAsItWas) {
+  auto store = OpenStore();
+  ASSERT_TRUE(store->Set("str", "v").ok());
+  const std::string_view one[] = {"x"};
+  Result<size_t> pushed = Lists(*store).Push("str", ListEnd::kLeft, one);
+  ASSERT_EQ(pushed.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(pushed.status().message(), kWrongTypeMessage);
+  ASSERT_TRUE(Sets(*store).Add("set", one).ok());
+  EXPECT_EQ(store->IncrBy("set", 1).status().message(), kWrongTypeMessage);
+  EXPECT_EQ(store->GetDel("set").status().message(), kWrongTypeMessage);
+  EXPECT_FALSE(store->Read("set", [](std::string_view) {}));
+  EXPECT_TRUE(store->Exists("set"));
+  EXPECT_EQ(Hashes(*store).Length("set").status().message(), kWrongTypeMessage);
+  EXPECT_EQ(*store->Get("str"), "v");
+  EXPECT_EQ(TypeOf(*store, "set"), KeyType::kSet);
+  // A SET replaces a collection whole.
+  ASSERT_TRUE(store->Set("set", "now a string").ok());
+  EXPECT_EQ(TypeOf(*store, "set"), KeyType::kString);
+}
+
+TEST(CollectionsTest, EmptiedKeysAreDeletedAndReportedAsDeletes) {
+  EffectLog log;
+  auto store = OpenStore(nullptr, &log);
+  const std::string_view items[] = {"a", "b"};
+  ASSERT_EQ(*Lists(*store).Push("l", ListEnd::kRight, items), 2u);
+  ASSERT_TRUE(Lists(*store).Pop("l", ListEnd::kLeft, 1, [](const Element&) {}).ok());
+  ASSERT_TRUE(Lists(*store).Pop("l", ListEnd::kLeft, 5, [](const Element&) {}).ok());
+  EXPECT_FALSE(store->Exists("l"));
+  const std::pair<double, std::string_view> pair{1.5, "m"};
+  ASSERT_TRUE(SortedSets(*store).Add("z", {&pair, 1}, {.incr = true}).ok());
+  ASSERT_TRUE(SortedSets(*store).Add("z", {&pair, 1}, {.incr = true}).ok());
+  EXPECT_EQ(log.lines, (std::vector<std::string>{"RPUSH l a b", "LPOP l 1", "DEL l", "ZADD z 1.5 m",
+                                                 "ZADD z 3 m"}));
+}
+
+TEST(CollectionsTest, MemoryIsAccountedAndReturned) {
+  auto store = OpenStore();
+  const uint64_t empty = store->stats().memory_used;
+  std::vector<std::string> values(1000, std::string(100, 'x'));
+  std::vector<std::string_view> views(values.begin(), values.end());
+  ASSERT_TRUE(Lists(*store).Push("l", ListEnd::kRight, views).ok());
+  EXPECT_GT(store->stats().memory_used, empty + 100 * 1000);
+  ASSERT_TRUE(*store->Del("l"));
+  EXPECT_EQ(store->stats().memory_used, empty);
+  ASSERT_TRUE(Sets(*store).Add("s", views).ok());
+  ASSERT_TRUE(store->Set("s", "x").ok());
+  ASSERT_TRUE(*store->Del("s"));
+  EXPECT_EQ(store->stats().memory_used, empty);
+}
+
+TEST(CollectionsTest, CollectionsExpireAndAreEvictedLikeStrings) {
+  ManualClock clock;
+  auto store = OpenStore(&clock);
+  const std::string_view one[] = {"x"};
+  ASSERT_TRUE(Sets(*store).Add("s", one).ok());
+  ASSERT_TRUE(*store->Expire("s", Expiry::After(std::chrono::milliseconds(100))));
+  ASSERT_TRUE(Sets(*store).Add("s", one).ok());  // a write keeps the deadline
+  EXPECT_GT(store->Ttl("s"), 0);
+  clock.Advance(101);
+  EXPECT_EQ(*Sets(*store).Size("s"), 0u);
+  EXPECT_EQ(TypeOf(*store, "s"), KeyType::kNone);
+
+  store->SetEvictionPolicy(EvictionPolicy::kAllKeysRandom);
+  std::vector<std::string> values(200, std::string(100, 'y'));
+  std::vector<std::string_view> views(values.begin(), values.end());
+  ASSERT_TRUE(Lists(*store).Push("big", ListEnd::kRight, views).ok());
+  store->SetMaxMemory(store->stats().memory_used + 1000);
+  ASSERT_TRUE(store->Set("other", std::string(2000, 'z')).ok());
+  EXPECT_FALSE(store->Exists("big"));  // evicted whole to make room
+}
+
+}  // namespace
+}  // namespace mirrorkv
