@@ -23,8 +23,8 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "engine/base/check.h"
-#include "engine/base/numbers.h"
 #include "engine/base/glob.h"
+#include "engine/base/numbers.h"
 
 namespace mirrorkv {
 

@@ -605,9 +605,9 @@ Status Primary::Impl::FullResync(Session& session, uint64_t offset) {
     // Each collection records the log's reserved end while its stripe is locked: the
     // replica skips the collection effects its copy already holds (docs/design.md).
     return internal::SendFramed(*session.transport, session.handshake.eof, [&](WritableFile& out) {
-      return internal::WriteSnapshotAt(store_, position, out, {}, [this] {
-               return log_->reserved_end();
-             }).status();
+      return internal::WriteSnapshotAt(store_, position, out, {},
+                                       [this] { return log_->reserved_end(); })
+          .status();
     });
   }
   // A redis-server replica: an RDB of the same walk, so that nothing is appended to the

@@ -748,12 +748,12 @@ TEST(ReplicationBadStreamTest, UnsupportedCommandsAreSkippedAndCountedOnRequest)
   const std::string kId(40, 'a');
   std::string stream;
   internal::AppendCommand(&stream, {"SET", "a", "1"});
-  internal::AppendCommand(&stream, {"LPUSH", "list", "x"});
+  internal::AppendCommand(&stream, {"XADD", "events", "1-1", "f", "v"});
   internal::AppendCommand(&stream, {"SELECT", "2"});
   internal::AppendCommand(&stream, {"SET", "in-db-2", "x"});
   internal::AppendCommand(&stream, {"SELECT", "0"});
   internal::AppendCommand(&stream, {"MULTI"});
-  internal::AppendCommand(&stream, {"SADD", "set", "m"});
+  internal::AppendCommand(&stream, {"PFADD", "visitors", "m"});
   internal::AppendCommand(&stream, {"SET", "b", "2"});
   internal::AppendCommand(&stream, {"EXEC"});
   auto store = OpenStore();
@@ -779,7 +779,7 @@ TEST(ReplicationBadStreamTest, UnsupportedCommandsAreSkippedAndCountedOnRequest)
   EXPECT_EQ(*store->Get("b"), "2");
   EXPECT_FALSE(store->Exists("in-db-2"));
   ReplicaStatus status = replica->status();
-  // LPUSH, SELECT 2, the SET in database 2, SADD.
+  // XADD, SELECT 2, the SET in database 2, PFADD: types mirrorkv does not hold.
   EXPECT_EQ(status.skipped_commands, 4u);
   replica->Stop();
   MutexLock lock(&events_mu);
