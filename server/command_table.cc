@@ -32,9 +32,10 @@ struct Table {
 const Table& GetTable() {
   static const Table* table = [] {
     auto* built = new Table();
-    for (auto family : {StringCommands(), KeyCommands(), ConnectionCommands(), ServerCommands(),
-                        PubSubCommands(), TransactionCommands(), ReplicationCommands(),
-                        IntrospectionCommands(), ScriptingCommands(), BitCommands()}) {
+    for (auto family :
+         {StringCommands(), KeyCommands(), ConnectionCommands(), ServerCommands(), PubSubCommands(),
+          TransactionCommands(), ReplicationCommands(), IntrospectionCommands(),
+          ScriptingCommands(), BitCommands(), CopyCommands()}) {
       built->all.insert(built->all.end(), family.begin(), family.end());
     }
     for (const CommandSpec& spec : built->all) built->by_name.emplace(spec.name, &spec);

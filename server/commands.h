@@ -101,6 +101,7 @@ std::span<const CommandSpec> TransactionCommands();
 std::span<const CommandSpec> ReplicationCommands();
 std::span<const CommandSpec> IntrospectionCommands();  // COMMAND
 std::span<const CommandSpec> BitCommands();            // SETBIT GETBIT BITCOUNT BITPOS
+std::span<const CommandSpec> CopyCommands();           // COPY
 
 // --- Helpers shared by handlers ---
 
