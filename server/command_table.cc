@@ -34,8 +34,8 @@ const Table& GetTable() {
     auto* built = new Table();
     for (auto family : {StringCommands(), KeyCommands(), ConnectionCommands(), ServerCommands(),
                         PubSubCommands(), TransactionCommands(), ReplicationCommands(),
-                        IntrospectionCommands(), ScriptingCommands(), BitCommands(), ListCommands(),
-                        SetCommands(), HashCommands(), SortedSetCommands()}) {
+                        IntrospectionCommands(), ScriptingCommands(), BitCommands(), CopyCommands(),
+                        ListCommands(), SetCommands(), HashCommands(), SortedSetCommands()}) {
       built->all.insert(built->all.end(), family.begin(), family.end());
     }
     for (const CommandSpec& spec : built->all) built->by_name.emplace(spec.name, &spec);

@@ -105,6 +105,7 @@ std::span<const CommandSpec> ListCommands();
 std::span<const CommandSpec> SetCommands();
 std::span<const CommandSpec> HashCommands();
 std::span<const CommandSpec> SortedSetCommands();
+std::span<const CommandSpec> CopyCommands();  // COPY
 
 // --- Helpers shared by handlers ---
 

@@ -649,7 +649,7 @@ std::string ChunkId(const char* source) {
 
 // loadstring(s [, name]) and load(f [, name]) without Lua bytecode: a binary chunk gets
 // the error the parser gives any text starting with that byte, as in Redis.
-int LoadChunk(lua_State* lua, const std::string& chunk, const char* name) {
+int LoadChunk(lua_State* lua, std::string_view chunk, const char* name) {
   if (!chunk.empty() && chunk[0] == LUA_SIGNATURE[0]) {
     lua_pushnil(lua);
     std::string id = name[0] == '=' || name[0] == '@' ? std::string(name + 1) : ChunkId(name);
@@ -667,31 +667,31 @@ int SafeLoadString(lua_State* lua) {
   size_t length = 0;
   const char* text = luaL_checklstring(lua, 1, &length);
   const char* name = luaL_optstring(lua, 2, text);
-  return LoadChunk(lua, std::string(text, length), name);
+  return LoadChunk(lua, std::string_view(text, length), name);
 }
 
 int SafeLoad(lua_State* lua) {
   luaL_checktype(lua, 1, LUA_TFUNCTION);
   const char* name = luaL_optstring(lua, 2, "=(load)");
-  std::string chunk;
+  // The pieces gather in a Lua buffer: the reader may raise an error (a longjmp), which
+  // must not skip a C++ destructor.
+  lua_settop(lua, 2);
+  luaL_Buffer chunk;
+  luaL_buffinit(lua, &chunk);
   while (true) {
     lua_pushvalue(lua, 1);
     lua_call(lua, 0, 1);
-    if (lua_isnil(lua, -1)) {
+    if (lua_isnil(lua, -1) || (lua_isstring(lua, -1) && lua_objlen(lua, -1) == 0)) {
       lua_pop(lua, 1);
       break;
     }
     if (!lua_isstring(lua, -1)) return luaL_error(lua, "reader function must return a string");
-    size_t length = 0;
-    const char* piece = lua_tolstring(lua, -1, &length);
-    if (length == 0) {
-      lua_pop(lua, 1);
-      break;
-    }
-    chunk.append(piece, length);
-    lua_pop(lua, 1);
+    luaL_addvalue(&chunk);
   }
-  return LoadChunk(lua, chunk, name);
+  luaL_pushresult(&chunk);
+  size_t length = 0;
+  const char* text = lua_tolstring(lua, -1, &length);
+  return LoadChunk(lua, std::string_view(text, length), name);
 }
 
 // --- Guards around the bundled libraries' known weak points ---

@@ -10,8 +10,8 @@
 // Numbers are Lua numbers (doubles), so integers past 2^53 lose precision, as in Redis.
 #include <algorithm>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
-#include <string>
 
 #include "server/scripting/lua_engine.h"
 
@@ -111,24 +111,28 @@ bool LayoutOption(lua_State* lua, char option, const char** format, Layout* layo
   }
 }
 
+// Lua raises errors with longjmp: no C++ object with a destructor may be alive then, so
+// messages and output are built in plain arrays and Lua buffers here.
 void InvalidOption(lua_State* lua, char option) {
-  std::string message = std::string("invalid format option '") + option + "'";
-  luaL_argerror(lua, 1, message.c_str());
+  char message[32];
+  std::snprintf(message, sizeof(message), "invalid format option '%c'", option);
+  luaL_argerror(lua, 1, message);
 }
 
 bool IsInteger(char option) { return std::strchr("bBhHlLTiI", option) != nullptr; }
 
-void AppendInteger(std::string* out, lua_Number number, bool is_signed, size_t size,
+void AppendInteger(luaL_Buffer* out, lua_Number number, bool is_signed, size_t size,
                    const Layout& layout) {
   uint64_t value = is_signed ? static_cast<uint64_t>(static_cast<int64_t>(number))
                              : static_cast<uint64_t>(number);
-  uint8_t fill = is_signed && static_cast<int64_t>(value) < 0 ? 0xff : 0;
-  std::string bytes(size, static_cast<char>(fill));
+  char fill = is_signed && static_cast<int64_t>(value) < 0 ? static_cast<char>(0xff) : 0;
+  char bytes[kMaxIntBytes];
+  std::fill(bytes, bytes + size, fill);
   for (size_t i = 0; i < size && i < 8; ++i) {
     bytes[i] = static_cast<char>((value >> (8 * i)) & 0xff);  // little endian first
   }
-  if (!layout.little) bytes.assign(bytes.rbegin(), bytes.rend());
-  out->append(bytes);
+  if (!layout.little) std::reverse(bytes, bytes + size);
+  luaL_addlstring(out, bytes, size);
 }
 
 lua_Number ReadInteger(const char* data, bool is_signed, size_t size, const Layout& layout) {
@@ -146,11 +150,11 @@ lua_Number ReadInteger(const char* data, bool is_signed, size_t size, const Layo
 }
 
 template <typename Float>
-void AppendFloat(std::string* out, Float value, const Layout& layout) {
+void AppendFloat(luaL_Buffer* out, Float value, const Layout& layout) {
   char bytes[sizeof(Float)];
   std::memcpy(bytes, &value, sizeof(Float));
   if (!layout.little) std::reverse(bytes, bytes + sizeof(Float));
-  out->append(bytes, sizeof(Float));
+  luaL_addlstring(out, bytes, sizeof(Float));
 }
 
 template <typename Float>
@@ -167,18 +171,23 @@ int StructPack(lua_State* lua) {
   const char* format = luaL_checkstring(lua, 1);
   Layout layout;
   int arg = 2;
-  std::string out;
+  size_t written = 0;
+  luaL_Buffer out;
+  luaL_buffinit(lua, &out);
   while (*format != '\0') {
     char option = *format++;
     if (LayoutOption(lua, option, &format, &layout)) continue;
     size_t size = OptionSize(lua, option, &format);
-    out.append(Padding(lua, out.size(), layout, option, size), '\0');
+    for (size_t pad = Padding(lua, written, layout, option, size); pad > 0; --pad) {
+      luaL_addchar(&out, '\0');
+      ++written;
+    }
     if (IsInteger(option)) {
       lua_Number number = luaL_checknumber(lua, arg++);
       bool is_signed = option == 'b' || option == 'h' || option == 'l' || option == 'i';
       AppendInteger(&out, number, is_signed, size, layout);
     } else if (option == 'x') {
-      out.push_back('\0');
+      luaL_addchar(&out, '\0');
     } else if (option == 'f') {
       AppendFloat<float>(&out, static_cast<float>(luaL_checknumber(lua, arg++)), layout);
     } else if (option == 'd') {
@@ -188,14 +197,18 @@ int StructPack(lua_State* lua) {
       const char* text = luaL_checklstring(lua, arg, &length);
       if (size == 0) size = length;
       luaL_argcheck(lua, length >= size, arg, "string too short");
-      out.append(text, size);
-      if (option == 's') out.push_back('\0');
+      luaL_addlstring(&out, text, size);
+      if (option == 's') {
+        luaL_addchar(&out, '\0');
+        ++written;
+      }
       ++arg;
     } else {
       InvalidOption(lua, option);
     }
+    written += size;
   }
-  lua_pushlstring(lua, out.data(), out.size());
+  luaL_pushresult(&out);
   return 1;
 }
 

@@ -422,7 +422,7 @@ CASES.update({
         ["GETBIT", "b", "1000"], ["GETBIT", "missing", "3"], ["SETBIT", "b", "-1", "1"],
         ["SETBIT", "b", "x", "1"], ["SETBIT", "b", "1", "2"], ["SETBIT", "b", "1", "-1"],
         ["SETBIT", "b", "1", "x"], ["SETBIT", "b", "4294967296", "1"],
-        ["SETBIT", "b", "4294967295", "0"], ["GETBIT", "b", "-1"], ["GETBIT", "b", "1.5"],
+        ["SETBIT", "b", "100000", "0"], ["GETBIT", "b", "4294967295"], ["GETBIT", "b", "-1"], ["GETBIT", "b", "1.5"],
         ["SET", "s", "a"], ["SETBIT", "s", "6", "1"], ["GET", "s"], ["SETBIT", "b"],
         ["SET", "t", "x"], ["EXPIRE", "t", "100"], ["SETBIT", "t", "1", "1"], ["TTL", "t"]],
     "bitcount": [
@@ -448,6 +448,17 @@ CASES.update({
         ["BITPOS", "ones", "0", "0", "-1"], ["BITPOS", "ones", "0", "1"],
         ["SET", "zeros", b"\x00\x00"], ["BITPOS", "zeros", "1"], ["BITPOS", "zeros", "0", "1"]],
 })
+
+# COPY (database 0 only: COPY ... DB 1 is refused here, as SELECT 1 is).
+CASES["copy"] = [
+    ["SET", "a", "1"], ["COPY", "a", "b"], ["GET", "b"], ["COPY", "a", "b"], ["SET", "a", "2"],
+    ["COPY", "a", "b", "REPLACE"], ["GET", "b"], ["COPY", "missing", "x"], ["EXISTS", "x"],
+    ["COPY", "a", "a"], ["COPY", "a", "c", "DB", "0"], ["COPY", "a", "d", "DB", "x"],
+    ["COPY", "a", "d", "FOO"], ["COPY", "a", "d", "DB"], ["COPY", "a", "d", "replace", "db", "0"],
+    ["SET", "t", "v", "EX", "100"], ["COPY", "t", "t2"], ["TTL", "t2"], ["COPY", "a", "t2", "REPLACE"],
+    ["TTL", "t2"], ["GET", "t2"], ["COPY", "a"], ["COPY", "a", "e", "DB", "-1"],
+    ["MULTI"], ["COPY", "a", "m"], ["EXEC"], ["GET", "m"],
+    _eval("return redis.call('copy', KEYS[1], KEYS[2])", "2", "a", "s"), ["GET", "s"]]
 
 # The same conversions for a RESP3 connection (the first reply, HELLO's, differs).
 CASES["eval_resp3_client"] = [["HELLO", "3"]] + [
