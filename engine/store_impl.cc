@@ -657,6 +657,23 @@ bool Store::Impl::Read(std::string_view key, Store::ValueCallback callback, void
   return true;
 }
 
+bool Store::Impl::ReadWithDeadline(std::string_view key, std::string* value, int64_t* deadline) {
+  uint64_t hash = StripedTable::Hash(key);
+  Stripe& stripe = table_.StripeFor(hash);
+  LazyNow now(clock_);
+  MutexLock lock(&stripe.mu);
+  Entry** link = FindLive(stripe, hash, key, now);
+  if (link == nullptr) {
+    ++stripe.misses;
+    return false;
+  }
+  ++stripe.hits;
+  Touch(stripe, *link);
+  value->assign((*link)->value());
+  *deadline = (*link)->has_expiry() ? (*link)->deadline() : kTtlNoExpiry;
+  return true;
+}
+
 int64_t Store::Impl::ExpireTime(std::string_view key) {
   uint64_t hash = StripedTable::Hash(key);
   Stripe& stripe = table_.StripeFor(hash);
@@ -1043,6 +1060,38 @@ void Store::Impl::SetReplicationSink(MutationListener* sink) {
 
 void Store::Impl::SetReplicaMode(bool replica) {
   replica_.store(replica, std::memory_order_relaxed);
+}
+
+Status Store::Impl::ClaimReplicationRole(std::string_view holder) {
+  MutexLock lock(&holder_mu_);
+  if (!holder_.empty()) {
+    return Status::FailedPrecondition(
+        "the Store is already held by " + holder_ +
+        "; a Store has at most one Primary or Replica (destroy it first)");
+  }
+  holder_ = std::string(holder);
+  return Status::Ok();
+}
+
+void Store::Impl::TransferReplicationRole(std::string_view holder) {
+  MutexLock lock(&holder_mu_);
+  holder_ = std::string(holder);
+}
+
+void Store::Impl::ReleaseReplicationRole() {
+  MutexLock lock(&holder_mu_);
+  holder_.clear();
+}
+
+Status Store::Impl::LeaveReplicaMode() {
+  MutexLock lock(&holder_mu_);
+  if (!holder_.empty() && replica()) {
+    return Status::FailedPrecondition(
+        "the Store is held by " + holder_ +
+        "; stop following with Replica::Promote or by destroying the Replica");
+  }
+  SetReplicaMode(false);
+  return Status::Ok();
 }
 
 }  // namespace mirrorkv

@@ -144,6 +144,15 @@ struct Primary::Impl::Session {
   // Relaxed: statistics and thresholds, read without ordering other data.
   std::atomic<uint64_t> acked_offset{0};
   std::atomic<int64_t> last_ack_ms{0};
+  // The offset up to which the stream was handed to the transport. An acknowledgement
+  // counts only up to here: a replica (buggy, or of another history) that acknowledges
+  // bytes this session never sent must not make WAIT confirm them.
+  std::atomic<uint64_t> sent_offset{0};
+
+  uint64_t confirmed_offset() const {
+    return std::min(acked_offset.load(std::memory_order_relaxed),
+                    sent_offset.load(std::memory_order_relaxed));
+  }
 };
 
 Primary::Impl::Impl(Store& store, const PrimaryOptions& options,
@@ -162,6 +171,13 @@ Primary::Impl::Impl(Store& store, const PrimaryOptions& options,
 }
 
 Primary::Impl::~Impl() {
+  // No new replicas from here on: each listener's accept thread is joined.
+  std::vector<std::unique_ptr<internal::TcpListener>> listeners;
+  {
+    MutexLock lock(&mu_);
+    listeners.swap(listeners_);
+  }
+  listeners.clear();
   // Stop logging first, so nothing appends to a log that is going away.
   store_.impl().SetReplicationSink(nullptr);
   {
@@ -183,23 +199,28 @@ Primary::Impl::~Impl() {
     sessions.swap(sessions_);
   }
   for (auto& session : sessions) session->thread.join();
+  store_.impl().ReleaseReplicationRole();
 }
 
 void Primary::Impl::Serve(std::unique_ptr<Transport> transport) {
   StartSession(std::move(transport), std::nullopt);
 }
 
-void Primary::Impl::ServeAfterHandshake(std::unique_ptr<Transport> transport,
-                                        uint16_t listening_port,
-                                        std::vector<std::string> capabilities,
-                                        std::string replication_id, int64_t offset) {
-  Handshake handshake;
-  handshake.listening_port = listening_port;
-  handshake.mirrorkv_snapshot = std::find(capabilities.begin(), capabilities.end(),
-                                          "mirrorkv-snapshot") != capabilities.end();
-  handshake.replication_id = std::move(replication_id);
-  handshake.offset = offset;
+void Primary::Impl::ServeHandshaken(std::unique_ptr<Transport> transport,
+                                    const internal::ReplicaHandshake& handshake) {
   StartSession(std::move(transport), handshake);
+}
+
+Result<uint16_t> Primary::Impl::ListenTcp(const std::string& address, uint16_t port) {
+  MIRRORKV_ASSIGN_OR_RETURN(
+      std::unique_ptr<internal::TcpListener> listener,
+      internal::TcpListener::Open(address, port, [this](std::unique_ptr<Transport> transport) {
+        Serve(std::move(transport));
+      }));
+  uint16_t bound = listener->port();
+  MutexLock lock(&mu_);
+  listeners_.push_back(std::move(listener));
+  return bound;
 }
 
 void Primary::Impl::StartSession(std::unique_ptr<Transport> transport,
@@ -223,19 +244,18 @@ ReplicationPosition Primary::Impl::secondary_position() const { return secondary
 
 void Primary::Impl::RunSession(Session& session, std::optional<Handshake> given) {
   internal::TransportReader reader(*session.transport, options_.replica_timeout);
-  Handshake handshake;
   Status status;
-  if (given.has_value()) {
-    handshake = *given;
-  } else {
-    status = ReadHandshake(session, reader, &handshake);
+  if (!given.has_value()) {
+    given.emplace(options_.password);
+    status = ReadHandshake(session, reader, &*given);
   }
+  const Handshake& handshake = *given;
   std::optional<uint64_t> start;
   bool partial = false;
   internal::CatchUp catch_up(*log_, options_.sync_buffer_limit);
   std::thread acks;
   if (status.ok()) {
-    session.listening_port.store(handshake.listening_port, std::memory_order_relaxed);
+    session.listening_port.store(handshake.listening_port(), std::memory_order_relaxed);
     start = PartialResyncStart(handshake);
     partial = start.has_value();
     if (partial) {
@@ -251,6 +271,7 @@ void Primary::Impl::RunSession(Session& session, std::optional<Handshake> given)
     // one it holds nothing until it has loaded the snapshot and says so in an ACK. WAIT
     // must not count it before that.
     session.acked_offset.store(partial ? *start : 0, std::memory_order_relaxed);
+    session.sent_offset.store(*start, std::memory_order_relaxed);
     session.last_ack_ms.store(MonotonicMillis(), std::memory_order_relaxed);
     session.online.store(true, std::memory_order_release);
     acks = std::thread([this, &session, &reader] { ReadAcks(session, &reader); });
@@ -258,7 +279,10 @@ void Primary::Impl::RunSession(Session& session, std::optional<Handshake> given)
     if (!partial) {
       Result<uint64_t> drained = catch_up.Drain(*session.transport);
       status = drained.status();
-      if (drained.ok()) start = *drained;
+      if (drained.ok()) {
+        start = *drained;
+        session.sent_offset.store(*start, std::memory_order_relaxed);
+      }
     }
     if (status.ok()) status = Stream(session, *start);
   }
@@ -270,9 +294,9 @@ void Primary::Impl::RunSession(Session& session, std::optional<Handshake> given)
 }
 
 Status Primary::Impl::ReadHandshake(Session& session, internal::TransportReader& reader,
-                                    Handshake* out) {
-  bool authenticated = options_.password.empty();
+                                    Handshake* handshake) {
   std::vector<std::string_view> args;
+  std::string reply;
   while (true) {
     size_t consumed = 0;
     MIRRORKV_RETURN_IF_ERROR(internal::ParseCommand(reader.buffered(), {}, &args, &consumed));
@@ -280,57 +304,23 @@ Status Primary::Impl::ReadHandshake(Session& session, internal::TransportReader&
       MIRRORKV_RETURN_IF_ERROR(reader.Fill());
       continue;
     }
-    std::string reply;
-    bool psync = false;
-    if (internal::EqualsIgnoreCase(args[0], "AUTH") && (args.size() == 2 || args.size() == 3)) {
-      authenticated = !options_.password.empty() && args.back() == options_.password;
-      reply = authenticated ? "+OK\r\n"
-                            : "-WRONGPASS invalid username-password pair or user is disabled.\r\n";
-    } else if (!authenticated) {
-      reply = "-NOAUTH Authentication required.\r\n";
-    } else if (internal::EqualsIgnoreCase(args[0], "PING")) {
-      reply = "+PONG\r\n";
-    } else if (internal::EqualsIgnoreCase(args[0], "REPLCONF")) {
-      reply = "+OK\r\n";
-      for (size_t i = 1; i + 1 < args.size(); i += 2) {
-        int64_t port = 0;
-        if (internal::EqualsIgnoreCase(args[i], "listening-port")) {
-          if (!internal::ParseInt64(args[i + 1], &port) || port < 0 || port > 65535) {
-            reply = "-ERR value is not an integer or out of range\r\n";
-          } else {
-            out->listening_port = static_cast<uint16_t>(port);
-          }
-        } else if (internal::EqualsIgnoreCase(args[i], "capa") &&
-                   internal::EqualsIgnoreCase(args[i + 1], "mirrorkv-snapshot")) {
-          out->mirrorkv_snapshot = true;
-        }
-      }
-    } else if (internal::EqualsIgnoreCase(args[0], "PSYNC") && args.size() == 3) {
-      if (!internal::ParseInt64(args[2], &out->offset)) {
-        reply = "-ERR value is not an integer or out of range\r\n";
-      } else {
-        out->replication_id = std::string(args[1]);
-        psync = true;
-      }
-    } else {
-      reply = absl::StrCat("-ERR unknown command '", AsAbsl(args[0].substr(0, 64)),
-                           "' during the replication handshake\r\n");
-    }
+    reply.clear();
+    bool psync = handshake->Handle(args, &reply);
     reader.Consume(consumed);
     if (psync) return Status::Ok();
-    MIRRORKV_RETURN_IF_ERROR(session.transport->Send(reply));
+    if (!reply.empty()) MIRRORKV_RETURN_IF_ERROR(session.transport->Send(reply));
   }
 }
 
 std::optional<uint64_t> Primary::Impl::PartialResyncStart(const Handshake& handshake) const {
   // PSYNC's offset is the replica's offset plus one, as in Redis.
-  if (handshake.offset < 1) return std::nullopt;
-  uint64_t start = static_cast<uint64_t>(handshake.offset - 1);
+  if (handshake.offset() < 1) return std::nullopt;
+  uint64_t start = static_cast<uint64_t>(handshake.offset() - 1);
   if (start < log_->first_offset() || start > log_->end_offset()) return std::nullopt;
-  if (handshake.replication_id == replication_id_) return start;
+  if (handshake.replication_id() == replication_id_) return start;
   // The previous history is shared up to the promotion offset, not after it.
-  if (!secondary_.replication_id.empty() && handshake.replication_id == secondary_.replication_id &&
-      start <= secondary_.offset) {
+  if (!secondary_.replication_id.empty() &&
+      handshake.replication_id() == secondary_.replication_id && start <= secondary_.offset) {
     return start;
   }
   return std::nullopt;
@@ -346,7 +336,7 @@ Result<uint64_t> Primary::Impl::FullResync(Session& session, const Handshake& ha
   catch_up->Start(offset);
 
   Status sent;
-  if (handshake.mirrorkv_snapshot) {
+  if (handshake.mirrorkv_snapshot()) {
     // "$EOF:<mark>" framing: the snapshot is streamed without knowing its length; the
     // replica's reader consumes exactly the snapshot, then checks the mark.
     std::string mark = NewReplicationId();
@@ -391,6 +381,7 @@ Status Primary::Impl::Stream(Session& session, uint64_t from) {
     if (!n.ok()) return n.status();  // fell out of the backlog: the replica resyncs
     MIRRORKV_RETURN_IF_ERROR(session.transport->Send(out));
     pos += *n;
+    session.sent_offset.store(pos, std::memory_order_relaxed);
   }
   return Status::Ok();
 }
@@ -432,8 +423,7 @@ size_t Primary::Impl::WaitForReplicas(size_t count, std::chrono::milliseconds ti
     MutexLock lock(&mu_);
     size_t acked = 0;
     for (const auto& s : sessions_) {
-      acked += s->online.load(std::memory_order_acquire) &&
-               s->acked_offset.load(std::memory_order_relaxed) >= target;
+      acked += s->online.load(std::memory_order_acquire) && s->confirmed_offset() >= target;
     }
     return acked;
   };
@@ -556,12 +546,16 @@ void Primary::Impl::SetMinReplicas(size_t count, std::chrono::milliseconds max_l
 // --- Public wrappers ---
 
 Result<std::unique_ptr<Primary>> Primary::Create(Store& store, const PrimaryOptions& options) {
-  if (store.impl().replica()) {
-    return Status::FailedPrecondition("a replica-mode store cannot become a primary");
-  }
   if (!options.resume_from.replication_id.empty() &&
       options.resume_from.replication_id.size() != 40) {
     return Status::InvalidArgument("a replication id has 40 characters");
+  }
+  MIRRORKV_RETURN_IF_ERROR(store.impl().ClaimReplicationRole(kPrimaryHolder));
+  if (store.impl().replica()) {
+    store.impl().ReleaseReplicationRole();
+    return Status::FailedPrecondition(
+        "a replica-mode Store cannot become a primary; call Store::LeaveReplicaMode first, "
+        "or promote its Replica");
   }
   std::string id = options.resume_from.replication_id.empty() ? NewReplicationId()
                                                               : options.resume_from.replication_id;
@@ -576,11 +570,8 @@ Primary::~Primary() = default;
 
 void Primary::Serve(std::unique_ptr<Transport> transport) { impl_->Serve(std::move(transport)); }
 
-void Primary::ServeAfterHandshake(std::unique_ptr<Transport> transport, uint16_t listening_port,
-                                  std::vector<std::string> capabilities, std::string replication_id,
-                                  int64_t offset) {
-  impl_->ServeAfterHandshake(std::move(transport), listening_port, std::move(capabilities),
-                             std::move(replication_id), offset);
+Result<uint16_t> Primary::ListenTcp(const std::string& address, uint16_t port) {
+  return impl_->ListenTcp(address, port);
 }
 
 ReplicationPosition Primary::position() const { return impl_->position(); }

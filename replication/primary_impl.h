@@ -1,6 +1,6 @@
 // Primary::Impl: the command log of a primary Store and one session per replica.
 //
-// Each session runs on its own thread: it answers the handshake, decides between a
+// Each session runs on its own thread: it answers the handshake (handshake.h), decides between a
 // partial and a full resync, sends the snapshot if needed, then copies the log to the
 // replica. A second thread per session reads the replica's REPLCONF ACKs. A monitor
 // thread sends PINGs down the stream, disconnects replicas that stopped acknowledging,
@@ -24,6 +24,8 @@
 #include "engine/base/mutex.h"
 #include "mirrorkv/replication.h"
 #include "replication/command_log.h"
+#include "replication/handshake.h"
+#include "replication/tcp_listener.h"
 #include "replication/transport_io.h"
 
 namespace mirrorkv {
@@ -31,10 +33,14 @@ namespace internal {
 class CatchUp;
 }  // namespace internal
 
+// How a Primary names itself when it holds a Store (Store::Impl::ClaimReplicationRole).
+inline constexpr std::string_view kPrimaryHolder = "a Primary";
+
 class Primary::Impl {
  public:
   // Takes over `log`, which must hold the stream up to the store's current state
-  // (empty for a new history), and installs it as the store's replication sink.
+  // (empty for a new history), and installs it as the store's replication sink. The
+  // caller has made this Primary the store's holder; the destructor releases it.
   // `secondary` is the previous history's id and the offset up to which it is valid
   // (empty id: none).
   Impl(Store& store, const PrimaryOptions& options, std::unique_ptr<internal::CommandLog> log,
@@ -42,9 +48,10 @@ class Primary::Impl {
   ~Impl();
 
   void Serve(std::unique_ptr<Transport> transport);
-  void ServeAfterHandshake(std::unique_ptr<Transport> transport, uint16_t listening_port,
-                           std::vector<std::string> capabilities, std::string replication_id,
-                           int64_t offset);
+  // internal::ServeHandshaken: a replica whose handshake the caller read.
+  void ServeHandshaken(std::unique_ptr<Transport> transport,
+                       const internal::ReplicaHandshake& handshake);
+  Result<uint16_t> ListenTcp(const std::string& address, uint16_t port) ABSL_LOCKS_EXCLUDED(mu_);
   ReplicationPosition position() const;
   ReplicationPosition secondary_position() const;
   size_t WaitForReplicas(size_t count, std::chrono::milliseconds timeout);
@@ -54,20 +61,13 @@ class Primary::Impl {
 
  private:
   struct Session;
-
-  // What the replica asked for in its handshake.
-  struct Handshake {
-    uint16_t listening_port = 0;
-    bool mirrorkv_snapshot = false;  // announced "capa mirrorkv-snapshot"
-    std::string replication_id = "?";
-    int64_t offset = -1;
-  };
+  using Handshake = internal::ReplicaHandshake;
 
   void StartSession(std::unique_ptr<Transport> transport, std::optional<Handshake> handshake)
       ABSL_LOCKS_EXCLUDED(mu_);
   // The session thread: handshake (unless given), resync, stream.
   void RunSession(Session& session, std::optional<Handshake> handshake);
-  Status ReadHandshake(Session& session, internal::TransportReader& reader, Handshake* out);
+  Status ReadHandshake(Session& session, internal::TransportReader& reader, Handshake* handshake);
   // Where streaming starts for a partial resync, or nullopt when a full one is needed.
   std::optional<uint64_t> PartialResyncStart(const Handshake& handshake) const
       ABSL_LOCKS_EXCLUDED(mu_);
@@ -92,6 +92,8 @@ class Primary::Impl {
   const ReplicationPosition secondary_;
 
   mutable Mutex mu_;
+  // Accepting replicas (ListenTcp); stopped first when the Primary goes.
+  std::vector<std::unique_ptr<internal::TcpListener>> listeners_ ABSL_GUARDED_BY(mu_);
   std::list<std::unique_ptr<Session>> sessions_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   CondVar stop_cv_;

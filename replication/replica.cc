@@ -51,7 +51,12 @@ class Replica::Impl {
     log_ = std::make_unique<internal::CommandLog>(options_.backlog_bytes, offset_);
   }
 
-  ~Impl() { Stop(); }
+  // The Store stays in replica mode, with its data (Store::LeaveReplicaMode), and free
+  // for another Primary or Replica; unless promoted, when the Primary holds it now.
+  ~Impl() {
+    Stop();
+    if (!promoted_) store_.impl().ReleaseReplicationRole();
+  }
 
   void Start() ABSL_LOCKS_EXCLUDED(mu_) {
     MutexLock lock(&mu_);
@@ -116,6 +121,8 @@ class Replica::Impl {
       log = std::move(log_);
       previous = {replication_id_, offset_};
     }
+    promoted_ = true;
+    store_.impl().TransferReplicationRole(kPrimaryHolder);
     store_.impl().SetReplicaMode(false);
     // The replica's backlog already holds the stream up to `previous.offset`; the new
     // history continues it, and the old id stays valid up to that offset.
@@ -133,6 +140,8 @@ class Replica::Impl {
   // Records that `bytes` of stream were applied: appends them to the backlog and
   // advances the offset.
   void Commit(std::string_view bytes) ABSL_LOCKS_EXCLUDED(mu_);
+  // `status` with what the link was doing when it failed, for ReplicaStatus::last_error.
+  Status DescribeLinkFailure(const Status& status) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void SetLink(LinkState state) ABSL_LOCKS_EXCLUDED(mu_) {
     MutexLock lock(&mu_);
     link_ = state;
@@ -144,6 +153,8 @@ class Replica::Impl {
 
   Store& store_;
   const ReplicaOptions options_;
+  // Set by Promote, which hands the Store to the new Primary.
+  bool promoted_ = false;
 
   mutable Mutex mu_;
   CondVar wake_;
@@ -196,8 +207,8 @@ void Replica::Impl::Run() {
     }
     MutexLock lock(&mu_);
     if (stop_) break;
+    last_error_ = DescribeLinkFailure(status);
     link_ = LinkState::kDown;
-    last_error_ = status;
     if (down_since_ms_ == 0) down_since_ms_ = MonotonicMillis();
     wake_.WaitWithTimeout(&mu_, options_.reconnect_delay);
   }
@@ -211,8 +222,29 @@ Status Replica::Impl::RunLink(Transport& transport) {
     MutexLock lock(&mu_);
     link_ = LinkState::kConnected;
     down_since_ms_ = 0;
+    last_error_ = Status::Ok();  // a good reconnect: the old reason no longer applies
   }
   return StreamLoop(transport, reader);
+}
+
+Status Replica::Impl::DescribeLinkFailure(const Status& status) const {
+  std::string where;
+  switch (link_) {
+    case LinkState::kConnecting:
+      where = "connecting to the primary or in the handshake";
+      break;
+    case LinkState::kSyncing:
+      where = "receiving the primary's snapshot (full resync)";
+      break;
+    case LinkState::kConnected:
+      where = absl::StrCat("streaming from the primary at offset ", offset_);
+      break;
+    case LinkState::kStopped:
+    case LinkState::kDown:
+      return status;
+  }
+  return Status(status.code(),
+                absl::StrCat("link down while ", where, ": ", AsAbsl(status.message())));
 }
 
 Status Replica::Impl::Handshake(Transport& transport, internal::TransportReader& reader,
@@ -411,6 +443,7 @@ Result<std::unique_ptr<Replica>> Replica::Create(Store& store, Connector connect
       options.resume_from.replication_id.size() != 40) {
     return Status::InvalidArgument("a replication id has 40 characters");
   }
+  MIRRORKV_RETURN_IF_ERROR(store.impl().ClaimReplicationRole("a Replica"));
   return std::unique_ptr<Replica>(
       new Replica(std::make_unique<Impl>(store, std::move(connector), options)));
 }

@@ -183,9 +183,7 @@ void ServerReplication::ServeReplica(int fd, std::string peer, std::string alrea
     return;
   }
   Log(LogLevel::kNotice, "Replica %s asks for synchronization", peer);
-  primary_->ServeAfterHandshake(std::move(transport), handshake.listening_port,
-                                std::move(handshake.capabilities),
-                                std::move(handshake.replication_id), handshake.offset);
+  internal::ServeHandshaken(*primary_, std::move(transport), handshake);
 }
 
 Result<size_t> ServerReplication::WaitSlice(size_t count, std::chrono::milliseconds slice) {
