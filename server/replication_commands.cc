@@ -1,6 +1,6 @@
 // The replication commands: REPLCONF, PSYNC and SYNC (a replica's handshake, after which
 // the connection is handed to the replication primary), REPLICAOF / SLAVEOF, ROLE and
-// WAIT, with Redis 7.0's replies. The role itself is server/replication.h.
+// WAIT, with Redis 7.0's replies. The role itself is server/replication_role.h.
 #include <algorithm>
 #include <chrono>
 #include <memory>
@@ -10,7 +10,7 @@
 #include "engine/base/numbers.h"
 #include "server/client.h"
 #include "server/commands.h"
-#include "server/replication.h"
+#include "server/replication_role.h"
 #include "server/server.h"
 
 namespace mirrorkv::server {

@@ -22,7 +22,7 @@
 #include "server/logger.h"
 #include "server/persistence.h"
 #include "server/pubsub.h"
-#include "server/replication.h"
+#include "server/replication_role.h"
 #include "server/version.h"
 
 #define ASIO_NO_DEPRECATED

@@ -1,5 +1,5 @@
-// ServerReplication: the server's primary or replica role. See replication.h.
-#include "server/replication.h"
+// ServerReplication: the server's primary or replica role. See replication_role.h.
+#include "server/replication_role.h"
 
 #include <algorithm>
 #include <cstring>
