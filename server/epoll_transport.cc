@@ -331,7 +331,8 @@ class EpollTransport final : public Transport {
 
   ~EpollTransport() override { Stop(); }
 
-  Status Listen(const std::vector<std::string>& addresses, int port, int backlog) override {
+  Status Listen(const std::vector<std::string>& addresses, int* port_inout, int backlog) override {
+    int& port = *port_inout;
     for (const std::string& entry : addresses) {
       const auto [text, optional] = ParseBindAddress(entry);
       sockaddr_storage address{};
@@ -363,6 +364,11 @@ class EpollTransport final : public Transport {
         return Status::IOError(
             absl::StrFormat("Could not create server TCP listening socket %s:%d: %s", text, port,
                             std::strerror(error)));
+      }
+      if (port == 0) {  // a free port was asked for: the others bind the one found
+        socklen_t bound_length = sizeof(address);
+        getsockname(fd, reinterpret_cast<sockaddr*>(&address), &bound_length);
+        port = ntohs(address.ss_family == AF_INET ? v4->sin_port : v6->sin6_port);
       }
       listeners_.push_back(std::make_unique<Listener>(*this, fd));
     }
