@@ -6,10 +6,11 @@
 //
 //   embedded_node --port 7001 [--replicaof 127.0.0.1 7000] [--write]
 //
-// With --write, while the node is the primary, it writes one session per 10 ms and
-// confirms each with WAIT for one replica; it prints "acked <key>" for every confirmed
-// write (the keys no failover may lose) and "role ..." on every role change. It runs
-// until SIGTERM or SIGINT.
+// With --write, while the node is the primary, it writes one login session (1 h TTL)
+// and one one-time code (5 min TTL) per 10 ms and confirms them with WAIT for one
+// replica; it prints "acked <session> <code>" for every confirmed pair (the keys no
+// failover may lose), "written <n>" once a second, and "role ..." on every role change.
+// It runs until SIGTERM or SIGINT.
 #include <signal.h>
 
 #include <chrono>
@@ -71,21 +72,34 @@ int main(int argc, char** argv) {
   // The key names carry the port and a counter, so that writes of successive primaries
   // never collide.
   uint64_t next = 0;
+  auto last_report = std::chrono::steady_clock::now();
   while (!stop_requested) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    if (!write || (*node)->is_replica()) continue;
-    std::string key = "session:" + std::to_string((*node)->port()) + ":" + std::to_string(next);
-    mirrorkv::Store& store = (*node)->store();
-    if (!store
-             .Set(key, "user-" + std::to_string(next),
-                  {.expiry = mirrorkv::Expiry::After(std::chrono::hours(1))})
-             .ok()) {
-      continue;  // became a replica meanwhile (READONLY), or refused
+    if (write && std::chrono::steady_clock::now() - last_report >= std::chrono::seconds(1)) {
+      last_report = std::chrono::steady_clock::now();
+      std::printf("written %llu\n", static_cast<unsigned long long>(next));
+      std::fflush(stdout);
     }
+    if (!write || (*node)->is_replica()) continue;
+    std::string id = std::to_string((*node)->port()) + ":" + std::to_string(next);
+    std::string session = "session:" + id;
+    std::string code = "otp:" + id;
+    mirrorkv::Store& store = (*node)->store();
+    mirrorkv::Status status = store
+                                  .Set(session, "user-" + std::to_string(next),
+                                       {.expiry = mirrorkv::Expiry::After(std::chrono::hours(1))})
+                                  .status();
+    if (status.ok()) {
+      status = store
+                   .Set(code, std::to_string(100000 + next % 900000),
+                        {.expiry = mirrorkv::Expiry::After(std::chrono::minutes(5))})
+                   .status();
+    }
+    if (!status.ok()) continue;  // became a replica meanwhile (READONLY), or refused
     ++next;
     mirrorkv::Result<size_t> acked = (*node)->WaitForReplicas(1, std::chrono::milliseconds(500));
     if (acked.ok() && *acked >= 1) {
-      std::printf("acked %s\n", key.c_str());
+      std::printf("acked %s %s\n", session.c_str(), code.c_str());
       std::fflush(stdout);
     }
   }

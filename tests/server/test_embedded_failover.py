@@ -41,7 +41,8 @@ class Node:
             return f.read().decode("utf-8", "replace").splitlines()
 
     def acked(self):
-        return [line.split()[1] for line in self.lines() if line.startswith("acked ")]
+        return [key for line in self.lines() if line.startswith("acked ")
+                for key in line.split()[1:]]
 
     def client(self):
         import redis
@@ -98,7 +99,7 @@ class EmbeddedFailoverTest(unittest.TestCase):
             wait_until(lambda: (lambda m: m["num-slaves"] == "2" and
                                 m["num-other-sentinels"] == "2")(
                 sentinel_master(sentinel)), FAILOVER_TIMEOUT, what="sentinels to settle")
-        wait_until(lambda: len(primary.acked()) >= 50, 20, what="acknowledged writes")
+        wait_until(lambda: len(primary.acked()) >= 100, 20, what="acknowledged writes")
 
         primary.kill()
         killed_at = time.monotonic()
