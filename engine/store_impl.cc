@@ -641,7 +641,10 @@ Result<std::string> Store::Impl::RandomKey() {
 
 // --- Reads ---
 
-bool Store::Impl::Read(std::string_view key, Store::ValueCallback callback, void* context) {
+// A read of one live key: counts the hit or miss, touches the entry for eviction, and
+// calls visit(const Entry&) with the stripe locked.
+template <typename Visit>
+bool Store::Impl::ReadEntry(std::string_view key, Visit&& visit) {
   uint64_t hash = StripedTable::Hash(key);
   Stripe& stripe = table_.StripeFor(hash);
   LazyNow now(clock_);
@@ -653,25 +656,21 @@ bool Store::Impl::Read(std::string_view key, Store::ValueCallback callback, void
   }
   ++stripe.hits;
   Touch(stripe, *link);
-  if (callback != nullptr) callback(context, (*link)->value());
+  visit(**link);
   return true;
 }
 
+bool Store::Impl::Read(std::string_view key, Store::ValueCallback callback, void* context) {
+  return ReadEntry(key, [&](const Entry& entry) {
+    if (callback != nullptr) callback(context, entry.value());
+  });
+}
+
 bool Store::Impl::ReadWithDeadline(std::string_view key, std::string* value, int64_t* deadline) {
-  uint64_t hash = StripedTable::Hash(key);
-  Stripe& stripe = table_.StripeFor(hash);
-  LazyNow now(clock_);
-  MutexLock lock(&stripe.mu);
-  Entry** link = FindLive(stripe, hash, key, now);
-  if (link == nullptr) {
-    ++stripe.misses;
-    return false;
-  }
-  ++stripe.hits;
-  Touch(stripe, *link);
-  value->assign((*link)->value());
-  *deadline = (*link)->has_expiry() ? (*link)->deadline() : kTtlNoExpiry;
-  return true;
+  return ReadEntry(key, [&](const Entry& entry) {
+    value->assign(entry.value());
+    *deadline = entry.has_expiry() ? entry.deadline() : kTtlNoExpiry;
+  });
 }
 
 int64_t Store::Impl::ExpireTime(std::string_view key) {

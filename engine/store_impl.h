@@ -128,6 +128,8 @@ class Store::Impl {
     int64_t now_ = -1;
   };
 
+  template <typename Visit>
+  bool ReadEntry(std::string_view key, Visit&& visit);
   Status CheckWritable() const;
   Status CheckSizes(std::string_view key, std::string_view value) const;
   // Evicts until `incoming` more bytes fit under max_memory, or refuses. Called before

@@ -16,7 +16,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import STOP_TIMEOUT, free_port, info_fields, wait_until  # noqa: E402
+from harness import (STOP_TIMEOUT, free_port, info_fields, terminate,  # noqa: E402
+                     wait_until)
 from test_sentinel import FAILOVER_TIMEOUT, REDIS_SENTINEL, Sentinel  # noqa: E402
 
 NODE = os.environ.get("MIRRORKV_EMBEDDED_NODE", "")
@@ -53,13 +54,7 @@ class Node:
         self.proc.wait(timeout=STOP_TIMEOUT)
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=STOP_TIMEOUT)
+        terminate(self.proc)
         self.out.close()
         os.unlink(self.out_path)
 

@@ -22,7 +22,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (STOP_TIMEOUT, MultiServerTestCase, free_port,  # noqa: E402
-                     info_fields, wait_until)
+                     info_fields, terminate, wait_until)
 
 REDIS_SENTINEL = "/usr/bin/redis-sentinel"
 # Sentinel's timing (down-after 1 s) makes a failover take 2-4 s; the bound allows for
@@ -58,13 +58,7 @@ class Sentinel:
             return f.read().decode("utf-8", "replace")
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=STOP_TIMEOUT)
+        terminate(self.proc)
         self.log_file.close()
         shutil.rmtree(self.dir, ignore_errors=True)
 
