@@ -1,5 +1,5 @@
-// WalkInBatches: the fork-less walk of a whole Store that every full copy of it uses (the
-// mirrorkv snapshot writer and the RDB writer), in small batches under stripe locks.
+// WalkInBatches: the fork-less walk of a whole Store in small batches under stripe locks,
+// for the RDB writer (strings only, for now).
 //
 // Store::Impl::Walk visits whole buckets of one stripe under that stripe's lock. The
 // visitor given here must only copy the entry into a buffer (no I/O, no allocation
@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 #include "engine/store_impl.h"
 #include "mirrorkv/status.h"
@@ -24,6 +25,11 @@ struct WalkStats {
   // The longest time stripe locks were held for one batch, from its first entry to the
   // end of the batch (what a writer of that stripe could have waited for).
   std::chrono::nanoseconds longest_lock_hold{0};
+  // Live entries that are not strings (lists, sets, hashes, sorted sets): not visited,
+  // counted, and the first one's key kept, so that the caller can refuse the copy
+  // rather than leave them out silently.
+  uint64_t non_strings = 0;
+  std::string first_non_string;
 };
 
 // Walks every entry of `engine`: `budget()` gives the bytes the next batch may copy (at
@@ -53,16 +59,20 @@ Status WalkInBatches(Store::Impl& engine, Budget&& budget, Visit&& visit, AfterB
     // The hold is timed from the first visit (the lock is held by then) to Walk's
     // return (just after the last unlock): waiting for the lock is not holding it.
     std::chrono::steady_clock::time_point locked_at;
-    cursor = engine.Walk(cursor, max_entries,
-                         [&](std::string_view key, std::string_view value, int64_t deadline) {
-                           if (visited++ == 0) locked_at = std::chrono::steady_clock::now();
-                           visited_bytes += key.size() + value.size() + 4;
-                           if (!keep_expired && deadline != 0 && deadline <= now) {
-                             ++stats->expired;
-                             return;
-                           }
-                           visit(key, value, deadline);
-                         });
+    cursor = engine.WalkEntries(cursor, max_entries, [&](const Entry& entry) {
+      if (visited++ == 0) locked_at = std::chrono::steady_clock::now();
+      const int64_t deadline = entry.deadline();
+      if (!keep_expired && deadline != 0 && deadline <= now) {
+        ++stats->expired;
+        return;
+      }
+      if (!entry.is_string()) {
+        if (stats->non_strings++ == 0) stats->first_non_string = entry.key();
+        return;
+      }
+      visited_bytes += entry.key().size() + entry.value().size() + 4;
+      visit(entry.key(), entry.value(), deadline);
+    });
     if (visited > 0) {
       stats->longest_lock_hold = std::max<std::chrono::nanoseconds>(
           stats->longest_lock_hold, std::chrono::steady_clock::now() - locked_at);

@@ -256,6 +256,13 @@ Result<SnapshotInfo> WriteRdb(Store& store, WritableFile& sink, const RdbWriteOp
         return Status::Ok();
       },
       &walked));
+  if (walked.non_strings > 0) {
+    // A replica or a file that silently lacked these keys would then diverge on their
+    // next effects: refuse until the RDB encodings of the collection types exist.
+    return Status::FailedPrecondition(absl::StrCat(
+        "an RDB of lists, sets, hashes and sorted sets is not written yet: ", walked.non_strings,
+        " such keys, the first '", walked.first_non_string.substr(0, 64), "'"));
+  }
   MIRRORKV_RETURN_IF_ERROR(encoder.Finish());
   info.expired = walked.expired;
   info.longest_lock_hold = walked.longest_lock_hold;
