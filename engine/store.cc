@@ -123,9 +123,7 @@ size_t Store::Exists(std::span<const std::string_view> keys) const {
 std::vector<std::optional<std::string>> Store::MultiGet(
     std::span<const std::string_view> keys) const {
   std::vector<std::optional<std::string>> values(keys.size());
-  for (size_t i = 0; i < keys.size(); ++i) {
-    Read(keys[i], [&](std::string_view v) { values[i].emplace(v); });
-  }
+  impl_->MultiRead(keys, [&](size_t i, std::string_view v) { values[i].emplace(v); });
   return values;
 }
 

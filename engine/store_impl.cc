@@ -458,6 +458,34 @@ Result<bool> Store::Impl::Persist(std::string_view key) {
   return true;
 }
 
+void Store::Impl::MultiRead(std::span<const std::string_view> keys,
+                            const std::function<void(size_t, std::string_view)>& found) {
+  std::vector<uint64_t> hashes(keys.size());
+  std::vector<size_t> stripes(keys.size());
+  for (size_t i = 0; i < keys.size(); ++i) {
+    hashes[i] = StripedTable::Hash(keys[i]);
+    stripes[i] = table_.StripeIndex(hashes[i]);
+  }
+  std::vector<size_t> order = stripes;
+  std::sort(order.begin(), order.end());
+  order.erase(std::unique(order.begin(), order.end()), order.end());
+  LazyNow now(clock_);
+  LockStripes(order);
+  for (size_t i = 0; i < keys.size(); ++i) {
+    Stripe& stripe = table_.stripe(stripes[i]);
+    stripe.mu.AssertHeld();
+    Entry** link = FindLive(stripe, hashes[i], keys[i], now);
+    if (link == nullptr) {
+      ++stripe.misses;
+      continue;
+    }
+    ++stripe.hits;
+    Touch(stripe, *link);
+    if ((*link)->is_string()) found(i, (*link)->value());
+  }
+  UnlockStripes(order);
+}
+
 void Store::Impl::LockStripes(std::span<const size_t> indices) {
   for (size_t i : indices) table_.stripe(i).mu.Lock();
 }

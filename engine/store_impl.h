@@ -8,6 +8,7 @@
 #include <bit>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -57,6 +58,10 @@ class Store::Impl {
   Result<bool> Rename(std::string_view source, std::string_view destination, bool only_if_absent);
   Result<std::string> RandomKey();
   bool Read(std::string_view key, Store::ValueCallback callback, void* context);
+  // Reads every key with all their stripes locked at once (Store::MultiGet): calls
+  // found(i, value) for each live string key i, in order.
+  void MultiRead(std::span<const std::string_view> keys,
+                 const std::function<void(size_t, std::string_view)>& found);
   int64_t ExpireTime(std::string_view key);
   ScanPage Scan(uint64_t cursor, const ScanOptions& options);
   size_t size() const;

@@ -231,8 +231,18 @@ void MGetCommand(CommandContext& ctx) {
   ReplyBuilder& reply = ctx.reply;
   reply.ArrayHeader(ctx.argc() - 1);
   Store& store = ctx.server.store();
-  for (size_t i = 1; i < ctx.argc(); ++i) {
-    if (!store.Read(ctx.args[i], [&](std::string_view value) { reply.Bulk(value); })) {
+  if (ctx.argc() == 2) {
+    if (!store.Read(ctx.args[1], [&](std::string_view value) { reply.Bulk(value); })) {
+      reply.Null();
+    }
+    return;
+  }
+  // Several keys: one atomic read, as Redis's MGET is (never half of an MSET, a
+  // transaction or a script, on a primary or a replica).
+  for (const std::optional<std::string>& value : store.MultiGet(ctx.args.subspan(1))) {
+    if (value) {
+      reply.Bulk(*value);
+    } else {
       reply.Null();
     }
   }

@@ -231,8 +231,10 @@ class Store {
   // EXISTS k1 k2 ...: how many of the keys are live, counting repeats.
   size_t Exists(std::span<const std::string_view> keys) const;
 
-  // MGET: one entry per key, nullopt for absent ones. Not atomic across stripes, as in
-  // Redis Cluster; each value is a consistent snapshot of its key.
+  // MGET: one entry per key, nullopt for absent ones (or not strings). Atomic: every
+  // key's stripe is locked for the whole read, so the values are those of one instant and
+  // never half of a change of several keys (MSET, a transaction, a script, or a replicated
+  // MULTI/EXEC on a replica). O(keys); holds up to that many stripe locks at once.
   std::vector<std::optional<std::string>> MultiGet(std::span<const std::string_view> keys) const;
 
   // PTTL: milliseconds until the deadline, kTtlNoExpiry or kTtlMissingKey.
