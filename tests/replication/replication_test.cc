@@ -1002,7 +1002,10 @@ TEST_F(ReplicationTest, ManyReplicasAreServedByAFixedSetOfThreads) {
   ASSERT_GT(before, 0);
   std::vector<std::unique_ptr<Transport>> idle;
   for (int i = 0; i < 300; ++i) {
-    auto [near, far] = CreateInProcessTransportPair(4 << 10);
+    // Room for the whole full sync (an RDB of the store as it is then, up to the 2000
+    // keys written below): these replicas stop reading after it. One that stops reading
+    // during its sync holds a sync worker until it disconnects (a known limit).
+    auto [near, far] = CreateInProcessTransportPair(1 << 20);
     ASSERT_TRUE(near->Send("*3\r\n$5\r\nPSYNC\r\n$1\r\n?\r\n$2\r\n-1\r\n").ok());
     primary_->Serve(std::move(far));
     idle.push_back(std::move(near));

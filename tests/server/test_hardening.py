@@ -163,8 +163,12 @@ class OutputBufferLimitTest(MultiServerTestCase):
             time.sleep(0.01)
         self.assertRegex(server.log(), r"Client id=\d+ addr=127\.0\.0\.1:\d+ .* scheduled to be "
                          r"closed ASAP for overcoming of output buffer limits\.")
-        self.assertLess(peak_rss - baseline, 4 * limit)
-        self.assertLess(worst_latency, 2.0)
+        # A sanitizer's allocator keeps freed reply buffers (ASan's quarantine) and shadow
+        # memory beside them, and its instrumentation slows every copy several times: the
+        # bounds are wider there, still far below 6 GB of replies and a stalled thread.
+        sanitized = bool(os.environ.get("MIRRORKV_SANITIZE"))
+        self.assertLess(peak_rss - baseline, (8 if sanitized else 4) * limit)
+        self.assertLess(worst_latency, 6.0 if sanitized else 2.0)
         greedy.close()  # (not drained: the kernel still holds what was written to it)
         # This client and the INFO connection.
         wait_until(lambda: info_fields(server.port, "clients")["connected_clients"] == "2",
