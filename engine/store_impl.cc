@@ -34,6 +34,14 @@ using internal::StripedTable;
 
 namespace {
 
+// The stripes to lock for an operation on several keys: each once, in ascending order
+// (the one lock order every multi-stripe operation follows, so none can deadlock).
+std::vector<size_t> LockOrder(std::vector<size_t> stripes) {
+  std::sort(stripes.begin(), stripes.end());
+  stripes.erase(std::unique(stripes.begin(), stripes.end()), stripes.end());
+  return stripes;
+}
+
 // The low 56 bits of a key hash identify it in a wheel item; the top 8 hold the epoch.
 constexpr uint64_t kHashIdMask = (uint64_t{1} << 56) - 1;
 
@@ -466,9 +474,7 @@ void Store::Impl::MultiRead(std::span<const std::string_view> keys,
     hashes[i] = StripedTable::Hash(keys[i]);
     stripes[i] = table_.StripeIndex(hashes[i]);
   }
-  std::vector<size_t> order = stripes;
-  std::sort(order.begin(), order.end());
-  order.erase(std::unique(order.begin(), order.end()), order.end());
+  const std::vector<size_t> order = LockOrder(stripes);
   LazyNow now(clock_);
   LockStripes(order);
   for (size_t i = 0; i < keys.size(); ++i) {
@@ -511,9 +517,7 @@ Status Store::Impl::MultiSet(std::span<const std::pair<std::string_view, std::st
     hashes[i] = StripedTable::Hash(pairs[i].first);
     stripes[i] = table_.StripeIndex(hashes[i]);
   }
-  std::vector<size_t> order = stripes;
-  std::sort(order.begin(), order.end());
-  order.erase(std::unique(order.begin(), order.end()), order.end());
+  const std::vector<size_t> order = LockOrder(stripes);
 
   LazyNow now(clock_);
   LockStripes(order);
@@ -1034,8 +1038,7 @@ Status Store::Impl::ApplyBatch(std::span<const Mutation> batch, uint64_t stream_
   } else {
     order.reserve(batch.size());
     for (const Mutation& m : batch) order.push_back(table_.StripeIndex(StripedTable::Hash(m.key)));
-    std::sort(order.begin(), order.end());
-    order.erase(std::unique(order.begin(), order.end()), order.end());
+    order = LockOrder(std::move(order));
     LockStripes(order);
   }
   std::vector<Mutation> effective;
