@@ -4,7 +4,7 @@ include(CMakePackageConfigHelpers)
 
 set(MIRRORKV_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/mirrorkv)
 set(MIRRORKV_INSTALL_TARGETS mirrorkv mirrorkv_base mirrorkv_engine)
-foreach(target mirrorkv_snapshot mirrorkv_replication)
+foreach(target mirrorkv_snapshot mirrorkv_replication mirrorkv_server_lib)
   if(TARGET ${target})
     list(APPEND MIRRORKV_INSTALL_TARGETS ${target})
   endif()

@@ -136,6 +136,17 @@ int64_t Store::Ttl(std::string_view key) const {
 
 int64_t Store::ExpireTime(std::string_view key) const { return impl_->ExpireTime(key); }
 
+Result<Store::TimedValue> Store::GetWithDeadline(std::string_view key) const {
+  TimedValue timed;
+  MIRRORKV_RETURN_IF_ERROR(GetWithDeadline(key, &timed.value, &timed.deadline_ms));
+  return timed;
+}
+
+Status Store::GetWithDeadline(std::string_view key, std::string* value,
+                              int64_t* deadline_ms) const {
+  return impl_->ReadWithDeadline(key, value, deadline_ms) ? Status::Ok() : Status::NotFound();
+}
+
 ScanPage Store::Scan(uint64_t cursor, const ScanOptions& options) const {
   return impl_->Scan(cursor, options);
 }
@@ -145,5 +156,7 @@ StoreStats Store::stats() const { return impl_->stats(); }
 size_t Store::ExpireDue() { return impl_->ExpireDue(); }
 void Store::SetMaxMemory(size_t bytes) { impl_->SetMaxMemory(bytes); }
 void Store::SetEvictionPolicy(EvictionPolicy policy) { impl_->SetEvictionPolicy(policy); }
+bool Store::replica_mode() const { return impl_->replica(); }
+Status Store::LeaveReplicaMode() { return impl_->LeaveReplicaMode(); }
 
 }  // namespace mirrorkv

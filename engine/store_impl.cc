@@ -697,7 +697,10 @@ Result<std::string> Store::Impl::RandomKey() {
 
 // --- Reads ---
 
-bool Store::Impl::Read(std::string_view key, Store::ValueCallback callback, void* context) {
+// A read of one live key: counts the hit or miss, touches the entry for eviction, and
+// returns visit(const Entry&), called with the stripe locked.
+template <typename Visit>
+bool Store::Impl::ReadEntry(std::string_view key, Visit&& visit) {
   uint64_t hash = StripedTable::Hash(key);
   Stripe& stripe = table_.StripeFor(hash);
   LazyNow now(clock_);
@@ -709,10 +712,25 @@ bool Store::Impl::Read(std::string_view key, Store::ValueCallback callback, void
   }
   ++stripe.hits;
   Touch(stripe, *link);
-  if (callback == nullptr) return true;  // an existence check: any type counts
-  if (!(*link)->is_string()) return false;
-  callback(context, (*link)->value());
-  return true;
+  return visit(**link);
+}
+
+bool Store::Impl::Read(std::string_view key, Store::ValueCallback callback, void* context) {
+  return ReadEntry(key, [&](const Entry& entry) {
+    if (callback == nullptr) return true;  // an existence check: any type counts
+    if (!entry.is_string()) return false;
+    callback(context, entry.value());
+    return true;
+  });
+}
+
+bool Store::Impl::ReadWithDeadline(std::string_view key, std::string* value, int64_t* deadline) {
+  return ReadEntry(key, [&](const Entry& entry) {
+    if (!entry.is_string()) return false;
+    value->assign(entry.value());
+    *deadline = entry.has_expiry() ? entry.deadline() : kTtlNoExpiry;
+    return true;
+  });
 }
 
 int64_t Store::Impl::ExpireTime(std::string_view key) {
@@ -1133,6 +1151,38 @@ void Store::Impl::SetReplicationSink(MutationListener* sink) {
 
 void Store::Impl::SetReplicaMode(bool replica) {
   replica_.store(replica, std::memory_order_relaxed);
+}
+
+Status Store::Impl::ClaimReplicationRole(std::string_view holder) {
+  MutexLock lock(&holder_mu_);
+  if (!holder_.empty()) {
+    return Status::FailedPrecondition(
+        "the Store is already held by " + holder_ +
+        "; a Store has at most one Primary or Replica (destroy it first)");
+  }
+  holder_ = std::string(holder);
+  return Status::Ok();
+}
+
+void Store::Impl::TransferReplicationRole(std::string_view holder) {
+  MutexLock lock(&holder_mu_);
+  holder_ = std::string(holder);
+}
+
+void Store::Impl::ReleaseReplicationRole() {
+  MutexLock lock(&holder_mu_);
+  holder_.clear();
+}
+
+Status Store::Impl::LeaveReplicaMode() {
+  MutexLock lock(&holder_mu_);
+  if (!holder_.empty() && replica()) {
+    return Status::FailedPrecondition(
+        "the Store is held by " + holder_ +
+        "; stop following with Replica::Promote or by destroying the Replica");
+  }
+  SetReplicaMode(false);
+  return Status::Ok();
 }
 
 }  // namespace mirrorkv

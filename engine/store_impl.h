@@ -158,6 +158,19 @@ class Store::Impl {
   // Switches replica mode (see StoreOptions::replica); used by promotion.
   void SetReplicaMode(bool replica);
   bool replica() const { return replica_.load(std::memory_order_relaxed); }
+
+  // The replication role that holds this Store: at most one Primary or Replica at a time
+  // (replication.h). `holder` names it for error messages ("a Primary"). Claim fails
+  // with kFailedPrecondition, naming the current holder, if another holds the Store.
+  // Transfer hands the Store to a new holder without a moment in between where a third
+  // could claim it (a Replica promoted to a Primary). Release ends the hold.
+  Status ClaimReplicationRole(std::string_view holder) ABSL_LOCKS_EXCLUDED(holder_mu_);
+  void TransferReplicationRole(std::string_view holder) ABSL_LOCKS_EXCLUDED(holder_mu_);
+  void ReleaseReplicationRole() ABSL_LOCKS_EXCLUDED(holder_mu_);
+  // Store::LeaveReplicaMode: see store.h.
+  Status LeaveReplicaMode() ABSL_LOCKS_EXCLUDED(holder_mu_);
+  // Store::GetWithDeadline: see store.h.
+  bool ReadWithDeadline(std::string_view key, std::string* value, int64_t* deadline);
   const Clock& clock() const { return *clock_; }
   const StoreOptions& options() const { return options_; }
 
@@ -176,6 +189,8 @@ class Store::Impl {
     int64_t now_ = -1;
   };
 
+  template <typename Visit>
+  bool ReadEntry(std::string_view key, Visit&& visit);
   Status CheckWritable() const;
   Status CheckSizes(std::string_view key, std::string_view value) const;
   // Evicts until `incoming` more bytes fit under max_memory, or refuses. Called before
@@ -280,6 +295,10 @@ class Store::Impl {
   std::atomic<size_t> max_memory_;
   std::atomic<EvictionPolicy> policy_;
   std::atomic<bool> replica_;
+  // Who holds the Store for replication (empty: nobody). Taken only by the role
+  // changes above, never on a data path.
+  mutable Mutex holder_mu_;
+  std::string holder_ ABSL_GUARDED_BY(holder_mu_);
   // Set while writes are refused; refusal_ holds the status to return.
   std::atomic<bool> writes_refused_{false};
   mutable Mutex refusal_mu_;

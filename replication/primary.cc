@@ -67,10 +67,11 @@ struct Primary::Impl::Session {
   int descriptor = -1;  // for poll(2); -1: the receiver asks with a zero timeout
   std::string peer;
 
+  explicit Session(Handshake given) : handshake(std::move(given)) {}
+
   // The receiver's: bytes received and not yet parsed, and the handshake so far.
   std::string inbound;
   bool handshaking = true;
-  bool authenticated = false;
   Handshake handshake;
 
   // The sender's (under stream_mu_): the next stream offset to send, and since when
@@ -84,6 +85,16 @@ struct Primary::Impl::Session {
   // Relaxed: statistics and thresholds, read without ordering other data.
   std::atomic<uint64_t> acked_offset{0};
   std::atomic<int64_t> last_ack_ms{0};
+  // The offset up to which the stream was handed to the transport (the snapshot of a
+  // full resync counts as its offset). An acknowledgement counts only up to here: a
+  // replica (buggy, or of another history) that acknowledges bytes this session never
+  // sent must not make WAIT confirm them.
+  std::atomic<uint64_t> sent_offset{0};
+
+  uint64_t confirmed_offset() const {
+    return std::min(acked_offset.load(std::memory_order_relaxed),
+                    sent_offset.load(std::memory_order_relaxed));
+  }
 };
 
 Primary::Impl::Impl(Store& store, const PrimaryOptions& options,
@@ -123,6 +134,13 @@ Primary::Impl::Impl(Store& store, const PrimaryOptions& options,
 }
 
 Primary::Impl::~Impl() {
+  // No new replicas from here on: each listener's accepting thread is joined.
+  std::vector<std::unique_ptr<internal::TcpListener>> listeners;
+  {
+    MutexLock lock(&mu_);
+    listeners.swap(listeners_);
+  }
+  listeners.clear();
   // Stop logging first, so nothing appends to a log that is going away.
   store_.impl().SetReplicationSink(nullptr);
   // The WAITs still pending get the count of the moment.
@@ -150,6 +168,7 @@ Primary::Impl::~Impl() {
     if (refusing_) store_.impl().SetWriteRefusal(Status::Ok());
   }
   if (wake_fd_ >= 0) ::close(wake_fd_);
+  store_.impl().ReleaseReplicationRole();
 }
 
 void Primary::Impl::Log(std::string_view line) const {
@@ -164,33 +183,37 @@ void Primary::Impl::Wake() const {
 }
 
 void Primary::Impl::Serve(std::unique_ptr<Transport> transport) {
-  auto session = std::make_shared<Session>();
+  auto session = std::make_shared<Session>(Handshake(options_.password));
   session->transport = std::move(transport);
   StartSession(std::move(session));
 }
 
-void Primary::Impl::ServeAfterHandshake(std::unique_ptr<Transport> transport,
-                                        uint16_t listening_port,
-                                        std::vector<std::string> capabilities,
-                                        std::string replication_id, int64_t offset) {
-  auto session = std::make_shared<Session>();
+void Primary::Impl::ServeHandshaken(std::unique_ptr<Transport> transport,
+                                    const Handshake& handshake) {
+  auto session = std::make_shared<Session>(handshake);
   session->transport = std::move(transport);
   session->handshaking = false;
-  session->handshake.listening_port = listening_port;
-  auto announced = [&](std::string_view capability) {
-    return std::find(capabilities.begin(), capabilities.end(), capability) != capabilities.end();
-  };
-  session->handshake.mirrorkv_snapshot = announced("mirrorkv-snapshot");
-  session->handshake.eof = announced("eof");
-  session->handshake.replication_id = std::move(replication_id);
-  session->handshake.offset = offset;
   StartSession(std::move(session));
+}
+
+Result<uint16_t> Primary::Impl::ListenTcp(const std::string& address, uint16_t port) {
+  MIRRORKV_ASSIGN_OR_RETURN(
+      std::unique_ptr<internal::TcpListener> listener,
+      internal::TcpListener::Open(
+          address, port,
+          [this](std::unique_ptr<Transport> transport) { Serve(std::move(transport)); },
+          [this](std::string_view line) { Log(line); }));
+  uint16_t bound = listener->port();
+  MutexLock lock(&mu_);
+  if (stopping_) return Status::FailedPrecondition("the Primary is shutting down");
+  listeners_.push_back(std::move(listener));
+  return bound;
 }
 
 void Primary::Impl::StartSession(SessionPtr session) {
   session->descriptor = internal::PollDescriptor(*session->transport);
   session->peer = session->transport->peer();
-  session->listening_port.store(session->handshake.listening_port, std::memory_order_relaxed);
+  session->listening_port.store(session->handshake.listening_port(), std::memory_order_relaxed);
   session->last_ack_ms.store(MonotonicMillis(), std::memory_order_relaxed);
   {
     MutexLock lock(&mu_);
@@ -353,56 +376,19 @@ void Primary::Impl::ReceiveFrom(Session& session) {
 void Primary::Impl::HandleHandshakeCommand(const SessionPtr& session,
                                            const std::vector<std::string_view>& args) {
   Session& s = *session;
-  Handshake& out = s.handshake;
-  if (!s.authenticated) s.authenticated = options_.password.empty();
   std::string reply;
-  if (internal::EqualsIgnoreCase(args[0], "AUTH") && (args.size() == 2 || args.size() == 3)) {
-    s.authenticated = !options_.password.empty() && args.back() == options_.password;
-    reply = s.authenticated ? "+OK\r\n"
-                            : "-WRONGPASS invalid username-password pair or user is disabled.\r\n";
-  } else if (!s.authenticated) {
-    reply = "-NOAUTH Authentication required.\r\n";
-  } else if (internal::EqualsIgnoreCase(args[0], "PING")) {
-    reply = "+PONG\r\n";
-  } else if (internal::EqualsIgnoreCase(args[0], "REPLCONF")) {
-    reply = "+OK\r\n";
-    for (size_t i = 1; i + 1 < args.size(); i += 2) {
-      int64_t port = 0;
-      if (internal::EqualsIgnoreCase(args[i], "listening-port")) {
-        if (!internal::ParseInt64(args[i + 1], &port) || port < 0 || port > 65535) {
-          reply = "-ERR value is not an integer or out of range\r\n";
-        } else {
-          out.listening_port = static_cast<uint16_t>(port);
-          s.listening_port.store(out.listening_port, std::memory_order_relaxed);
-        }
-      } else if (internal::EqualsIgnoreCase(args[i], "capa")) {
-        if (internal::EqualsIgnoreCase(args[i + 1], "mirrorkv-snapshot")) {
-          out.mirrorkv_snapshot = true;
-        } else if (internal::EqualsIgnoreCase(args[i + 1], "eof")) {
-          out.eof = true;
-        }
-      }
+  if (s.handshake.Handle(args, &reply)) {  // PSYNC or SYNC: a sync worker answers it
+    s.handshaking = false;
+    s.listening_port.store(s.handshake.listening_port(), std::memory_order_relaxed);
+    {
+      MutexLock lock(&mu_);
+      sync_queue_.push_back(session);
     }
-  } else if ((internal::EqualsIgnoreCase(args[0], "PSYNC") && args.size() == 3) ||
-             (internal::EqualsIgnoreCase(args[0], "SYNC") && args.size() == 1)) {
-    const bool sync = args.size() == 1;  // the old SYNC: always a full sync, no reply line
-    if (!sync && !internal::ParseInt64(args[2], &out.offset)) {
-      reply = "-ERR value is not an integer or out of range\r\n";
-    } else {
-      out.replication_id = sync ? std::string() : std::string(args[1]);
-      if (sync) out.offset = -1;
-      s.handshaking = false;
-      {
-        MutexLock lock(&mu_);
-        sync_queue_.push_back(session);
-      }
-      sync_cv_.Signal();
-      return;
-    }
-  } else {
-    reply = absl::StrCat("-ERR unknown command '", AsAbsl(args[0].substr(0, 64)),
-                         "' during the replication handshake\r\n");
+    sync_cv_.Signal();
+    return;
   }
+  s.listening_port.store(s.handshake.listening_port(), std::memory_order_relaxed);
+  if (reply.empty()) return;  // REPLCONF ACK or GETACK before PSYNC: no reply
   // A few bytes on a connection that has sent nothing else yet: the socket takes them.
   Status sent = s.transport->Send(reply);
   if (!sent.ok()) {
@@ -498,10 +484,10 @@ void Primary::Impl::Resync(const SessionPtr& session) {
       status = SendBacklogAndAttach(session, *start);
     }
   } else {
-    if (handshake.replication_id != "?") {
+    if (handshake.replication_id() != "?") {
       partial_syncs_refused_.fetch_add(1, std::memory_order_relaxed);
       Log(absl::StrCat("Partial resynchronization not accepted for ", s.peer, ": it asked for '",
-                       AsAbsl(handshake.replication_id), "' offset ", handshake.offset,
+                       AsAbsl(handshake.replication_id()), "' offset ", handshake.offset(),
                        ", my replication IDs are '", replication_id_, "' and '",
                        secondary_.replication_id, "', my backlog holds ", log_->first_offset() + 1,
                        " to ", log_->end_offset()));
@@ -546,6 +532,7 @@ uint64_t Primary::Impl::AttachAtEnd(const SessionPtr& session) {
     }
     offset = buffer_end_;
     session->stream_pos = offset;
+    session->sent_offset.store(offset, std::memory_order_relaxed);
     streams_.push_back(session);
   }
   stream_cv_.Signal();
@@ -564,6 +551,7 @@ Status Primary::Impl::SendBacklogAndAttach(const SessionPtr& session, uint64_t f
       }
       if (from >= buffer_start()) {
         session->stream_pos = from;
+        session->sent_offset.store(from, std::memory_order_relaxed);
         streams_.push_back(session);
         break;
       }
@@ -581,13 +569,13 @@ Status Primary::Impl::SendBacklogAndAttach(const SessionPtr& session, uint64_t f
 
 std::optional<uint64_t> Primary::Impl::PartialResyncStart(const Handshake& handshake) const {
   // PSYNC's offset is the replica's offset plus one, as in Redis.
-  if (handshake.offset < 1) return std::nullopt;
-  uint64_t start = static_cast<uint64_t>(handshake.offset - 1);
+  if (handshake.offset() < 1) return std::nullopt;
+  uint64_t start = static_cast<uint64_t>(handshake.offset() - 1);
   if (start < log_->first_offset() || start > log_->end_offset()) return std::nullopt;
-  if (handshake.replication_id == replication_id_) return start;
+  if (handshake.replication_id() == replication_id_) return start;
   // The previous history is shared up to the promotion offset, not after it.
-  if (!secondary_.replication_id.empty() && handshake.replication_id == secondary_.replication_id &&
-      start <= secondary_.offset) {
+  if (!secondary_.replication_id.empty() &&
+      handshake.replication_id() == secondary_.replication_id && start <= secondary_.offset) {
     return start;
   }
   return std::nullopt;
@@ -596,25 +584,26 @@ std::optional<uint64_t> Primary::Impl::PartialResyncStart(const Handshake& hands
 Status Primary::Impl::FullResync(Session& session, uint64_t offset) {
   // The snapshot starts at `offset`: every change logged from here on is in the stream
   // after it, so the fuzzy snapshot plus that stream gives the exact data set.
-  if (!session.handshake.replication_id.empty()) {
+  if (!session.handshake.legacy_sync()) {
     MIRRORKV_RETURN_IF_ERROR(session.transport->Send(
         absl::StrCat("+FULLRESYNC ", replication_id_, " ", offset, "\r\n")));
   }
   const SnapshotPosition position{replication_id_, offset};
-  if (session.handshake.mirrorkv_snapshot) {
+  if (session.handshake.mirrorkv_snapshot()) {
     // Each collection records the log's reserved end while its stripe is locked: the
     // replica skips the collection effects its copy already holds (docs/design.md).
-    return internal::SendFramed(*session.transport, session.handshake.eof, [&](WritableFile& out) {
-      return internal::WriteSnapshotAt(store_, position, out, {},
-                                       [this] { return log_->reserved_end(); })
-          .status();
-    });
+    return internal::SendFramed(
+        *session.transport, session.handshake.eof(), [&](WritableFile& out) {
+          return internal::WriteSnapshotAt(store_, position, out, {},
+                                           [this] { return log_->reserved_end(); })
+              .status();
+        });
   }
   // A redis-server replica: an RDB of the same walk, so that nothing is appended to the
   // shared log for one replica's sync (see docs/replication_protocol.md).
   RdbWriteOptions rdb;
   rdb.position = position;
-  return internal::SendFramed(*session.transport, session.handshake.eof, [&](WritableFile& out) {
+  return internal::SendFramed(*session.transport, session.handshake.eof(), [&](WritableFile& out) {
     return WriteRdb(store_, out, rdb).status();
   });
 }
@@ -721,6 +710,7 @@ size_t Primary::Impl::SendTo(Session& s) {
     }
     if (*n == 0) break;
     s.stream_pos += *n;
+    s.sent_offset.store(s.stream_pos, std::memory_order_relaxed);
     sent += *n;
   }
   return sent;
@@ -763,8 +753,7 @@ size_t Primary::Impl::CountAcked(uint64_t target) const {
   MutexLock lock(&mu_);
   size_t acked = 0;
   for (const auto& s : sessions_) {
-    acked += s->online.load(std::memory_order_acquire) &&
-             s->acked_offset.load(std::memory_order_relaxed) >= target;
+    acked += s->online.load(std::memory_order_acquire) && s->confirmed_offset() >= target;
   }
   return acked;
 }
@@ -870,12 +859,16 @@ void Primary::Impl::SetMinReplicas(size_t count, std::chrono::milliseconds max_l
 // --- Public wrappers ---
 
 Result<std::unique_ptr<Primary>> Primary::Create(Store& store, const PrimaryOptions& options) {
-  if (store.impl().replica()) {
-    return Status::FailedPrecondition("a replica-mode store cannot become a primary");
-  }
   if (!options.resume_from.replication_id.empty() &&
       options.resume_from.replication_id.size() != 40) {
     return Status::InvalidArgument("a replication id has 40 characters");
+  }
+  MIRRORKV_RETURN_IF_ERROR(store.impl().ClaimReplicationRole(kPrimaryHolder));
+  if (store.impl().replica()) {
+    store.impl().ReleaseReplicationRole();
+    return Status::FailedPrecondition(
+        "a replica-mode Store cannot become a primary; call Store::LeaveReplicaMode first, "
+        "or promote its Replica");
   }
   std::string id = options.resume_from.replication_id.empty() ? NewReplicationId()
                                                               : options.resume_from.replication_id;
@@ -892,11 +885,8 @@ Primary::~Primary() = default;
 
 void Primary::Serve(std::unique_ptr<Transport> transport) { impl_->Serve(std::move(transport)); }
 
-void Primary::ServeAfterHandshake(std::unique_ptr<Transport> transport, uint16_t listening_port,
-                                  std::vector<std::string> capabilities, std::string replication_id,
-                                  int64_t offset) {
-  impl_->ServeAfterHandshake(std::move(transport), listening_port, std::move(capabilities),
-                             std::move(replication_id), offset);
+Result<uint16_t> Primary::ListenTcp(const std::string& address, uint16_t port) {
+  return impl_->ListenTcp(address, port);
 }
 
 ReplicationPosition Primary::position() const { return impl_->position(); }

@@ -1,10 +1,11 @@
 // Primary::Impl: the command log of a primary Store and the sessions of its replicas.
 //
 // A fixed set of threads serves every replica, however many connect and whatever they do
-// (kSyncWorkers + 2 per Primary):
+// (kSyncWorkers + 2 per Primary, and one accepting thread per ListenTcp address):
 //
 //  - the receiver waits (poll(2)) on every replica's connection at once: it reads the
-//    handshake of a replica that connected through Serve, then REPLCONF ACKs; it completes
+//    handshake (handshake.h) of a replica that connected through Serve or the TCP
+//    listener, then REPLCONF ACKs; it completes
 //    the WAITs that the ACKs satisfy (WaitForReplicasAsync), and every 100 ms sends PINGs
 //    down the stream, disconnects replicas that stopped acknowledging, and keeps
 //    min_replicas_to_write enforced;
@@ -45,9 +46,14 @@
 #include "engine/base/mutex.h"
 #include "mirrorkv/replication.h"
 #include "replication/command_log.h"
+#include "replication/handshake.h"
+#include "replication/tcp_listener.h"
 #include "replication/transport_io.h"
 
 namespace mirrorkv {
+
+// How a Primary names itself when it holds a Store (Store::Impl::ClaimReplicationRole).
+inline constexpr std::string_view kPrimaryHolder = "a Primary";
 
 class Primary::Impl {
  public:
@@ -55,7 +61,8 @@ class Primary::Impl {
   static constexpr size_t kSyncWorkers = 2;
 
   // Takes over `log`, which must hold the stream up to the store's current state
-  // (empty for a new history), and installs it as the store's replication sink.
+  // (empty for a new history), and installs it as the store's replication sink. The
+  // caller has made this Primary the store's holder; the destructor releases it.
   // `secondary` is the previous history's id and the offset up to which it is valid
   // (empty id: none). Check start_status() before using the object.
   Impl(Store& store, const PrimaryOptions& options, std::unique_ptr<internal::CommandLog> log,
@@ -67,9 +74,10 @@ class Primary::Impl {
   const Status& start_status() const { return start_status_; }
 
   void Serve(std::unique_ptr<Transport> transport);
-  void ServeAfterHandshake(std::unique_ptr<Transport> transport, uint16_t listening_port,
-                           std::vector<std::string> capabilities, std::string replication_id,
-                           int64_t offset);
+  // internal::ServeHandshaken: a replica whose handshake the caller read.
+  void ServeHandshaken(std::unique_ptr<Transport> transport,
+                       const internal::ReplicaHandshake& handshake);
+  Result<uint16_t> ListenTcp(const std::string& address, uint16_t port) ABSL_LOCKS_EXCLUDED(mu_);
   ReplicationPosition position() const;
   ReplicationPosition secondary_position() const;
   size_t WaitForReplicas(size_t count, std::chrono::milliseconds timeout);
@@ -87,14 +95,7 @@ class Primary::Impl {
   struct Session;
   using SessionPtr = std::shared_ptr<Session>;
 
-  // What the replica asked for in its handshake.
-  struct Handshake {
-    uint16_t listening_port = 0;
-    bool mirrorkv_snapshot = false;    // announced "capa mirrorkv-snapshot"
-    bool eof = false;                  // announced "capa eof": takes $EOF: framing
-    std::string replication_id = "?";  // empty: the old SYNC command (no +FULLRESYNC line)
-    int64_t offset = -1;
-  };
+  using Handshake = internal::ReplicaHandshake;
 
   // A WAIT in progress (WaitForReplicasAsync).
   struct Waiter {
@@ -160,7 +161,8 @@ class Primary::Impl {
 
   // Online replicas that acknowledged within `max_lag_ms` of `now_ms`.
   size_t GoodReplicas(int64_t now_ms, int64_t max_lag_ms) const ABSL_LOCKS_EXCLUDED(mu_);
-  // Replicas online and at or past `target`.
+  // Replicas online and at or past `target` both in what they acknowledged and in what
+  // they were sent: WAIT never counts bytes that were not sent (Session::confirmed_offset).
   size_t CountAcked(uint64_t target) const ABSL_LOCKS_EXCLUDED(mu_);
   // Refuses writes, or accepts them again, for the min-replicas settings of the moment.
   void UpdateWriteRefusal() ABSL_LOCKS_EXCLUDED(refusal_mu_, mu_);
@@ -173,6 +175,8 @@ class Primary::Impl {
   Status start_status_;
 
   mutable Mutex mu_;
+  // Accepting replicas (ListenTcp); stopped first when the Primary goes.
+  std::vector<std::unique_ptr<internal::TcpListener>> listeners_ ABSL_GUARDED_BY(mu_);
   std::vector<SessionPtr> sessions_ ABSL_GUARDED_BY(mu_);
   std::deque<SessionPtr> sync_queue_ ABSL_GUARDED_BY(mu_);  // PSYNC read, not answered
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;

@@ -53,7 +53,12 @@ class Replica::Impl {
     log_ = std::make_unique<internal::CommandLog>(options_.backlog_bytes, offset_);
   }
 
-  ~Impl() { Stop(); }
+  // The Store stays in replica mode, with its data (Store::LeaveReplicaMode), and free
+  // for another Primary or Replica; unless promoted, when the Primary holds it now.
+  ~Impl() {
+    Stop();
+    if (!promoted_) store_.impl().ReleaseReplicationRole();
+  }
 
   void Start() ABSL_LOCKS_EXCLUDED(mu_) {
     MutexLock lock(&mu_);
@@ -120,6 +125,8 @@ class Replica::Impl {
       log = std::move(log_);
       previous = {replication_id_, offset_};
     }
+    promoted_ = true;
+    store_.impl().TransferReplicationRole(kPrimaryHolder);
     store_.impl().SetReplicaMode(false);
     // The replica's backlog already holds the stream up to `previous.offset`; the new
     // history continues it, and the old id stays valid up to that offset.
@@ -155,6 +162,8 @@ class Replica::Impl {
 
   Store& store_;
   const ReplicaOptions options_;
+  // Set by Promote, which hands the Store to the new Primary.
+  bool promoted_ = false;
 
   mutable Mutex mu_;
   CondVar wake_;
@@ -217,7 +226,7 @@ void Replica::Impl::Run() {
           reason = "Failed trying to load the MASTER synchronization DB from socket: ";
           break;
         case Phase::kStream:
-          reason = "Connection with master lost: ";
+          reason = absl::StrCat("Connection with master lost at offset ", position().offset, ": ");
           break;
       }
     } else {
@@ -232,7 +241,7 @@ void Replica::Impl::Run() {
     MutexLock lock(&mu_);
     if (stop_) break;
     link_ = LinkState::kDown;
-    last_error_ = status;
+    last_error_ = Status(status.code(), reason + std::string(status.message()));
     if (down_since_ms_ == 0) down_since_ms_ = MonotonicMillis();
     wake_.WaitWithTimeout(&mu_, options_.reconnect_delay);
   }
@@ -245,6 +254,7 @@ Status Replica::Impl::RunLink(Transport& transport, Phase* phase) {
     MutexLock lock(&mu_);
     link_ = LinkState::kConnected;
     down_since_ms_ = 0;
+    last_error_ = Status::Ok();  // a good reconnect: the old reason no longer applies
   }
   *phase = Phase::kStream;
   return StreamLoop(transport, reader);
@@ -483,6 +493,7 @@ Result<std::unique_ptr<Replica>> Replica::Create(Store& store, Connector connect
       options.resume_from.replication_id.size() != 40) {
     return Status::InvalidArgument("a replication id has 40 characters");
   }
+  MIRRORKV_RETURN_IF_ERROR(store.impl().ClaimReplicationRole("a Replica"));
   return std::unique_ptr<Replica>(
       new Replica(std::make_unique<Impl>(store, std::move(connector), options)));
 }

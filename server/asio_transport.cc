@@ -227,7 +227,8 @@ class AsioTransport final : public Transport {
 
   ~AsioTransport() override { Stop(); }
 
-  Status Listen(const std::vector<std::string>& addresses, int port, int backlog) override {
+  Status Listen(const std::vector<std::string>& addresses, int* port_inout, int backlog) override {
+    int& port = *port_inout;
     asio::io_context& io = threads_[0]->io();
     for (const std::string& entry : addresses) {
       const auto [text, optional] = ParseBindAddress(entry);
@@ -251,6 +252,8 @@ class AsioTransport final : public Transport {
         return Status::IOError(absl::StrFormat(
             "Could not create server TCP listening socket %s:%d: %s", text, port, error.message()));
       }
+      // A free port was asked for: the other addresses bind the one found.
+      if (port == 0) port = acceptor->local_endpoint().port();
       acceptors_.push_back(std::move(acceptor));
     }
     if (acceptors_.empty()) return Status::IOError("No address to listen on");

@@ -27,7 +27,7 @@
 #include "engine/base/mutex.h"
 #include "server/commands.h"
 #include "server/pubsub.h"
-#include "server/replication.h"
+#include "server/replication_role.h"
 #include "server/reply_builder.h"
 #include "server/resp_parser.h"
 #include "server/string_hash.h"

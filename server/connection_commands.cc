@@ -10,7 +10,7 @@
 #include "mirrorkv/clock.h"
 #include "server/client.h"
 #include "server/commands.h"
-#include "server/replication.h"
+#include "server/replication_role.h"
 #include "server/server.h"
 #include "server/version.h"
 

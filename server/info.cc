@@ -23,7 +23,7 @@
 #include "server/io_thread.h"
 #include "server/persistence.h"
 #include "server/pubsub.h"
-#include "server/replication.h"
+#include "server/replication_role.h"
 #include "server/server.h"
 #include "server/version.h"
 

@@ -1,6 +1,6 @@
 // The replication commands: REPLCONF, PSYNC and SYNC (a replica's handshake, after which
 // the connection is handed to the replication primary), REPLICAOF / SLAVEOF, ROLE and
-// WAIT, with Redis 7.0's replies. The role itself is server/replication.h.
+// WAIT, with Redis 7.0's replies. The role itself is server/replication_role.h.
 #include <algorithm>
 #include <chrono>
 #include <memory>
@@ -11,39 +11,22 @@
 #include "server/client.h"
 #include "server/commands.h"
 #include "server/io_thread.h"
-#include "server/replication.h"
+#include "server/replication_role.h"
 #include "server/server.h"
 
 namespace mirrorkv::server {
 namespace {
 
-// REPLCONF <option> <value> ...: what a replica announces before PSYNC. The values are
-// kept on the connection until its PSYNC. ACK and GETACK get no reply, as in Redis (they
-// only matter on an established replication link, which is no longer a client here).
+// REPLCONF <option> <value> ...: what a replica announces before PSYNC, kept on the
+// connection until its PSYNC. ACK and GETACK get no reply, as in Redis (they only matter
+// on an established replication link, which is no longer a client here).
 void ReplconfCommand(CommandContext& ctx) {
-  if (ctx.argc() % 2 == 0) {
-    ReplySyntaxError(ctx);
-    return;
+  Result<bool> replied = ctx.client.replica_handshake().Replconf(ctx.args);
+  if (!replied.ok()) {
+    ctx.reply.Error(replied.status().message());
+  } else if (*replied) {
+    ctx.reply.Ok();
   }
-  ReplicaHandshake& handshake = ctx.client.replica_handshake();
-  for (size_t i = 1; i < ctx.argc(); i += 2) {
-    std::string_view option = ctx.args[i];
-    std::string_view value = ctx.args[i + 1];
-    if (EqualsIgnoreCase(option, "listening-port")) {
-      int64_t port;
-      if (!ParseIntegerArg(ctx, value, &port)) return;
-      handshake.listening_port = static_cast<uint16_t>(std::clamp<int64_t>(port, 0, 65535));
-    } else if (EqualsIgnoreCase(option, "capa")) {
-      handshake.capabilities.emplace_back(value);
-    } else if (EqualsIgnoreCase(option, "ack") || EqualsIgnoreCase(option, "getack")) {
-      return;
-    } else if (!EqualsIgnoreCase(option, "ip-address") && !EqualsIgnoreCase(option, "rdb-only") &&
-               !EqualsIgnoreCase(option, "rdb-filter-only")) {
-      ctx.reply.Error(absl::StrCat("ERR Unrecognized REPLCONF option: ", internal::AsAbsl(option)));
-      return;
-    }
-  }
-  ctx.reply.Ok();
 }
 
 // PSYNC <replication id> <offset> and SYNC: the connection becomes a replica. Nothing is
@@ -55,17 +38,10 @@ void PsyncCommand(CommandContext& ctx) {
     ctx.reply.Error(allowed.message());
     return;
   }
-  ReplicaHandshake& handshake = ctx.client.replica_handshake();
-  if (ctx.argc() >= 3) {  // PSYNC (SYNC has no arguments)
-    int64_t offset;
-    if (!ParseIntegerArg(ctx, ctx.args[2], &offset)) return;
-    handshake.replication_id = std::string(ctx.args[1]);
-    handshake.offset = offset;
-  } else {
-    // SYNC, the pre-PSYNC command (redis-cli --rdb and --replica send it): no id at all,
-    // which tells the Primary to send the payload without a +FULLRESYNC line.
-    handshake.replication_id.clear();
-    handshake.offset = -1;
+  Status accepted = ctx.client.replica_handshake().Psync(ctx.args);
+  if (!accepted.ok()) {
+    ctx.reply.Error(accepted.message());
+    return;
   }
   ctx.client.RequestHandover();
 }

@@ -22,7 +22,7 @@
 #include "server/logger.h"
 #include "server/persistence.h"
 #include "server/pubsub.h"
-#include "server/replication.h"
+#include "server/replication_role.h"
 #include "server/scripting/scripting.h"
 #include "server/version.h"
 
@@ -175,7 +175,7 @@ Status Server::Init() {
   if (!config_.logfile.empty()) MIRRORKV_RETURN_IF_ERROR(Logger::Get().SetFile(config_.logfile));
   start_time_ms_ = NowMs();
   run_id_ = RandomHex(40);
-  port_ = config_.port;
+  port_.store(config_.port, std::memory_order_relaxed);
   config_.maxclients = AdjustOpenFilesLimit(config_.maxclients);
 
   // By default half the CPUs: the kernel's network processing and the clients (often on
@@ -229,10 +229,6 @@ Status Server::Init() {
       ServerReplication::Create(*store_, ReplicationSettingsLocked());
   if (!replication.ok()) return replication.status();
   replication_ = std::move(*replication);
-  if (!config_.replicaof_host.empty()) {
-    replication_->ReplicaOf(config_.replicaof_host, static_cast<uint16_t>(config_.replicaof_port),
-                            ReplicationSettingsLocked());
-  }
   scripting_ = std::make_unique<Scripting>(*this);
   transport_ = NewAsioTransport(*this, threads);
   return Status::Ok();
@@ -273,18 +269,26 @@ ReplicationSettings Server::ReplicationSettingsLocked() const {
 // The configuration lock is held across the switch so that CONFIG REWRITE (which Sentinel
 // sends right after SLAVEOF) records the role that is in effect.
 bool Server::ReplicaOf(const std::string& host, uint16_t port) {
-  MutexLock lock(&config_mu_);
-  if (!replication_->ReplicaOf(host, port, ReplicationSettingsLocked())) return false;
-  config_.replicaof_host = host;
-  config_.replicaof_port = port;
+  {
+    MutexLock lock(&config_mu_);
+    if (!replication_->ReplicaOf(host, port, ReplicationSettingsLocked())) return false;
+    config_.replicaof_host = host;
+    config_.replicaof_port = port;
+  }
+  if (role_listener_) role_listener_(host, port);
   return true;
 }
 
 Status Server::PromoteToPrimary() {
-  MutexLock lock(&config_mu_);
-  MIRRORKV_RETURN_IF_ERROR(replication_->PromoteToPrimary(ReplicationSettingsLocked()));
-  config_.replicaof_host.clear();
-  config_.replicaof_port = 0;
+  bool was_replica;
+  {
+    MutexLock lock(&config_mu_);
+    was_replica = replication_->is_replica();
+    MIRRORKV_RETURN_IF_ERROR(replication_->PromoteToPrimary(ReplicationSettingsLocked()));
+    config_.replicaof_host.clear();
+    config_.replicaof_port = 0;
+  }
+  if (was_replica && role_listener_) role_listener_("", 0);
   return Status::Ok();
 }
 
@@ -444,18 +448,33 @@ void Server::Cron() {
   }
 }
 
-// The control thread: listens, starts the I/O threads, then only handles signals and the
-// cron until SHUTDOWN or a signal stops it; then the transport closes every connection
-// and joins its threads before Run returns.
 int Server::Run() {
+  if (!Listen().ok()) return 1;
+  return Serve(/*handle_signals=*/true);
+}
+
+Status Server::Listen() {
   control_ = std::make_unique<ControlLoop>();
   ServerConfig current = config();
-  Status listening = transport_->Listen(current.bind, static_cast<int>(current.port),
-                                        static_cast<int>(current.tcp_backlog));
+  int port = static_cast<int>(current.port);
+  Status listening = transport_->Listen(current.bind, &port, static_cast<int>(current.tcp_backlog));
   if (!listening.ok()) {
     Log(LogLevel::kWarning, "%s", listening.message());
     Log(LogLevel::kWarning, "Failed listening on port %d (tcp), aborting.", current.port);
-    return 1;
+    return listening;
+  }
+  {
+    // Port 0 asked for a free port: from here on the bound one is this server's port (INFO,
+    // CONFIG GET, and what it announces to a primary as a replica).
+    MutexLock lock(&config_mu_);
+    config_.port = port;
+    port_.store(port, std::memory_order_relaxed);
+    // replicaof from the configuration: started once the port that the replica announces
+    // to its primary (REPLCONF listening-port) is known.
+    if (!config_.replicaof_host.empty()) {
+      replication_->ReplicaOf(config_.replicaof_host, static_cast<uint16_t>(config_.replicaof_port),
+                              ReplicationSettingsLocked());
+    }
   }
   if (!current.pidfile.empty()) {
     std::ofstream pidfile(current.pidfile);
@@ -463,12 +482,21 @@ int Server::Run() {
   }
   transport_->Start();
   Log(LogLevel::kNotice, "Listening on %s port %d with %d I/O threads",
-      absl::StrJoin(current.bind, " "), current.port, threads().size());
+      absl::StrJoin(current.bind, " "), port, threads().size());
   Log(LogLevel::kNotice, "Ready to accept connections");
+  return Status::Ok();
+}
 
+// The control thread: handles signals (if asked) and the cron until SHUTDOWN, a signal or
+// StopServing stops it; then the transport closes every connection and joins its threads
+// before Serve returns.
+int Server::Serve(bool handle_signals) {
+  ServerConfig current = config();
   ControlLoop& control = *control_;
-  control.signals.add(SIGINT);
-  control.signals.add(SIGTERM);
+  if (handle_signals) {
+    control.signals.add(SIGINT);
+    control.signals.add(SIGTERM);
+  }
   std::function<void(const asio::error_code&, int)> on_signal =
       [this, &control, &on_signal](const asio::error_code& error, int signal) {
         if (error) return;
@@ -478,7 +506,7 @@ int Server::Run() {
           control.signals.async_wait(on_signal);  // keep running, as Redis does
         }
       };
-  control.signals.async_wait(on_signal);
+  if (handle_signals) control.signals.async_wait(on_signal);
 
   int64_t period_ms = std::max<int64_t>(1, 1000 / std::max<int64_t>(1, current.hz));
   std::function<void(const asio::error_code&)> on_tick = [&](const asio::error_code& error) {

@@ -14,6 +14,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <span>
@@ -44,9 +45,10 @@ struct ReplicationSettings;
 class Transport {
  public:
   virtual ~Transport() = default;
-  // Opens a listening socket on every address (IPv4 or IPv6 literal). kIOError naming
-  // the address on failure.
-  virtual Status Listen(const std::vector<std::string>& addresses, int port, int backlog) = 0;
+  // Opens a listening socket on every address (IPv4 or IPv6 literal) at `*port`. A port
+  // of 0 binds a free port (the first address's, for all of them) and sets `*port` to
+  // it. kIOError naming the address on failure.
+  virtual Status Listen(const std::vector<std::string>& addresses, int* port, int backlog) = 0;
   // Starts the I/O threads and accepting.
   virtual void Start() = 0;
   // Stops accepting, closes every connection and joins the I/O threads. Idempotent.
@@ -114,6 +116,14 @@ class Server {
   // Listens, serves until SHUTDOWN or SIGINT/SIGTERM, and returns the process exit
   // code: 0 after a clean shutdown, 1 if listening failed. Call once, from main.
   int Run();
+  // Run in two steps, for a server embedded in an application (include/mirrorkv/server.h):
+  // Listen opens the sockets and starts the I/O threads (the listening error, if any);
+  // Serve then runs the control loop on the calling thread until SHUTDOWN or
+  // StopServing, taking SIGINT/SIGTERM only if `handle_signals`. Each is called once.
+  Status Listen();
+  int Serve(bool handle_signals);
+  // Stops serving without saving: Serve returns. Thread-safe; idempotent.
+  void StopServing();
 
   // --- State the commands use ---
   Store& store() { return *store_; }
@@ -139,6 +149,11 @@ class Server {
   // false if this server already follows host:port.
   bool ReplicaOf(const std::string& host, uint16_t port) ABSL_LOCKS_EXCLUDED(config_mu_);
   Status PromoteToPrimary() ABSL_LOCKS_EXCLUDED(config_mu_);
+  // Called after each role change made by ReplicaOf (the new primary's host and port) or
+  // PromoteToPrimary (empty host, 0), on the thread that made it, with no lock held. Set
+  // before Listen; null: none.
+  using RoleListener = std::function<void(const std::string& primary_host, uint16_t primary_port)>;
+  void set_role_listener(RoleListener listener) { role_listener_ = std::move(listener); }
 
   // Values read on every request, mirrored out of the configuration into atomics.
   ParserLimits parser_limits() const {
@@ -165,7 +180,7 @@ class Server {
   // Identity, for INFO and HELLO.
   const std::string& run_id() const { return run_id_; }
   int64_t start_time_ms() const { return start_time_ms_; }
-  int port() const { return static_cast<int>(port_); }
+  int port() const { return static_cast<int>(port_.load(std::memory_order_relaxed)); }
   const std::string& executable() const { return executable_; }
   void set_executable(std::string path) { executable_ = std::move(path); }
   // Operations per second over the last second, sampled by the cron.
@@ -192,7 +207,6 @@ class Server {
   ReplicationSettings ReplicationSettingsLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(config_mu_);
   void Cron();
   void CloseIdleClients(int64_t now_ms);
-  void StopServing();
 
   mutable Mutex config_mu_;
   ServerConfig config_ ABSL_GUARDED_BY(config_mu_);
@@ -233,8 +247,9 @@ class Server {
 
   std::string run_id_;
   int64_t start_time_ms_ = 0;
-  int64_t port_ = 0;
+  std::atomic<int64_t> port_{0};  // relaxed: set once before any client connects
   std::string executable_;
+  RoleListener role_listener_;
 
   // The control loop (Run's thread): signals, cron, and the stop request.
   struct ControlLoop;

@@ -11,7 +11,7 @@
 #include "server/commands.h"
 #include "server/logger.h"
 #include "server/persistence.h"
-#include "server/replication.h"
+#include "server/replication_role.h"
 #include "server/server.h"
 
 namespace mirrorkv::server {

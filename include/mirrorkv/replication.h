@@ -7,13 +7,37 @@
 // resync), or `+FULLRESYNC <id> <offset>`, a snapshot and the stream from that offset.
 // The same protocol runs over an in-process transport pair or TCP (transport.h).
 //
-//   auto primary = mirrorkv::Primary::Create(*primary_store, {});
-//   auto [near, far] = mirrorkv::CreateInProcessTransportPair();
-//   (*primary)->Serve(std::move(far));
-//   auto replica = mirrorkv::Replica::Create(*replica_store, ConnectorReturning(near), {});
-//   (*replica)->Start();
-//   ...
-//   (*primary)->WaitForReplicas(1, 100ms);   // the writes so far are on one replica
+// Example: a replica in the same process, and WAIT. This is compiled as it stands by
+// tests/replication (header_example_test.cc), so it stays correct.
+//
+//   mirrorkv::Status FollowInProcess(mirrorkv::Store& primary_store,
+//                                    mirrorkv::Store& replica_store) {
+//     MIRRORKV_ASSIGN_OR_RETURN(std::unique_ptr<mirrorkv::Primary> primary,
+//                               mirrorkv::Primary::Create(primary_store, {}));
+//     // Each (re)connection attempt of the replica gets a new in-process link.
+//     mirrorkv::Primary* serving = primary.get();
+//     auto connector = [serving]() -> mirrorkv::Result<std::unique_ptr<mirrorkv::Transport>> {
+//       auto [near, far] = mirrorkv::CreateInProcessTransportPair();
+//       serving->Serve(std::move(far));
+//       return std::move(near);
+//     };
+//     MIRRORKV_ASSIGN_OR_RETURN(std::unique_ptr<mirrorkv::Replica> replica,
+//                               mirrorkv::Replica::Create(replica_store, connector, {}));
+//     replica->Start();
+//     MIRRORKV_RETURN_IF_ERROR(primary_store.Set("session:42", "alice"));
+//     if (primary->WaitForReplicas(1, std::chrono::seconds(5)) < 1) {
+//       return mirrorkv::Status::DeadlineExceeded("no replica acknowledged the write");
+//     }
+//     // replica_store.Get("session:42") returns "alice" from here on.
+//     return mirrorkv::Status::Ok();  // the replica is destroyed first, then the primary
+//   }
+//
+// Ownership. A Store is held by at most one Primary or one Replica at a time: creating a
+// second one fails with kFailedPrecondition and a message naming the holder. Promotion
+// hands the Store from the Replica to the new Primary. A destroyed Primary leaves its
+// Store writable; a destroyed Replica leaves it in replica mode with the data applied so
+// far (read-only, so that nothing diverges from the primary by accident), free for a new
+// Replica, or writable again after Store::LeaveReplicaMode.
 //
 // Positions. A position is (replication id, offset): the id names a history of
 // changes, the offset counts the bytes of its stream, exactly as Redis counts them.
@@ -37,6 +61,9 @@
 #include "mirrorkv/transport.h"
 
 namespace mirrorkv {
+namespace internal {
+class PrimaryAccess;
+}  // namespace internal
 
 // (replication id, offset): the same pair a snapshot records.
 using ReplicationPosition = SnapshotPosition;
@@ -92,7 +119,8 @@ struct ReplicaInfo {
   std::string peer;                        // the transport's peer
   uint16_t listening_port = 0;             // as the replica announced (REPLCONF listening-port)
   bool online = false;                     // past the initial sync, streaming
-  uint64_t acked_offset = 0;               // the last offset it acknowledged
+  uint64_t acked_offset = 0;               // the last offset it acknowledged (as it said:
+                                           // WAIT counts only what was also sent to it)
   uint64_t lag_bytes = 0;                  // the primary's offset minus acked_offset
   std::chrono::milliseconds since_ack{0};  // time since its last acknowledgement
 };
@@ -101,10 +129,12 @@ struct ReplicaInfo {
 class Primary {
  public:
   // Makes `store` a replication primary: its changes are logged from now on. `store`
-  // is borrowed, must outlive the Primary, and must not be in replica mode
-  // (kFailedPrecondition). Only one Primary per Store.
+  // is borrowed and must outlive the Primary. kFailedPrecondition if another Primary or
+  // a Replica holds the Store (the message says which), or if it is in replica mode;
+  // kInvalidArgument for a resume_from id that is not 40 characters.
   static Result<std::unique_ptr<Primary>> Create(Store& store, const PrimaryOptions& options);
-  // Disconnects every replica and stops logging. The Store keeps its data.
+  // Disconnects every replica and stops logging. The Store keeps its data, stays
+  // writable, and is free for another Primary or a Replica.
   ~Primary();
   Primary(const Primary&) = delete;
   Primary& operator=(const Primary&) = delete;
@@ -114,14 +144,15 @@ class Primary {
   // (kSyncWorkers + 2 in replication/primary_impl.h: 4), however many connect.
   void Serve(std::unique_ptr<Transport> transport);
 
-  // Serves a replica whose handshake was already read by the caller (a server that
-  // parsed the commands itself): `capabilities` as given in REPLCONF capa, then
-  // PSYNC's `replication_id` ("?" for none) and `offset` (the argument, i.e. the
-  // replica's offset + 1, or -1). An empty `replication_id` stands for the old SYNC
-  // command: a full resync whose payload comes without the +FULLRESYNC line.
-  void ServeAfterHandshake(std::unique_ptr<Transport> transport, uint16_t listening_port,
-                           std::vector<std::string> capabilities, std::string replication_id,
-                           int64_t offset);
+  // Accepts replicas over TCP on `address` (a numeric IPv4 or IPv6 address, or a name;
+  // "0.0.0.0" or "::" for every interface) and `port` (0: any free port), each served as
+  // by Serve, on a thread owned by the Primary, with PrimaryOptions::password required
+  // (AUTH) when it is set. Returns the bound port. May be called again for more
+  // addresses. Accepting stops before the destructor disconnects the replicas, so no
+  // connection arrives at a Primary going away. kInvalidArgument for an address that
+  // does not resolve; kIOError if it cannot be bound (in use, not permitted);
+  // kResourceExhausted if its thread cannot be started.
+  Result<uint16_t> ListenTcp(const std::string& address, uint16_t port);
 
   // The current position: the replication id and the offset of the last logged byte.
   ReplicationPosition position() const;
@@ -172,7 +203,8 @@ class Primary {
   class Impl;
 
  private:
-  friend class Replica;  // Promote builds a Primary around the replica's log
+  friend class Replica;                  // Promote builds a Primary around the replica's log
+  friend class internal::PrimaryAccess;  // the RESP server hands over replicas it accepted
   explicit Primary(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
@@ -233,7 +265,9 @@ struct ReplicaStatus {
   // Time since the last byte from the primary, and since the link went down (0 while up).
   std::chrono::milliseconds since_last_io{0};
   std::chrono::milliseconds down_for{0};
-  // Why the link last went down, or the last sync failed; OK if it never did.
+  // Why the link last went down or the last sync failed, with what it was doing then
+  // ("Connection with master lost at offset 1234: ..."); OK if it never did, and OK
+  // again once a reconnection has completed its handshake.
   Status last_error;
   // With ReplicaOptions::skip_unsupported: keys the last full resync left out, and
   // commands of the stream skipped since the Replica was created.
@@ -251,10 +285,15 @@ class Replica {
   using Connector = std::function<Result<std::unique_ptr<Transport>>()>;
 
   // `store` is borrowed, must outlive the Replica, and is switched to replica mode
-  // (public writes fail with kFailedPrecondition; reads still work).
+  // (public writes fail with kFailedPrecondition; reads still work). kFailedPrecondition
+  // if a Primary or another Replica holds the Store (the message says which);
+  // kInvalidArgument for an empty connector or a resume_from id not 40 characters long.
   static Result<std::unique_ptr<Replica>> Create(Store& store, Connector connector,
                                                  const ReplicaOptions& options);
-  // Stops the link.
+  // Stops the link. The Store keeps the data applied so far and stays in replica mode
+  // (Store::LeaveReplicaMode makes it writable); read position() first to resume from
+  // it later (ReplicaOptions::resume_from). After Promote, the Store belongs to the new
+  // Primary and this changes nothing.
   ~Replica();
   Replica(const Replica&) = delete;
   Replica& operator=(const Replica&) = delete;

@@ -237,6 +237,17 @@ class Store {
   // MULTI/EXEC on a replica). O(keys); holds up to that many stripe locks at once.
   std::vector<std::optional<std::string>> MultiGet(std::span<const std::string_view> keys) const;
 
+  // GET and PEXPIRETIME in one atomic read: the value and the deadline (absolute Unix
+  // ms, or kTtlNoExpiry) of the same moment, where Get then ExpireTime could see the key
+  // expire or change in between. kNotFound if absent or expired. The second form fills
+  // caller-owned storage (no allocation when the value fits; unchanged on kNotFound).
+  struct TimedValue {
+    std::string value;
+    int64_t deadline_ms = kTtlNoExpiry;
+  };
+  Result<TimedValue> GetWithDeadline(std::string_view key) const;
+  Status GetWithDeadline(std::string_view key, std::string* value, int64_t* deadline_ms) const;
+
   // PTTL: milliseconds until the deadline, kTtlNoExpiry or kTtlMissingKey.
   int64_t Ttl(std::string_view key) const;
   // PEXPIRETIME: the absolute deadline in Unix ms, kTtlNoExpiry or kTtlMissingKey.
@@ -269,6 +280,19 @@ class Store {
   // the next write, not immediately.
   void SetMaxMemory(size_t bytes);
   void SetEvictionPolicy(EvictionPolicy policy);
+
+  // --- Replica mode (StoreOptions::replica) ---
+
+  // Whether public writes are refused because the Store is (or was) a replica's.
+  bool replica_mode() const;
+  // Makes a replica-mode Store writable again. A Store stays in replica mode, with its
+  // data, after its Replica is destroyed (or stopped following), so that nothing writes
+  // to a copy by accident: the application decides. Writing to it starts a history of
+  // its own; to serve replicas from that history, create a Primary afterwards (a Primary
+  // on a replica-mode Store is refused). kFailedPrecondition while a Replica holds the
+  // Store (replication.h: promote it with Replica::Promote instead). OK and nothing
+  // changes when the Store is writable already. Thread-safe; O(1).
+  Status LeaveReplicaMode();
 
   // Internal; for the engine and replication modules only.
   class Impl;

@@ -11,7 +11,7 @@
 #include "server/client.h"
 #include "server/io_thread.h"
 #include "server/logger.h"
-#include "server/replication.h"
+#include "server/replication_role.h"
 #include "server/scripting/lua_engine.h"
 #include "server/server.h"
 

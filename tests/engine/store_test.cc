@@ -228,6 +228,23 @@ TEST_F(StoreTest, ExpiredKeyReadsAsMissingBeforeAnySweep) {
   EXPECT_EQ(store_->stats().expired, 1u);
 }
 
+TEST_F(StoreTest, GetWithDeadlineReadsValueAndDeadlineTogether) {
+  ASSERT_TRUE(store_->Set("timed", "v", {.expiry = Expiry::After(100ms)}).ok());
+  ASSERT_TRUE(store_->Set("plain", "w").ok());
+  Result<Store::TimedValue> timed = store_->GetWithDeadline("timed");
+  ASSERT_TRUE(timed.ok());
+  EXPECT_EQ(timed->value, "v");
+  EXPECT_EQ(timed->deadline_ms, kStart + 100);
+  EXPECT_EQ(store_->GetWithDeadline("plain")->deadline_ms, kTtlNoExpiry);
+  // Past the deadline the pair is gone together: never a value with no deadline.
+  clock_.Advance(100);
+  std::string value = "unchanged";
+  int64_t deadline = 0;
+  EXPECT_TRUE(store_->GetWithDeadline("timed", &value, &deadline).IsNotFound());
+  EXPECT_EQ(value, "unchanged");
+  EXPECT_TRUE(store_->GetWithDeadline("missing").status().IsNotFound());
+}
+
 TEST_F(StoreTest, ActiveExpiryDeletesUntouchedKeys) {
   for (int i = 0; i < 100; ++i) {
     ASSERT_TRUE(

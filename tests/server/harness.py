@@ -197,6 +197,17 @@ class ServerProcess:
         return False
 
 
+def terminate(proc):
+    """Stops a child process with SIGTERM, or SIGKILL if it does not exit in time."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=STOP_TIMEOUT)
+
+
 def stop_and_check(server, password=None):
     """Stops `server`; raises AssertionError unless it exited with 0 and its log holds no
     sanitizer report."""

@@ -22,7 +22,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (STOP_TIMEOUT, MultiServerTestCase, free_port,  # noqa: E402
-                     info_fields, wait_until)
+                     info_fields, terminate, wait_until)
 
 REDIS_SENTINEL = "/usr/bin/redis-sentinel"
 # Sentinel's timing (down-after 1 s) makes a failover take 2-4 s; the bound allows for
@@ -33,7 +33,7 @@ FAILOVER_TIMEOUT = 30.0
 class Sentinel:
     """redis-sentinel on a free port, monitoring `master` as "m", in a temporary dir."""
 
-    def __init__(self, master_port):
+    def __init__(self, master_port, quorum=1):
         self.port = free_port()
         self.dir = tempfile.mkdtemp(prefix="mkvsentinel-")
         self.conf = os.path.join(self.dir, "sentinel.conf")
@@ -41,7 +41,7 @@ class Sentinel:
             f.write("port %d\n" % self.port)
             f.write("bind 127.0.0.1\n")
             f.write("dir %s\n" % self.dir)
-            f.write("sentinel monitor m 127.0.0.1 %d 1\n" % master_port)
+            f.write("sentinel monitor m 127.0.0.1 %d %d\n" % (master_port, quorum))
             f.write("sentinel down-after-milliseconds m 1000\n")
             f.write("sentinel failover-timeout m 5000\n")
         self.log_path = os.path.join(self.dir, "sentinel.log")
@@ -58,13 +58,7 @@ class Sentinel:
             return f.read().decode("utf-8", "replace")
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=STOP_TIMEOUT)
+        terminate(self.proc)
         self.log_file.close()
         shutil.rmtree(self.dir, ignore_errors=True)
 

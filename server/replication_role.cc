@@ -1,5 +1,5 @@
-// ServerReplication: the server's primary or replica role. See replication.h.
-#include "server/replication.h"
+// ServerReplication: the server's primary or replica role. See replication_role.h.
+#include "server/replication_role.h"
 
 #include <algorithm>
 #include <cstring>
@@ -192,9 +192,7 @@ void ServerReplication::ServeReplica(int fd, std::string peer, std::string alrea
     return;
   }
   Log(LogLevel::kNotice, "Replica %s asks for synchronization", peer);
-  primary_->ServeAfterHandshake(std::move(transport), handshake.listening_port,
-                                std::move(handshake.capabilities),
-                                std::move(handshake.replication_id), handshake.offset);
+  internal::ServeHandshaken(*primary_, std::move(transport), handshake);
 }
 
 void ServerReplication::WaitForReplicas(size_t count, std::chrono::milliseconds timeout, bool block,

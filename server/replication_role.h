@@ -2,7 +2,7 @@
 // (include/mirrorkv/replication.h). The server is either a primary — it owns a `Primary`
 // for its Store, and a client connection that completes the replica handshake (REPLCONF
 // ... then PSYNC or SYNC) is taken out of the I/O loop and its socket handed to
-// `Primary::ServeAfterHandshake` — or a replica, following another server through a
+// the Primary (internal::ServeHandshaken) — or a replica, following another server through a
 // `Replica` and `ConnectTcp`. REPLICAOF host port turns a primary into a replica (its
 // position is kept, so that it continues with a partial resync when the new primary
 // shares its history, as after a failover); REPLICAOF NO ONE promotes a replica
@@ -27,16 +27,14 @@
 #include "mirrorkv/replication.h"
 #include "mirrorkv/status.h"
 #include "mirrorkv/store.h"
+#include "replication/handshake.h"
 
 namespace mirrorkv::server {
 
-// What a replica announced on its connection before PSYNC (REPLCONF), and what PSYNC asked.
-struct ReplicaHandshake {
-  uint16_t listening_port = 0;
-  std::vector<std::string> capabilities;  // REPLCONF capa values, in order
-  std::string replication_id = "?";       // PSYNC's id; "?" for none (and for SYNC)
-  int64_t offset = -1;                    // PSYNC's offset argument (the replica's + 1)
-};
+// What a replica announced on its connection before PSYNC (REPLCONF), and what PSYNC
+// asked: the replication library's handshake state, fed by the REPLCONF and PSYNC
+// commands of the command table.
+using ReplicaHandshake = internal::ReplicaHandshake;
 
 // Settings fixed when a role starts (from the server configuration).
 struct ReplicationSettings {

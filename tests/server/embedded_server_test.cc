@@ -1,0 +1,162 @@
+// mirrorkv::Server embedded in a process: two nodes on their own Stores (ports from 0)
+// replicating to each other, the role-change callback, and Stop under load.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "mirrorkv/server.h"
+
+namespace mirrorkv {
+namespace {
+
+using namespace std::chrono_literals;
+
+// A blocking loopback connection with a 5 s timeout on every call; closed on destruction.
+class Connection {
+ public:
+  explicit Connection(uint16_t port) : fd_(socket(AF_INET, SOCK_STREAM, 0)) {
+    timeval timeout{5, 0};
+    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+    setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(port);
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    connected_ = connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0;
+  }
+  ~Connection() { close(fd_); }
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // Sends an inline command and returns the first reply line ("" on error or timeout).
+  std::string Call(const std::string& command) {
+    std::string line = command + "\r\n";
+    if (!connected_ || send(fd_, line.data(), line.size(), MSG_NOSIGNAL) < 0) return "";
+    std::string reply;
+    char c;
+    while (recv(fd_, &c, 1, 0) == 1) {
+      if (c == '\n') break;
+      if (c != '\r') reply += c;
+    }
+    return reply;
+  }
+
+ private:
+  int fd_;
+  bool connected_ = false;
+};
+
+ServerOptions NodeOptions() {
+  ServerOptions options;
+  options.port = 0;
+  options.io_threads = 1;
+  options.settings = {"--loglevel", "warning"};
+  return options;
+}
+
+template <typename Predicate>
+bool WaitFor(Predicate predicate, std::chrono::milliseconds timeout = 10s) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (predicate()) return true;
+    std::this_thread::sleep_for(5ms);
+  }
+  return predicate();
+}
+
+TEST(EmbeddedServerTest, TwoNodesInOneProcessReplicateAndReportRoleChanges) {
+  auto primary = Server::Start(NodeOptions());
+  ASSERT_TRUE(primary.ok()) << primary.status().ToString();
+  ASSERT_NE((*primary)->port(), 0);
+
+  std::mutex mu;
+  std::vector<RoleChange> changes;
+  ServerOptions replica_options = NodeOptions();
+  replica_options.replicaof = "127.0.0.1 " + std::to_string((*primary)->port());
+  replica_options.on_role_change = [&](const RoleChange& change) {
+    std::lock_guard<std::mutex> lock(mu);
+    changes.push_back(change);
+  };
+  auto replica = Server::Start(replica_options);
+  ASSERT_TRUE(replica.ok()) << replica.status().ToString();
+  ASSERT_NE((*replica)->port(), (*primary)->port());
+  EXPECT_TRUE((*replica)->is_replica());
+  EXPECT_FALSE((*primary)->is_replica());
+
+  // Written in process on the primary, read in process on the replica.
+  ASSERT_TRUE((*primary)->store().Set("session:1", "alice").ok());
+  Result<size_t> acked = (*primary)->WaitForReplicas(1, 10s);
+  ASSERT_TRUE(acked.ok());
+  EXPECT_EQ(*acked, 1u);
+  EXPECT_EQ(*(*replica)->store().Get("session:1"), "alice");
+  EXPECT_EQ((*replica)->store().Set("x", "y").code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ((*replica)->WaitForReplicas(1, 10ms).status().code(), StatusCode::kFailedPrecondition);
+
+  // What Sentinel does: REPLICAOF NO ONE over the node's endpoint.
+  Connection admin((*replica)->port());
+  EXPECT_EQ(admin.Call("REPLICAOF NO ONE"), "+OK");
+  EXPECT_FALSE((*replica)->is_replica());
+  EXPECT_TRUE((*replica)->store().Set("x", "y").ok());
+  EXPECT_EQ(admin.Call("REPLICAOF 127.0.0.1 " + std::to_string((*primary)->port())), "+OK");
+  std::lock_guard<std::mutex> lock(mu);
+  ASSERT_EQ(changes.size(), 2u);
+  EXPECT_FALSE(changes[0].replica);
+  EXPECT_TRUE(changes[1].replica);
+  EXPECT_EQ(changes[1].primary_host, "127.0.0.1");
+  EXPECT_EQ(changes[1].primary_port, (*primary)->port());
+}
+
+TEST(EmbeddedServerTest, StopUnder300ClientsAndTwoReplicasReturnsWithinASecond) {
+  auto primary = Server::Start(NodeOptions());
+  ASSERT_TRUE(primary.ok()) << primary.status().ToString();
+  const uint16_t port = (*primary)->port();
+  ServerOptions replica_options = NodeOptions();
+  replica_options.replicaof = "127.0.0.1 " + std::to_string(port);
+  auto first = Server::Start(replica_options);
+  auto second = Server::Start(replica_options);
+  ASSERT_TRUE(first.ok() && second.ok());
+  ASSERT_TRUE((*primary)->store().Set("k", "v").ok());
+  ASSERT_EQ(*(*primary)->WaitForReplicas(2, 10s), 2u);
+
+  std::vector<std::unique_ptr<Connection>> clients;
+  for (int i = 0; i < 300; ++i) {
+    clients.push_back(std::make_unique<Connection>(port));
+    ASSERT_EQ(clients.back()->Call("PING"), "+PONG") << "client " << i;
+  }
+  // Writers keep going while the node stops; their errors are expected.
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> writers;
+  for (int w = 0; w < 4; ++w) {
+    writers.emplace_back([&, w] {
+      Connection writer(port);
+      for (int i = 0; !stop.load(); ++i) {
+        if (writer.Call("SET w" + std::to_string(w) + " " + std::to_string(i)).empty()) break;
+      }
+    });
+  }
+  std::this_thread::sleep_for(100ms);
+  auto start = std::chrono::steady_clock::now();
+  (*primary)->Stop();
+  auto took = std::chrono::steady_clock::now() - start;
+  stop.store(true);
+  for (auto& writer : writers) writer.join();
+  EXPECT_LT(took, 1s) << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
+                      << " ms";
+  // The replicas notice and keep their data.
+  EXPECT_TRUE(WaitFor([&] { return (*first)->store().Exists("k"); }));
+  primary->reset();
+  EXPECT_EQ(*(*second)->store().Get("k"), "v");
+}
+
+}  // namespace
+}  // namespace mirrorkv
