@@ -84,6 +84,13 @@ class CommandLog final : public MutationListener {
   // append is known to be inside of once it returned (end_offset() may still be lower
   // while another writer's earlier append is copying).
   uint64_t reserved_end() const { return reserved_.load(std::memory_order_seq_cst); }
+  // The end of every append begun before the call, once all of them are published:
+  // waits (spinning, microseconds) for appends of other threads still copying.
+  uint64_t SettledEnd() const {
+    const uint64_t end = reserved_end();
+    WaitPublished(end);
+    return end;
+  }
   // The oldest offset a reader can still start from. Advisory: a Read may still find
   // its chunk re-claimed if writers move on meanwhile.
   uint64_t first_offset() const;

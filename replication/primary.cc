@@ -234,7 +234,7 @@ void Primary::Impl::Drop(Session& session, std::string_view reason) {
 }
 
 ReplicationPosition Primary::Impl::position() const {
-  return {replication_id_, log_->end_offset()};
+  return {replication_id_, log_->SettledEnd()};
 }
 
 ReplicationPosition Primary::Impl::secondary_position() const { return secondary_; }

@@ -78,6 +78,7 @@ class Replica::Impl {
       thread = std::move(thread_);
     }
     wake_.SignalAll();
+    applied_.SignalAll();
     if (thread.joinable()) thread.join();
     MutexLock lock(&mu_);
     running_ = false;
@@ -114,6 +115,18 @@ class Replica::Impl {
   ReplicationPosition position() const ABSL_LOCKS_EXCLUDED(mu_) {
     MutexLock lock(&mu_);
     return {replication_id_, offset_};
+  }
+
+  bool WaitForOffset(uint64_t offset, std::chrono::milliseconds timeout) const
+      ABSL_LOCKS_EXCLUDED(mu_) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    MutexLock lock(&mu_);
+    while (offset_ < offset) {
+      auto now = std::chrono::steady_clock::now();
+      if (stop_ || now >= deadline) return false;  // Promote stops the Replica too
+      applied_.WaitWithTimeout(&mu_, deadline - now);
+    }
+    return true;
   }
 
   Result<std::unique_ptr<Primary>> Promote(const PrimaryOptions& options) ABSL_LOCKS_EXCLUDED(mu_) {
@@ -167,6 +180,7 @@ class Replica::Impl {
 
   mutable Mutex mu_;
   CondVar wake_;
+  mutable CondVar applied_;  // offset_ moved, or the Replica stopped (WaitForOffset)
   Connector connector_ ABSL_GUARDED_BY(mu_);
   std::string replication_id_ ABSL_GUARDED_BY(mu_);
   uint64_t offset_ ABSL_GUARDED_BY(mu_) = 0;
@@ -371,6 +385,7 @@ Status Replica::Impl::ReceiveSnapshot(internal::TransportReader& reader, const s
   MutexLock lock(&mu_);
   replication_id_ = id;
   offset_ = offset;
+  applied_.SignalAll();
   log_ = std::make_unique<internal::CommandLog>(options_.backlog_bytes, offset);
   ++full_resyncs_;
   skipped_keys_ = skipped;
@@ -381,6 +396,7 @@ void Replica::Impl::Commit(std::string_view bytes) {
   MutexLock lock(&mu_);
   log_->Append(bytes);
   offset_ += bytes.size();
+  applied_.SignalAll();
 }
 
 Status Replica::Impl::StreamLoop(Transport& transport, internal::TransportReader& reader) {
@@ -505,6 +521,9 @@ void Replica::Stop() { impl_->Stop(); }
 void Replica::SetConnector(Connector connector) { impl_->SetConnector(std::move(connector)); }
 ReplicaStatus Replica::status() const { return impl_->status(); }
 ReplicationPosition Replica::position() const { return impl_->position(); }
+bool Replica::WaitForOffset(uint64_t offset, std::chrono::milliseconds timeout) const {
+  return impl_->WaitForOffset(offset, timeout);
+}
 
 Result<std::unique_ptr<Primary>> Replica::Promote(const PrimaryOptions& options) {
   return impl_->Promote(options);

@@ -9,6 +9,7 @@
 #include "absl/strings/str_split.h"
 #include "mirrorkv/server.h"
 #include "server/config.h"
+#include "server/primary_forwarder.h"
 #include "server/replication_role.h"
 #include "server/server.h"
 
@@ -40,6 +41,16 @@ std::vector<std::string> ToFlags(const ServerOptions& options) {
   return flags;
 }
 
+// Where a primary node reaches itself: its first listening address, with a wildcard
+// replaced by the loopback of its family.
+std::string SelfAddress(const server::ServerConfig& config) {
+  if (config.bind.empty()) return "127.0.0.1";
+  std::string address = server::ParseBindAddress(config.bind.front()).literal;
+  if (address == "0.0.0.0") return "127.0.0.1";
+  if (address == "::") return "::1";
+  return address;
+}
+
 }  // namespace
 
 class Server::Impl {
@@ -59,9 +70,11 @@ class Server::Impl {
   }
 
   server::Server& server() { return *server_; }
+  server::PrimaryForwarder& forwarder() { return forwarder_; }
 
  private:
   std::unique_ptr<server::Server> server_;
+  server::PrimaryForwarder forwarder_;
   std::thread thread_;
 };
 
@@ -94,6 +107,29 @@ Result<size_t> Server::WaitForReplicas(size_t count, std::chrono::milliseconds t
       count, timeout, /*block=*/timeout.count() > 0, [] { return false; },
       [&done](Result<size_t> acked) { done.set_value(std::move(acked)); });
   return result.get();
+}
+
+// A primary node runs the command through its own server, like any client's, so that
+// both roles give the same semantics; a replica node forwards it and then waits for the
+// fence (replication_role.h).
+Result<ServerReply> Server::Write(std::span<const std::string_view> command,
+                                  std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  server::ServerReplication& replication = impl_->server().replication();
+  std::optional<server::ServerReplication::WriteTarget> target = replication.ForwardTarget();
+  if (!target.has_value()) {
+    server::ServerConfig config = impl_->server().config();
+    target = server::ServerReplication::WriteTarget{
+        SelfAddress(config), static_cast<uint16_t>(impl_->server().port()), config.requirepass};
+  }
+  MIRRORKV_ASSIGN_OR_RETURN(
+      server::PrimaryForwarder::Outcome outcome,
+      impl_->forwarder().Run(target->host, target->port, target->password, command, timeout));
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      deadline - std::chrono::steady_clock::now());
+  MIRRORKV_RETURN_IF_ERROR(
+      replication.WaitForApplied(outcome.fence, std::max(left, std::chrono::milliseconds(0))));
+  return std::move(outcome.reply);
 }
 
 }  // namespace mirrorkv

@@ -98,7 +98,8 @@ Status ServerReplication::EnsurePrimaryLocked() {
 
 ServerReplication::~ServerReplication() {
   MutexLock lock(&mu_);
-  replica_.reset();  // stops the link thread
+  if (replica_ != nullptr) replica_->Stop();  // also ends the WaitForApplied in progress
+  replica_.reset();
   primary_.reset();  // disconnects the replicas, answers the WAITs
 }
 
@@ -242,6 +243,36 @@ Status ServerReplication::SetMinReplicas(size_t count, std::chrono::milliseconds
   if (primary_ == nullptr && count > 0) return EnsurePrimaryLocked();
   if (primary_ != nullptr) primary_->SetMinReplicas(count, max_lag);
   return Status::Ok();
+}
+
+std::optional<ServerReplication::WriteTarget> ServerReplication::ForwardTarget() const {
+  MutexLock lock(&mu_);
+  if (replica_ == nullptr) return std::nullopt;
+  return WriteTarget{master_host_, master_port_, settings_.masterauth};
+}
+
+Status ServerReplication::WaitForApplied(uint64_t offset, std::chrono::milliseconds timeout) const {
+  std::shared_ptr<Replica> replica;
+  uint64_t reached = 0;
+  {
+    MutexLock lock(&mu_);
+    replica = replica_;
+    if (replica == nullptr) {
+      reached = primary_ != nullptr ? primary_->position().offset : 0;
+    }
+  }
+  if (replica == nullptr) {
+    if (reached >= offset) return Status::Ok();
+    return Status::Unavailable(absl::StrCat("this node became the primary at offset ", reached,
+                                            " before it applied the write (offset ", offset,
+                                            "); the write may be lost"));
+  }
+  const auto start = std::chrono::steady_clock::now();
+  if (replica->WaitForOffset(offset, timeout)) return Status::Ok();
+  std::string why = absl::StrCat("the write is on the primary (offset ", offset,
+                                 ") but this node applied only up to ", replica->position().offset);
+  if (std::chrono::steady_clock::now() - start >= timeout) return Status::DeadlineExceeded(why);
+  return Status::Unavailable(absl::StrCat(why, " when it stopped following"));
 }
 
 bool ServerReplication::is_replica() const {

@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -141,6 +142,20 @@ class ServerReplication {
   // promoted. Fails as Primary::Create does.
   Status SetMinReplicas(size_t count, std::chrono::milliseconds max_lag) ABSL_LOCKS_EXCLUDED(mu_);
 
+  // The primary a replica forwards writes to (Server::Write): its host, port and the
+  // password to give it (masterauth); nullopt on a primary.
+  struct WriteTarget {
+    std::string host;
+    uint16_t port = 0;
+    std::string password;
+  };
+  std::optional<WriteTarget> ForwardTarget() const ABSL_LOCKS_EXCLUDED(mu_);
+  // Waits until this server's Store holds its primary's stream up to `offset`
+  // (Replica::WaitForOffset). OK at once on a primary that has reached `offset` (this
+  // node was promoted and holds it); kUnavailable on one that has not, or when the
+  // replica stops or is promoted meanwhile; kDeadlineExceeded after `timeout`.
+  Status WaitForApplied(uint64_t offset, std::chrono::milliseconds timeout) const
+      ABSL_LOCKS_EXCLUDED(mu_);
   bool is_replica() const ABSL_LOCKS_EXCLUDED(mu_);
   ReplicationReport Report() const ABSL_LOCKS_EXCLUDED(mu_);
 
@@ -179,7 +194,9 @@ class ServerReplication {
   // The replication id INFO reports while there is no Primary (Redis's replid of a
   // server without a backlog); the Primary starts a new one, as Redis does then.
   const std::string standalone_id_;
-  std::unique_ptr<Replica> replica_ ABSL_GUARDED_BY(mu_);
+  // Shared so that WaitForApplied can wait on it without holding mu_ (a promotion
+  // stops it, which ends such a wait, before it is let go here).
+  std::shared_ptr<Replica> replica_ ABSL_GUARDED_BY(mu_);
   std::string master_host_ ABSL_GUARDED_BY(mu_);
   uint16_t master_port_ ABSL_GUARDED_BY(mu_) = 0;
 

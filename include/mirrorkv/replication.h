@@ -154,7 +154,9 @@ class Primary {
   // kResourceExhausted if its thread cannot be started.
   Result<uint16_t> ListenTcp(const std::string& address, uint16_t port);
 
-  // The current position: the replication id and the offset of the last logged byte.
+  // The current position: the replication id and the offset just past every change made
+  // before the call (waiting, for a few microseconds at most, for changes of other
+  // threads that are still being copied into the log).
   ReplicationPosition position() const;
   // The secondary id and the offset up to which it is valid; empty after Create.
   ReplicationPosition secondary_position() const;
@@ -309,6 +311,13 @@ class Replica {
   ReplicaStatus status() const;
   // The position applied so far: what a promotion would continue from.
   ReplicationPosition position() const;
+  // Waits until the stream up to `offset` has been applied to the Store (position().offset
+  // >= offset), up to `timeout`; returns whether it was. Read-your-writes for a write made
+  // on the primary: pass the primary's offset read after the write (Primary::position()
+  // there, or ROLE's offset), and this Store's reads see the write once this returns
+  // true. Offsets continue across promotions, so the primary's offset stays comparable
+  // after a failover. Thread-safe; returns false at once after Stop or Promote.
+  bool WaitForOffset(uint64_t offset, std::chrono::milliseconds timeout) const;
 
   // Stops following and turns this replica's store into a primary's (promotion). The
   // new primary has a new replication id; the current id stays valid as its secondary

@@ -24,8 +24,11 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <memory>
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "mirrorkv/status.h"
@@ -38,6 +41,22 @@ struct RoleChange {
   bool replica = false;      // false: now a primary
   std::string primary_host;  // the primary followed (replica only)
   uint16_t primary_port = 0;
+};
+
+// A RESP reply to a command run with Server::Write. Error replies are not replies here
+// but the call's Status.
+struct ServerReply {
+  enum class Type {
+    kStatus,   // +OK and the like: `text`
+    kInteger,  // `integer`
+    kBulk,     // `text`, binary-safe
+    kNil,      // a null bulk or array (SET ... NX that did not set, GETDEL of nothing)
+    kArray,    // `elements`
+  };
+  Type type = Type::kNil;
+  std::string text;
+  int64_t integer = 0;
+  std::vector<ServerReply> elements;
 };
 
 struct ServerOptions {
@@ -90,6 +109,28 @@ class Server {
   // `timeout` for `count` of them (0: counts without waiting). kFailedPrecondition on a
   // replica.
   Result<size_t> WaitForReplicas(size_t count, std::chrono::milliseconds timeout);
+
+  // Runs a write command ({"SET", key, value, "PX", "60000"}, {"GETDEL", code}, ...) on
+  // the node's current primary, with read-your-writes: when this returns OK, this node's
+  // Store shows the write (and everything the primary had applied before it). On a
+  // primary node the command runs on this server; on a replica node it is forwarded to
+  // the primary over one pooled connection (authenticated with masterauth), then this
+  // call waits until the local replica has applied the primary's offset read on that
+  // connection right after the write. All within `timeout`.
+  //
+  // Never a false OK: if the primary dies or stops being the primary before both the
+  // reply and its offset arrive, the call fails, and the write may or may not have been
+  // applied (kUnavailable, or kDeadlineExceeded when `timeout` passed; the message says
+  // which). Errors the primary replies with come back as a Status: kUnavailable for the
+  // retryable ones (READONLY during a failover, LOADING, BUSY, MASTERDOWN),
+  // kResourceExhausted for OOM, kInvalidArgument for the rest (WRONGTYPE, syntax).
+  // Thread-safe; forwarded calls are serialized on the one connection.
+  Result<ServerReply> Write(std::span<const std::string_view> command,
+                            std::chrono::milliseconds timeout);
+  Result<ServerReply> Write(std::initializer_list<std::string_view> command,
+                            std::chrono::milliseconds timeout) {
+    return Write(std::span<const std::string_view>(command.begin(), command.size()), timeout);
+  }
 
   class Impl;
 

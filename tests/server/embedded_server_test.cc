@@ -1,5 +1,6 @@
 // mirrorkv::Server embedded in a process: two nodes on their own Stores (ports from 0)
-// replicating to each other, the role-change callback, and Stop under load.
+// replicating to each other, the role-change callback, Stop under load, and writes made
+// on a replica node (forwarded to the primary, read-your-writes).
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -156,6 +157,101 @@ TEST(EmbeddedServerTest, StopUnder300ClientsAndTwoReplicasReturnsWithinASecond) 
   EXPECT_TRUE(WaitFor([&] { return (*first)->store().Exists("k"); }));
   primary->reset();
   EXPECT_EQ(*(*second)->store().Get("k"), "v");
+}
+
+// A primary and a replica of it, both in this process.
+struct TwoNodes {
+  std::unique_ptr<Server> primary;
+  std::unique_ptr<Server> replica;
+};
+
+TwoNodes StartTwoNodes(ServerOptions primary_options = NodeOptions()) {
+  TwoNodes nodes;
+  auto primary = Server::Start(primary_options);
+  EXPECT_TRUE(primary.ok()) << primary.status().ToString();
+  if (!primary.ok()) return nodes;
+  nodes.primary = std::move(*primary);
+  ServerOptions replica_options = NodeOptions();
+  replica_options.replicaof = "127.0.0.1 " + std::to_string(nodes.primary->port());
+  replica_options.masterauth = primary_options.requirepass;
+  auto replica = Server::Start(replica_options);
+  EXPECT_TRUE(replica.ok()) << replica.status().ToString();
+  if (replica.ok()) nodes.replica = std::move(*replica);
+  return nodes;
+}
+
+TEST(EmbeddedServerTest, WritesOnAReplicaNodeAreReadableThereAsSoonAsTheCallReturns) {
+  ServerOptions primary_options = NodeOptions();
+  primary_options.requirepass = "s3cret";  // the forwarder authenticates with masterauth
+  TwoNodes nodes = StartTwoNodes(primary_options);
+  ASSERT_TRUE(nodes.replica != nullptr);
+  Store& local = nodes.replica->store();
+  for (int i = 0; i < 10000; ++i) {
+    std::string key = "session:" + std::to_string(i);
+    std::string value = "user-" + std::to_string(i);
+    Result<ServerReply> reply = nodes.replica->Write({"SET", key, value, "PX", "600000"}, 5s);
+    ASSERT_TRUE(reply.ok()) << i << ": " << reply.status().ToString();
+    ASSERT_EQ(reply->type, ServerReply::Type::kStatus);
+    ASSERT_EQ(reply->text, "OK");
+    // No wait, no retry: the local replica already holds it.
+    Result<std::string> read = local.Get(key);
+    ASSERT_TRUE(read.ok()) << i << ": " << read.status().ToString();
+    ASSERT_EQ(*read, value) << i;
+  }
+  // A one-time code checked and deleted on the primary: the value comes back, and the
+  // local copy is gone when the call returns.
+  ASSERT_TRUE(nodes.replica->Write({"SET", "otp:7", "123456"}, 5s).ok());
+  Result<ServerReply> code = nodes.replica->Write({"GETDEL", "otp:7"}, 5s);
+  ASSERT_TRUE(code.ok()) << code.status().ToString();
+  EXPECT_EQ(code->type, ServerReply::Type::kBulk);
+  EXPECT_EQ(code->text, "123456");
+  EXPECT_FALSE(local.Exists("otp:7"));
+  EXPECT_EQ(nodes.replica->Write({"GETDEL", "otp:7"}, 5s)->type, ServerReply::Type::kNil);
+  // The primary's error replies are the call's Status.
+  ASSERT_TRUE(nodes.replica->Write({"HSET", "h", "f", "v"}, 5s).ok());
+  Result<ServerReply> wrong = nodes.replica->Write({"INCR", "h"}, 5s);
+  EXPECT_EQ(wrong.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(wrong.status().message().find("WRONGTYPE"), std::string_view::npos)
+      << wrong.status().ToString();
+  // On the primary node the same call runs there.
+  Result<ServerReply> counted = nodes.primary->Write({"INCRBY", "counter", "5"}, 5s);
+  ASSERT_TRUE(counted.ok()) << counted.status().ToString();
+  EXPECT_EQ(counted->type, ServerReply::Type::kInteger);
+  EXPECT_EQ(counted->integer, 5);
+  EXPECT_EQ(*nodes.primary->store().Get("counter"), "5");
+}
+
+TEST(EmbeddedServerTest, APrimaryStoppedMidForwardGivesAnErrorNeverAFalseOk) {
+  TwoNodes nodes = StartTwoNodes();
+  ASSERT_TRUE(nodes.replica != nullptr);
+  Store& local = nodes.replica->store();
+  std::atomic<int> ok{0};
+  std::atomic<int> failed{0};
+  std::atomic<int> false_ok{0};
+  std::atomic<bool> stop{false};
+  std::thread writer([&] {
+    for (int i = 0; !stop.load(); ++i) {
+      std::string key = "k" + std::to_string(i);
+      Result<ServerReply> reply = nodes.replica->Write({"SET", key, "v"}, 500ms);
+      if (!reply.ok()) {
+        ++failed;
+        const StatusCode code = reply.status().code();
+        if (code != StatusCode::kUnavailable && code != StatusCode::kDeadlineExceeded) {
+          ADD_FAILURE() << "unexpected error: " << reply.status().ToString();
+        }
+        continue;
+      }
+      ++ok;
+      if (!local.Exists(key)) ++false_ok;
+    }
+  });
+  ASSERT_TRUE(WaitFor([&] { return ok.load() >= 200; }));
+  nodes.primary->Stop();  // mid-forward: the writer is in a call most of the time
+  ASSERT_TRUE(WaitFor([&] { return failed.load() >= 3; }));
+  stop.store(true);
+  writer.join();
+  EXPECT_EQ(false_ok.load(), 0);
+  EXPECT_GE(ok.load(), 200);
 }
 
 }  // namespace
