@@ -117,16 +117,18 @@ class Replica::Impl {
     return {replication_id_, offset_};
   }
 
-  bool WaitForOffset(uint64_t offset, std::chrono::milliseconds timeout) const
+  bool WaitForPosition(const ReplicationPosition& position, std::chrono::milliseconds timeout) const
       ABSL_LOCKS_EXCLUDED(mu_) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    MutexLock lock(&mu_);
-    while (offset_ < offset) {
-      auto now = std::chrono::steady_clock::now();
-      if (stop_ || now >= deadline) return false;  // Promote stops the Replica too
-      applied_.WaitWithTimeout(&mu_, deadline - now);
-    }
-    return true;
+    return WaitLinkedUntil(timeout, [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return replication_id_ == position.replication_id && offset_ >= position.offset;
+    });
+  }
+
+  bool WaitForFullResync(uint64_t full_resyncs_before, std::chrono::milliseconds timeout) const
+      ABSL_LOCKS_EXCLUDED(mu_) {
+    return WaitLinkedUntil(timeout, [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return full_resyncs_ > full_resyncs_before;
+    });
   }
 
   Result<std::unique_ptr<Primary>> Promote(const PrimaryOptions& options) ABSL_LOCKS_EXCLUDED(mu_) {
@@ -168,6 +170,21 @@ class Replica::Impl {
     MutexLock lock(&mu_);
     link_ = state;
   }
+  // Waits until the link is up (a sync on the current connection finished: the position
+  // is then in the primary's history) and `reached` holds, up to `timeout`; false at
+  // once when the Replica stops (Promote stops it too).
+  template <typename Predicate>
+  bool WaitLinkedUntil(std::chrono::milliseconds timeout, Predicate reached) const
+      ABSL_LOCKS_EXCLUDED(mu_) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    MutexLock lock(&mu_);
+    while (link_ != LinkState::kConnected || !reached()) {
+      auto now = std::chrono::steady_clock::now();
+      if (stop_ || now >= deadline) return false;
+      applied_.WaitWithTimeout(&mu_, deadline - now);
+    }
+    return true;
+  }
   bool stopping() const ABSL_LOCKS_EXCLUDED(mu_) {
     MutexLock lock(&mu_);
     return stop_;
@@ -180,7 +197,8 @@ class Replica::Impl {
 
   mutable Mutex mu_;
   CondVar wake_;
-  mutable CondVar applied_;  // offset_ moved, or the Replica stopped (WaitForOffset)
+  // offset_ moved, the link came up, or the Replica stopped (WaitLinkedUntil).
+  mutable CondVar applied_;
   Connector connector_ ABSL_GUARDED_BY(mu_);
   std::string replication_id_ ABSL_GUARDED_BY(mu_);
   uint64_t offset_ ABSL_GUARDED_BY(mu_) = 0;
@@ -267,6 +285,7 @@ Status Replica::Impl::RunLink(Transport& transport, Phase* phase) {
   {
     MutexLock lock(&mu_);
     link_ = LinkState::kConnected;
+    applied_.SignalAll();
     down_since_ms_ = 0;
     last_error_ = Status::Ok();  // a good reconnect: the old reason no longer applies
   }
@@ -521,8 +540,13 @@ void Replica::Stop() { impl_->Stop(); }
 void Replica::SetConnector(Connector connector) { impl_->SetConnector(std::move(connector)); }
 ReplicaStatus Replica::status() const { return impl_->status(); }
 ReplicationPosition Replica::position() const { return impl_->position(); }
-bool Replica::WaitForOffset(uint64_t offset, std::chrono::milliseconds timeout) const {
-  return impl_->WaitForOffset(offset, timeout);
+bool Replica::WaitForPosition(const ReplicationPosition& position,
+                              std::chrono::milliseconds timeout) const {
+  return impl_->WaitForPosition(position, timeout);
+}
+bool Replica::WaitForFullResync(uint64_t full_resyncs_before,
+                                std::chrono::milliseconds timeout) const {
+  return impl_->WaitForFullResync(full_resyncs_before, timeout);
 }
 
 Result<std::unique_ptr<Primary>> Replica::Promote(const PrimaryOptions& options) {

@@ -120,15 +120,18 @@ Result<ServerReply> Server::Write(std::span<const std::string_view> command,
   if (!target.has_value()) {
     server::ServerConfig config = impl_->server().config();
     target = server::ServerReplication::WriteTarget{
-        SelfAddress(config), static_cast<uint16_t>(impl_->server().port()), config.requirepass};
+        SelfAddress(config), static_cast<uint16_t>(impl_->server().port()), config.requirepass,
+        /*full_resyncs=*/0};
   }
   MIRRORKV_ASSIGN_OR_RETURN(
       server::PrimaryForwarder::Outcome outcome,
       impl_->forwarder().Run(target->host, target->port, target->password, command, timeout));
   auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
       deadline - std::chrono::steady_clock::now());
+  server::ServerReplication::WriteFence fence{std::move(outcome.position), outcome.streamed,
+                                              target->full_resyncs};
   MIRRORKV_RETURN_IF_ERROR(
-      replication.WaitForApplied(outcome.fence, std::max(left, std::chrono::milliseconds(0))));
+      replication.WaitForApplied(fence, std::max(left, std::chrono::milliseconds(0))));
   return std::move(outcome.reply);
 }
 

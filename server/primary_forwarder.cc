@@ -1,4 +1,5 @@
-// PrimaryForwarder: one connection, a pipelined command and ROLE, RESP2 replies. See
+// PrimaryForwarder: one connection, a pipelined command and INFO replication, RESP2
+// replies. See
 // primary_forwarder.h.
 #include "server/primary_forwarder.h"
 
@@ -30,6 +31,36 @@ Status ErrorReplyStatus(std::string_view text) {
     return Status::FailedPrecondition(text);
   }
   return Status::InvalidArgument(text);
+}
+
+// Reads the fence out of INFO replication's text ("field:value" lines): false unless
+// the server is a primary and reports its replication id and offset.
+bool ParseReplicationInfo(std::string_view text, PrimaryForwarder::Outcome* outcome) {
+  bool primary = false;
+  bool has_offset = false;
+  outcome->streamed = true;
+  while (!text.empty()) {
+    size_t end = text.find('\n');
+    std::string_view line = text.substr(0, end);
+    text = end == std::string_view::npos ? std::string_view() : text.substr(end + 1);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    size_t colon = line.find(':');
+    if (colon == std::string_view::npos) continue;
+    std::string_view field = line.substr(0, colon);
+    std::string_view value = line.substr(colon + 1);
+    int64_t number = 0;
+    if (field == "role") {
+      primary = value == "master";
+    } else if (field == "master_replid") {
+      outcome->position.replication_id = std::string(value);
+    } else if (field == "master_repl_offset") {
+      has_offset = internal::ParseInt64(value, &number) && number >= 0;
+      outcome->position.offset = static_cast<uint64_t>(number);
+    } else if (field == "repl_backlog_active") {
+      outcome->streamed = value != "0";
+    }
+  }
+  return primary && has_offset && !outcome->position.replication_id.empty();
 }
 
 // Reads one RESP2 reply. An error reply is returned as a reply of type kStatus with
@@ -127,12 +158,12 @@ Result<PrimaryForwarder::Outcome> PrimaryForwarder::Run(const std::string& host,
       return connected.WithContext(absl::StrCat("cannot reach the primary at ", where));
     }
   }
-  // The command and ROLE in one send: the server runs them in order on this connection,
-  // so ROLE's offset covers the command's effects.
+  // The command and INFO replication in one send: the server runs them in order on this
+  // connection, so the position INFO reports covers the command's effects.
   std::string request;
   internal::AppendArrayHeader(&request, command.size());
   for (std::string_view word : command) internal::AppendBulk(&request, word);
-  internal::AppendCommand(&request, {"ROLE"});
+  internal::AppendCommand(&request, {"INFO", "replication"});
   Status sent = connection_->Send(request);
   if (!sent.ok()) {
     connection_.reset();
@@ -145,9 +176,9 @@ Result<PrimaryForwarder::Outcome> PrimaryForwarder::Run(const std::string& host,
   internal::TransportReader reader(*connection_, timeout);
   Outcome outcome;
   bool error = false;
-  ServerReply role;
+  ServerReply info;
   Status read = ReadReply(reader, 0, &outcome.reply, &error);
-  if (read.ok()) read = ReadReply(reader, 0, &role, nullptr);
+  if (read.ok()) read = ReadReply(reader, 0, &info, nullptr);
   if (!read.ok()) {
     connection_.reset();  // a half-read reply would desynchronize the next call
     std::string why = absl::StrCat(
@@ -157,15 +188,11 @@ Result<PrimaryForwarder::Outcome> PrimaryForwarder::Run(const std::string& host,
     return Status::Unavailable(why);
   }
   if (error) return ErrorReplyStatus(outcome.reply.text);
-  // ["master", offset, replicas]; anything else means the server is no primary (the
-  // write itself was then refused with READONLY, handled above).
-  int64_t offset = 0;
-  if (role.type != ServerReply::Type::kArray || role.elements.size() < 2 ||
-      role.elements[0].text != "master" || role.elements[1].type != ServerReply::Type::kInteger ||
-      (offset = role.elements[1].integer) < 0) {
+  // A primary answers role:master with its position; anything else means the server is
+  // no primary (the write itself was then refused with READONLY, handled above).
+  if (info.type != ServerReply::Type::kBulk || !ParseReplicationInfo(info.text, &outcome)) {
     return Status::Unavailable(absl::StrCat(where, " is no longer the primary"));
   }
-  outcome.fence = static_cast<uint64_t>(offset);
   return outcome;
 }
 

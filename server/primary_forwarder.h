@@ -1,8 +1,8 @@
 // PrimaryForwarder: runs commands on a (possibly remote) RESP server over one pooled
 // connection, for Server::Write (include/mirrorkv/server.h): the write of a replica node
-// goes to its primary, and the reply comes back with the primary's replication offset
+// goes to its primary, and the reply comes back with the primary's replication position
 // read on the same connection right after the write (the fence that read-your-writes
-// waits for).
+// waits for: ServerReplication::WriteFence).
 //
 // Why a connection of our own rather than a client library: the forwarder needs four
 // things (connect, AUTH, send a pipelined command, read RESP2 replies), all of which the
@@ -22,6 +22,7 @@
 #include <string_view>
 
 #include "engine/base/mutex.h"
+#include "mirrorkv/replication.h"
 #include "mirrorkv/server.h"
 #include "mirrorkv/status.h"
 #include "mirrorkv/transport.h"
@@ -30,11 +31,12 @@ namespace mirrorkv::server {
 
 class PrimaryForwarder {
  public:
-  // What a forwarded command returned, and the offset the primary had reached once it
-  // ran (ROLE's offset on the same connection: it covers the command's effects).
+  // What a forwarded command returned, and the position the primary had reached once it
+  // ran (INFO replication on the same connection: it covers the command's effects).
   struct Outcome {
     ServerReply reply;
-    uint64_t fence = 0;
+    ReplicationPosition position;  // master_replid, master_repl_offset
+    bool streamed = true;          // repl_backlog_active: the primary keeps a stream
   };
 
   // Runs `command` on host:port, authenticating with `password` when it is set (on a

@@ -248,29 +248,47 @@ Status ServerReplication::SetMinReplicas(size_t count, std::chrono::milliseconds
 std::optional<ServerReplication::WriteTarget> ServerReplication::ForwardTarget() const {
   MutexLock lock(&mu_);
   if (replica_ == nullptr) return std::nullopt;
-  return WriteTarget{master_host_, master_port_, settings_.masterauth};
+  return WriteTarget{master_host_, master_port_, settings_.masterauth,
+                     replica_->status().full_resyncs};
 }
 
-Status ServerReplication::WaitForApplied(uint64_t offset, std::chrono::milliseconds timeout) const {
+Status ServerReplication::WaitForApplied(const WriteFence& fence,
+                                         std::chrono::milliseconds timeout) const {
+  const ReplicationPosition& wanted = fence.position;
   std::shared_ptr<Replica> replica;
-  uint64_t reached = 0;
+  bool held_as_primary = false;
   {
     MutexLock lock(&mu_);
     replica = replica_;
-    if (replica == nullptr) {
-      reached = primary_ != nullptr ? primary_->position().offset : 0;
+    if (replica == nullptr && primary_ != nullptr && fence.streamed) {
+      // Promoted meanwhile: the history followed so far is the secondary id's.
+      for (const ReplicationPosition& reached :
+           {primary_->position(), primary_->secondary_position()}) {
+        if (reached.replication_id == wanted.replication_id && reached.offset >= wanted.offset) {
+          held_as_primary = true;
+        }
+      }
     }
   }
   if (replica == nullptr) {
-    if (reached >= offset) return Status::Ok();
-    return Status::Unavailable(absl::StrCat("this node became the primary at offset ", reached,
-                                            " before it applied the write (offset ", offset,
-                                            "); the write may be lost"));
+    if (held_as_primary) return Status::Ok();
+    return Status::Unavailable(
+        absl::StrCat("this node became the primary before it applied the write (",
+                     wanted.replication_id, " offset ", wanted.offset, "); the write may be lost"));
   }
   const auto start = std::chrono::steady_clock::now();
-  if (replica->WaitForOffset(offset, timeout)) return Status::Ok();
-  std::string why = absl::StrCat("the write is on the primary (offset ", offset,
-                                 ") but this node applied only up to ", replica->position().offset);
+  if (fence.streamed ? replica->WaitForPosition(wanted, timeout)
+                     : replica->WaitForFullResync(fence.full_resyncs_before, timeout)) {
+    return Status::Ok();
+  }
+  const ReplicationPosition applied = replica->position();
+  std::string why = fence.streamed
+                        ? absl::StrCat("the write is on the primary (", wanted.replication_id,
+                                       " offset ", wanted.offset, ") but this node holds only ",
+                                       applied.replication_id, " offset ", applied.offset)
+                        : std::string(
+                              "the write is on a primary that keeps no replication stream yet, and "
+                              "this node has not finished the full resync that would bring it");
   if (std::chrono::steady_clock::now() - start >= timeout) return Status::DeadlineExceeded(why);
   return Status::Unavailable(absl::StrCat(why, " when it stopped following"));
 }

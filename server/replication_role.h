@@ -143,18 +143,30 @@ class ServerReplication {
   Status SetMinReplicas(size_t count, std::chrono::milliseconds max_lag) ABSL_LOCKS_EXCLUDED(mu_);
 
   // The primary a replica forwards writes to (Server::Write): its host, port and the
-  // password to give it (masterauth); nullopt on a primary.
+  // password to give it (masterauth), and how many full resyncs this replica had
+  // finished when it was asked (WriteFence); nullopt on a primary.
   struct WriteTarget {
     std::string host;
     uint16_t port = 0;
     std::string password;
+    uint64_t full_resyncs = 0;
   };
   std::optional<WriteTarget> ForwardTarget() const ABSL_LOCKS_EXCLUDED(mu_);
-  // Waits until this server's Store holds its primary's stream up to `offset`
-  // (Replica::WaitForOffset). OK at once on a primary that has reached `offset` (this
-  // node was promoted and holds it); kUnavailable on one that has not, or when the
-  // replica stops or is promoted meanwhile; kDeadlineExceeded after `timeout`.
-  Status WaitForApplied(uint64_t offset, std::chrono::milliseconds timeout) const
+  // What a replica must have applied to hold a write forwarded to its primary: the
+  // primary's position read after the write, and whether the primary kept a stream then
+  // (INFO replication's repl_backlog_active). A primary without one hands the write over
+  // only in the full resync of a replica that attaches later.
+  struct WriteFence {
+    ReplicationPosition position;
+    bool streamed = true;
+    uint64_t full_resyncs_before = 0;  // WriteTarget::full_resyncs
+  };
+  // Waits until this server's Store holds the forwarded write (Replica::WaitForPosition,
+  // or Replica::WaitForFullResync when the primary kept no stream). OK at once on a
+  // primary that holds `fence` (this node was promoted after reaching it); kUnavailable
+  // on one that does not, or when the replica stops or is promoted meanwhile;
+  // kDeadlineExceeded after `timeout`.
+  Status WaitForApplied(const WriteFence& fence, std::chrono::milliseconds timeout) const
       ABSL_LOCKS_EXCLUDED(mu_);
   bool is_replica() const ABSL_LOCKS_EXCLUDED(mu_);
   ReplicationReport Report() const ABSL_LOCKS_EXCLUDED(mu_);

@@ -311,13 +311,24 @@ class Replica {
   ReplicaStatus status() const;
   // The position applied so far: what a promotion would continue from.
   ReplicationPosition position() const;
-  // Waits until the stream up to `offset` has been applied to the Store (position().offset
-  // >= offset), up to `timeout`; returns whether it was. Read-your-writes for a write made
-  // on the primary: pass the primary's offset read after the write (Primary::position()
-  // there, or ROLE's offset), and this Store's reads see the write once this returns
-  // true. Offsets continue across promotions, so the primary's offset stays comparable
-  // after a failover. Thread-safe; returns false at once after Stop or Promote.
-  bool WaitForOffset(uint64_t offset, std::chrono::milliseconds timeout) const;
+  // Read-your-writes for a write made on the primary. Waits until this replica is linked
+  // to its primary (a sync on the current connection finished) and has applied
+  // `position` of the same history: position().replication_id equals
+  // position.replication_id and position().offset >= position.offset. Pass the
+  // primary's position read after the write (Primary::position() there, or INFO
+  // replication's master_replid and master_repl_offset); this Store's reads then see the
+  // write. A promoted primary continues the history under a new id, which a replica takes
+  // over when it resyncs, so a position read on the new primary is reached too. Returns
+  // whether it was reached within `timeout`; false at once after Stop or Promote.
+  // Thread-safe.
+  bool WaitForPosition(const ReplicationPosition& position,
+                       std::chrono::milliseconds timeout) const;
+  // A primary that keeps no stream (a server that has had no replica yet: Redis and
+  // mirrorkv-server start their backlog with the first replica) hands its writes to
+  // replicas only through the full resync of the first one to come. Waits until this
+  // replica is linked and has finished more full resyncs than `full_resyncs_before`
+  // (status().full_resyncs read before the write was sent). Thread-safe.
+  bool WaitForFullResync(uint64_t full_resyncs_before, std::chrono::milliseconds timeout) const;
 
   // Stops following and turns this replica's store into a primary's (promotion). The
   // new primary has a new replication id; the current id stays valid as its secondary

@@ -345,6 +345,36 @@ TEST_F(ReplicationTest, PartialResyncTransfersOnlyTheMissedBytes) {
   EXPECT_LE(received.load(), missed + handshake + 200);  // a PING or GETACK at most
 }
 
+// Read-your-writes: a position read on the primary after a write is reached only by a
+// replica linked to that primary's history, never by an offset that is merely larger.
+TEST_F(ReplicationTest, WaitForPositionNeedsTheLinkAndTheSameHistory) {
+  ReplicaOptions options = FastReplicaOptions();
+  options.resume_from = {std::string(40, 'f'), 1'000'000};  // another history, further on
+  auto created = Replica::Create(*replica_store_, ConnectTo(&slot_), options);
+  ASSERT_TRUE(created.ok()) << created.status().ToString();
+  std::unique_ptr<Replica> replica = std::move(*created);
+  ASSERT_TRUE(primary_store_->Set("first", "1").ok());
+  const ReplicationPosition fence = primary_->position();
+  EXPECT_FALSE(replica->WaitForPosition(fence, 50ms));
+  EXPECT_FALSE(replica->WaitForFullResync(0, 50ms));
+  replica->Start();
+  ASSERT_TRUE(replica->WaitForPosition(fence, 10s));
+  EXPECT_EQ(*replica_store_->Get("first"), "1");
+  EXPECT_TRUE(replica->WaitForFullResync(0, 10s));
+  EXPECT_FALSE(replica->WaitForFullResync(1, 50ms));  // linked, but no second one
+  for (int i = 0; i < 200; ++i) {
+    const std::string key = "k" + std::to_string(i);
+    ASSERT_TRUE(primary_store_->Set(key, "v").ok());
+    ASSERT_TRUE(replica->WaitForPosition(primary_->position(), 10s)) << i;
+    ASSERT_TRUE(replica_store_->Exists(key)) << i;  // no retry: it is there
+  }
+  replica->Stop();
+  ASSERT_TRUE(primary_store_->Set("after-stop", "v").ok());
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_FALSE(replica->WaitForPosition(primary_->position(), 10s));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);  // a stopped replica: at once
+}
+
 TEST(ReplicationBacklogTest, OffsetOutsideTheBacklogForcesFullResync) {
   auto primary_store = OpenStore();
   auto replica_store = OpenStore();
