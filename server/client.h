@@ -1,5 +1,5 @@
 // Client: one connection's protocol state, independent of the event loop that moves its
-// bytes. The transport (asio_transport.cc) subclasses it to own the
+// bytes. The event loop (asio_event_loop.cc) subclasses it to own the
 // socket: it reads into ReadSpace(), calls OnRead(), and writes output() when Flush() is
 // called. Everything between — parsing, dispatch, MULTI, subscriptions, authentication —
 // is here and in the command handlers.
@@ -52,7 +52,7 @@ class Client : public std::enable_shared_from_this<Client> {
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
 
-  // --- Transport side (owner thread) ---
+  // --- Event-loop side (owner thread) ---
 
   // Where the next read goes; empty if no buffer could be allocated (close then).
   std::span<char> ReadSpace() { return parser_.ReadSpace(); }

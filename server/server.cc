@@ -144,11 +144,11 @@ Server::~Server() {
   // A script still running is stopped first: it holds the gate that I/O threads wait on.
   if (scripting_ != nullptr) scripting_->Stop();
   // Connections first: they reference everything else.
-  if (transport_ != nullptr) transport_->Stop();
+  if (event_loop_ != nullptr) event_loop_->Stop();
   // Replica sessions, the link to a primary and WAITs in progress go before the Store, and
   // before the I/O threads that a finishing WAIT posts its reply to.
   replication_.reset();
-  transport_.reset();
+  event_loop_.reset();
   persistence_.reset();
 }
 
@@ -230,7 +230,7 @@ Status Server::Init() {
   if (!replication.ok()) return replication.status();
   replication_ = std::move(*replication);
   scripting_ = std::make_unique<Scripting>(*this);
-  transport_ = NewAsioTransport(*this, threads);
+  event_loop_ = NewAsioEventLoop(*this, threads);
   return Status::Ok();
 }
 
@@ -341,7 +341,7 @@ bool Server::CheckPassword(std::string_view password) const {
 }
 
 std::span<IoThread* const> Server::threads() const {
-  return transport_ != nullptr ? transport_->threads() : std::span<IoThread* const>();
+  return event_loop_ != nullptr ? event_loop_->threads() : std::span<IoThread* const>();
 }
 
 std::string_view AdmissionRefusal(size_t clients, int64_t maxclients, bool protected_mode,
@@ -457,7 +457,8 @@ Status Server::Listen() {
   control_ = std::make_unique<ControlLoop>();
   ServerConfig current = config();
   int port = static_cast<int>(current.port);
-  Status listening = transport_->Listen(current.bind, &port, static_cast<int>(current.tcp_backlog));
+  Status listening =
+      event_loop_->Listen(current.bind, &port, static_cast<int>(current.tcp_backlog));
   if (!listening.ok()) {
     Log(LogLevel::kWarning, "%s", listening.message());
     Log(LogLevel::kWarning, "Failed listening on port %d (tcp), aborting.", current.port);
@@ -480,7 +481,7 @@ Status Server::Listen() {
     std::ofstream pidfile(current.pidfile);
     pidfile << getpid() << "\n";
   }
-  transport_->Start();
+  event_loop_->Start();
   Log(LogLevel::kNotice, "Listening on %s port %d with %d I/O threads",
       absl::StrJoin(current.bind, " "), port, threads().size());
   Log(LogLevel::kNotice, "Ready to accept connections");
@@ -521,7 +522,7 @@ int Server::Serve(bool handle_signals) {
   if (!shutting_down()) control.io.run();
   shutting_down_.store(true, std::memory_order_release);
 
-  transport_->Stop();
+  event_loop_->Stop();
   persistence_->WaitForBackgroundSave();
   if (!current.pidfile.empty()) unlink(current.pidfile.c_str());
   Log(LogLevel::kWarning, "mirrorkv is now ready to exit, bye bye...");

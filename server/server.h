@@ -2,8 +2,8 @@
 // mirrorkv API (include/mirrorkv/). It owns the Store, the live configuration, the client
 // registry, pub/sub, persistence and the EXEC gate, and runs the control loop (signals,
 // the once-every-100-ms "cron": automatic snapshots, idle-client timeouts, ops/sec
-// sampling) on the thread that calls Run(). Connections are served by a Transport's I/O
-// threads (server/asio_transport.cc; server/io_thread.h).
+// sampling) on the thread that calls Run(). Connections are served by an EventLoop's I/O
+// threads (server/asio_event_loop.cc; server/io_thread.h).
 //
 //   auto server = Server::Create(std::move(config));
 //   if (!server.ok()) ...;
@@ -41,10 +41,12 @@ class ServerReplication;
 class Scripting;
 struct ReplicationSettings;
 
-// Moves bytes between sockets and Clients. One implementation per event loop.
-class Transport {
+// The server's event loop: listening sockets and the I/O threads that move bytes between
+// sockets and Clients (server/asio_event_loop.cc). Not mirrorkv::Transport, which is a
+// replication link.
+class EventLoop {
  public:
-  virtual ~Transport() = default;
+  virtual ~EventLoop() = default;
   // Opens a listening socket on every address (IPv4 or IPv6 literal) at `*port`. A port
   // of 0 binds a free port (the first address's, for all of them) and sets `*port` to
   // it. kIOError naming the address on failure.
@@ -65,7 +67,7 @@ struct BindAddress {
 };
 BindAddress ParseBindAddress(std::string_view text);
 
-std::unique_ptr<Transport> NewAsioTransport(Server& server, size_t threads);
+std::unique_ptr<EventLoop> NewAsioEventLoop(Server& server, size_t threads);
 
 // Every connected client by id, for CLIENT LIST/KILL, maxclients and shutdown.
 class ClientRegistry {
@@ -217,7 +219,7 @@ class Server {
   std::unique_ptr<PubSub> pubsub_;
   std::unique_ptr<Persistence> persistence_;
   std::unique_ptr<ServerReplication> replication_;
-  std::unique_ptr<Transport> transport_;
+  std::unique_ptr<EventLoop> event_loop_;
   std::unique_ptr<Scripting> scripting_;
   ClientRegistry clients_;
   ServerCounters counters_;

@@ -18,11 +18,14 @@
 #include "mirrorkv/clock.h"
 #include "mirrorkv/mutation.h"
 #include "mirrorkv/store.h"
+#include "tests/recording_listener.h"
+#include "tests/store_util.h"
 #include "tests/test_seed.h"
 
 namespace mirrorkv {
 namespace {
 
+// A small Store whose keys expire only when read (the tests move the clock).
 std::unique_ptr<Store> OpenStore(const Clock* clock = nullptr,
                                  MutationListener* listener = nullptr) {
   StoreOptions options;
@@ -30,7 +33,7 @@ std::unique_ptr<Store> OpenStore(const Clock* clock = nullptr,
   options.active_expiry_interval = std::chrono::milliseconds(0);
   options.clock = clock;
   options.listener = listener;
-  return std::move(*Store::Open(options));
+  return testutil::OpenStore(options);
 }
 
 std::vector<std::string> ListOf(Store& store, const std::string& key) {
@@ -267,25 +270,6 @@ TEST(CollectionsModelTest, SetHashAndSortedSetMatchTheirModels) {
   }
 }
 
-// Records the effects a Store reports, as text.
-class EffectLog : public MutationListener {
- public:
-  void OnMutations(std::span<const Mutation> batch) override {
-    for (const Mutation& m : batch) {
-      std::string line;
-      if (m.kind == MutationKind::kCollection) {
-        for (std::string_view arg : m.effect) line += std::string(arg) + " ";
-      } else if (m.kind == MutationKind::kDelete) {
-        line = "DEL " + std::string(m.key) + " ";
-      } else {
-        line = "other ";
-      }
-      lines.push_back(line.substr(0, line.size() - 1));
-    }
-  }
-  std::vector<std::string> lines;
-};
-
 TEST(CollectionsTest, WrongTypeLeavesTheKeyAsItWas) {
   auto store = OpenStore();
   ASSERT_TRUE(store->Set("str", "v").ok());
@@ -307,7 +291,7 @@ TEST(CollectionsTest, WrongTypeLeavesTheKeyAsItWas) {
 }
 
 TEST(CollectionsTest, EmptiedKeysAreDeletedAndReportedAsDeletes) {
-  EffectLog log;
+  testutil::RecordingListener log;
   auto store = OpenStore(nullptr, &log);
   const std::string_view items[] = {"a", "b"};
   ASSERT_EQ(*Lists(*store).Push("l", ListEnd::kRight, items), 2u);
@@ -317,8 +301,8 @@ TEST(CollectionsTest, EmptiedKeysAreDeletedAndReportedAsDeletes) {
   const std::pair<double, std::string_view> pair{1.5, "m"};
   ASSERT_TRUE(SortedSets(*store).Add("z", {&pair, 1}, {.incr = true}).ok());
   ASSERT_TRUE(SortedSets(*store).Add("z", {&pair, 1}, {.incr = true}).ok());
-  EXPECT_EQ(log.lines, (std::vector<std::string>{"RPUSH l a b", "LPOP l 1", "DEL l", "ZADD z 1.5 m",
-                                                 "ZADD z 3 m"}));
+  EXPECT_EQ(log.TakeDescribed(), (std::vector<std::string>{"RPUSH l a b", "LPOP l 1", "del l",
+                                                           "ZADD z 1.5 m", "ZADD z 3 m"}));
 }
 
 TEST(CollectionsTest, MemoryIsAccountedAndReturned) {

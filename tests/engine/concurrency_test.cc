@@ -41,6 +41,7 @@
 #include "mirrorkv/mutation.h"
 #include "mirrorkv/options.h"
 #include "mirrorkv/store.h"
+#include "tests/recording_listener.h"
 #include "tests/test_seed.h"
 
 namespace mirrorkv {
@@ -469,18 +470,13 @@ TEST(ConcurrencyTest, PerKeyLinearizableWithOneWriterPerKey) {
 
 // --- MultiSet through the listener -------------------------------------------------------
 
-struct LoggedMutation {
-  MutationKind kind;
-  MutationCause cause;
-  std::string key;
-  std::string value;
-  int64_t expire_at_ms;
-};
+using testutil::RecordedMutation;
+using testutil::RecordingListener;
 
 // Applies one mutation to a model; returns an error message, or "" if it applied cleanly.
 // A Store reports only effective changes, so deleting, re-timing or persisting a key the
 // model does not hold means the stream is out of order (or spurious).
-std::string ApplyToModel(Model& model, const LoggedMutation& m, int64_t now) {
+std::string ApplyToModel(Model& model, const RecordedMutation& m, int64_t now) {
   switch (m.kind) {
     case MutationKind::kSet:
       if (m.cause != MutationCause::kWrite) return "kSet with a cause other than kWrite";
@@ -520,54 +516,37 @@ std::string ApplyToModel(Model& model, const LoggedMutation& m, int64_t now) {
   return "unknown kind";
 }
 
-// Records every batch, and checks batches that set "gen:" keys: each must set all
-// kGenKeys of them, to one value.
-class BatchLog final : public MutationListener {
- public:
+// Checks each batch that sets "gen:" keys as it arrives: it must set all kGenKeys of
+// them, to one value.
+struct GenBatchCheck {
   static constexpr size_t kGenKeys = 24;
 
-  void OnMutations(std::span<const Mutation> batch) override {
-    std::lock_guard<std::mutex> lock(mu_);
+  void Check(std::span<const Mutation> batch) {
     bool sets_gen = false;
     for (const Mutation& m : batch) {
       sets_gen |= m.kind == MutationKind::kSet && m.key.substr(0, 4) == "gen:";
     }
-    if (sets_gen) {
-      std::set<std::string_view> keys;
-      bool ok = batch.size() == kGenKeys;
-      for (const Mutation& m : batch) {
-        ok &= m.kind == MutationKind::kSet && m.value == batch[0].value;
-        keys.insert(m.key);
-      }
-      ok &= keys.size() == kGenKeys;
-      if (!ok) errors_.Add("a MultiSet of gen keys arrived split or mixed");
-      gen_values_.emplace_back(batch[0].value);
-    }
+    if (!sets_gen) return;
+    std::set<std::string_view> keys;
+    bool ok = batch.size() == kGenKeys;
     for (const Mutation& m : batch) {
-      log_.push_back({m.kind, m.cause, std::string(m.key), std::string(m.value), m.expire_at_ms});
+      ok &= m.kind == MutationKind::kSet && m.value == batch[0].value;
+      keys.insert(m.key);
     }
+    ok &= keys.size() == kGenKeys;
+    if (!ok) errors.Add("a MultiSet of gen keys arrived split or mixed");
+    gen_values.emplace_back(batch[0].value);
   }
 
-  std::vector<LoggedMutation> log() const {
-    std::lock_guard<std::mutex> lock(mu_);
-    return log_;
-  }
-  std::vector<std::string> gen_values() const {
-    std::lock_guard<std::mutex> lock(mu_);
-    return gen_values_;
-  }
-  const Errors& errors() const { return errors_; }
-
- private:
-  mutable std::mutex mu_;
-  std::vector<LoggedMutation> log_;
-  std::vector<std::string> gen_values_;
-  Errors errors_;
+  std::vector<std::string> gen_values;  // each gen batch's value, in report order
+  Errors errors;
 };
 
 TEST(ConcurrencyTest, MultiSetArrivesAsOneBatchAndOrdersLikeItsEffects) {
   const uint64_t seed = SeedFromEnv();
-  BatchLog listener;
+  GenBatchCheck gen_check;
+  RecordingListener listener(
+      [&gen_check](std::span<const Mutation> batch) { gen_check.Check(batch); });
   StoreOptions options;
   options.stripe_count = 16;
   options.listener = &listener;
@@ -575,7 +554,7 @@ TEST(ConcurrencyTest, MultiSetArrivesAsOneBatchAndOrdersLikeItsEffects) {
 
   std::vector<std::string> gen_keys;
   std::set<size_t> stripes;
-  for (size_t i = 0; i < BatchLog::kGenKeys; ++i) {
+  for (size_t i = 0; i < GenBatchCheck::kGenKeys; ++i) {
     gen_keys.push_back(Key("gen:", i));
     stripes.insert(StripeOf(gen_keys.back(), 16));
   }
@@ -619,17 +598,17 @@ TEST(ConcurrencyTest, MultiSetArrivesAsOneBatchAndOrdersLikeItsEffects) {
   };
   RunThreads({[&] { multi_setter(0); }, [&] { multi_setter(1); }, other});
   EXPECT_EQ(errors.count(), 0u) << errors.Summary();
-  EXPECT_EQ(listener.errors().count(), 0u) << listener.errors().Summary();
+  EXPECT_EQ(gen_check.errors.count(), 0u) << gen_check.errors.Summary();
 
   // Each MultiSet was one batch; the last batch's value is on every key.
-  std::vector<std::string> gen_values = listener.gen_values();
+  const std::vector<std::string>& gen_values = gen_check.gen_values;
   ASSERT_EQ(gen_values.size(), 2 * kGenerations);
   for (const std::string& key : gen_keys) {
     EXPECT_EQ(store->Get(key).value_or("<missing>"), gen_values.back()) << key;
   }
   // Replaying the whole stream gives the Store's content.
   Model model;
-  for (const LoggedMutation& m : listener.log()) {
+  for (const RecordedMutation& m : listener.From()) {
     std::string error = ApplyToModel(model, m, 0);
     ASSERT_EQ(error, "");
   }
@@ -640,59 +619,35 @@ TEST(ConcurrencyTest, MultiSetArrivesAsOneBatchAndOrdersLikeItsEffects) {
 // --- Replaying the stream under FlushAll, expiry and eviction -----------------------------
 
 // Applies every mutation to a model as it arrives, checking each against it.
-class ReplayListener final : public MutationListener {
- public:
-  explicit ReplayListener(const Clock& clock) : clock_(clock) {}
+struct ModelReplay {
+  explicit ModelReplay(const Clock& clock) : clock(clock) {}
 
-  void OnMutations(std::span<const Mutation> batch) override {
-    std::lock_guard<std::mutex> lock(mu_);
+  void Apply(std::span<const Mutation> batch) {
     // The clock only moves forward: a deadline past when the Store decided is past now.
-    const int64_t now = clock_.NowMillis();
+    const int64_t now = clock.NowMillis();
     for (const Mutation& m : batch) {
       if (m.cause != MutationCause::kWrite && m.kind != MutationKind::kDelete) {
-        errors_.Add("kExpired or kEvicted on a mutation that is not a delete");
+        errors.Add("kExpired or kEvicted on a mutation that is not a delete");
       }
       std::string error = ApplyToModel(
-          model_, {m.kind, m.cause, std::string(m.key), std::string(m.value), m.expire_at_ms}, now);
-      if (!error.empty()) errors_.Add(error);
-      expired_ += m.cause == MutationCause::kExpired;
-      evicted_ += m.cause == MutationCause::kEvicted;
-      flushes_ += m.kind == MutationKind::kFlushAll;
+          model, {m.kind, m.cause, std::string(m.key), std::string(m.value), m.expire_at_ms, {}},
+          now);
+      if (!error.empty()) errors.Add(error);
+      flushes += m.kind == MutationKind::kFlushAll;
     }
   }
 
-  Model model() const {
-    std::lock_guard<std::mutex> lock(mu_);
-    return model_;
-  }
-  uint64_t expired() const {
-    std::lock_guard<std::mutex> lock(mu_);
-    return expired_;
-  }
-  uint64_t evicted() const {
-    std::lock_guard<std::mutex> lock(mu_);
-    return evicted_;
-  }
-  uint64_t flushes() const {
-    std::lock_guard<std::mutex> lock(mu_);
-    return flushes_;
-  }
-  const Errors& errors() const { return errors_; }
-
- private:
-  const Clock& clock_;
-  mutable std::mutex mu_;
-  Model model_;
-  uint64_t expired_ = 0;
-  uint64_t evicted_ = 0;
-  uint64_t flushes_ = 0;
-  Errors errors_;
+  const Clock& clock;
+  Model model;
+  uint64_t flushes = 0;
+  Errors errors;
 };
 
 TEST(ConcurrencyTest, MutationStreamReplaysToStoreContentUnderFlushExpiryAndEviction) {
   const uint64_t seed = SeedFromEnv();
   ManualClock clock;
-  ReplayListener listener(clock);
+  ModelReplay replay(clock);
+  RecordingListener listener([&replay](std::span<const Mutation> batch) { replay.Apply(batch); });
   StoreOptions options;
   options.stripe_count = 8;
   options.clock = &clock;
@@ -791,21 +746,21 @@ TEST(ConcurrencyTest, MutationStreamReplaysToStoreContentUnderFlushExpiryAndEvic
   // stopped, so nothing changes afterwards (the expiry thread finds nothing to do).
   for (int i = 0; i < 100 && store->ExpireDue() > 0; ++i) {
   }
-  EXPECT_EQ(listener.errors().count(), 0u) << listener.errors().Summary();
-  Model model = listener.model();
+  EXPECT_EQ(replay.errors.count(), 0u) << replay.errors.Summary();
+  const Model& model = replay.model;
   Model actual = ReadContent(*store);
   EXPECT_TRUE(actual == model) << Diff(model, actual);
   StoreStats stats = store->stats();
   EXPECT_EQ(stats.keys, model.size());
   // Every expiry and eviction the Store counted was reported, and the run exercised
   // all three kinds of interleaved deletes.
-  EXPECT_EQ(listener.expired(), stats.expired);
-  EXPECT_EQ(listener.evicted(), stats.evicted);
+  EXPECT_EQ(listener.Count(MutationCause::kExpired), stats.expired);
+  EXPECT_EQ(listener.Count(MutationCause::kEvicted), stats.evicted);
   EXPECT_GT(stats.expired, 0u);
   EXPECT_GT(stats.evicted, 0u);
-  EXPECT_GT(listener.flushes(), 0u);
+  EXPECT_GT(replay.flushes, 0u);
   std::cout << "expired " << stats.expired << ", evicted " << stats.evicted << ", flushes "
-            << listener.flushes() << ", keys left " << stats.keys << ", writes refused "
+            << replay.flushes << ", keys left " << stats.keys << ", writes refused "
             << refused.load() << std::endl;
   // The memory accounting did not drift under the races: an empty Store is back to its
   // starting size.
@@ -991,22 +946,9 @@ TEST(ConcurrencyTest, ExpiryThreadReclaimsEveryKeyAndItsMemory) {
 
 // --- Eviction policy switches under writers ---------------------------------------------------
 
-class CountingListener final : public MutationListener {
- public:
-  void OnMutations(std::span<const Mutation> batch) override {
-    for (const Mutation& m : batch) {
-      if (m.cause == MutationCause::kEvicted) evicted_.fetch_add(1, std::memory_order_relaxed);
-    }
-  }
-  uint64_t evicted() const { return evicted_.load(); }
-
- private:
-  std::atomic<uint64_t> evicted_{0};
-};
-
 TEST(ConcurrencyTest, SwitchingEvictionPolicyUnderWritersKeepsAccountingExact) {
   const uint64_t seed = SeedFromEnv();
-  CountingListener listener;
+  RecordingListener listener;
   StoreOptions options;
   options.stripe_count = 8;
   options.max_memory = 96 << 10;
@@ -1047,7 +989,7 @@ TEST(ConcurrencyTest, SwitchingEvictionPolicyUnderWritersKeepsAccountingExact) {
   EXPECT_GT(switches, 4u);
   StoreStats stats = store->stats();
   EXPECT_GT(stats.evicted, 0u);
-  EXPECT_EQ(listener.evicted(), stats.evicted);
+  EXPECT_EQ(listener.Count(MutationCause::kEvicted), stats.evicted);
   // Concurrent writers may each overshoot by about one entry (and its stripe's growth);
   // one more write alone brings memory back under the single-writer bound.
   ASSERT_TRUE(store->Set("last", std::string(32, 'v')).ok());

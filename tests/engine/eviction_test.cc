@@ -31,6 +31,7 @@
 #include "mirrorkv/mutation.h"
 #include "mirrorkv/options.h"
 #include "mirrorkv/store.h"
+#include "tests/recording_listener.h"
 #include "tests/test_seed.h"
 
 namespace mirrorkv {
@@ -56,38 +57,19 @@ size_t StripeOf(std::string_view key, size_t stripe_count) {
                              (64 - std::countr_zero(stripe_count)));
 }
 
-// Records the keys of kDelete/kEvicted mutations; counts any other use of kEvicted.
-class EvictionRecorder final : public MutationListener {
- public:
-  void OnMutations(std::span<const Mutation> batch) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    for (const Mutation& m : batch) {
-      if (m.cause != MutationCause::kEvicted) continue;
-      if (m.kind == MutationKind::kDelete) {
-        evicted_.emplace_back(m.key);
-      } else {
-        ++malformed_;
-      }
-    }
-  }
-  std::vector<std::string> evicted() const {
-    std::lock_guard<std::mutex> lock(mu_);
-    return evicted_;
-  }
-  size_t evicted_count() const {
-    std::lock_guard<std::mutex> lock(mu_);
-    return evicted_.size();
-  }
-  size_t malformed() const {
-    std::lock_guard<std::mutex> lock(mu_);
-    return malformed_;
-  }
+using testutil::RecordedMutation;
+using testutil::RecordingListener;
 
- private:
-  mutable std::mutex mu_;
-  std::vector<std::string> evicted_;
-  size_t malformed_ = 0;
-};
+// The keys the listener saw evicted, in report order; an eviction must be a delete.
+std::vector<std::string> EvictedKeys(const RecordingListener& recorder) {
+  std::vector<std::string> keys;
+  for (const RecordedMutation& m : recorder.From()) {
+    if (m.cause != MutationCause::kEvicted) continue;
+    EXPECT_EQ(m.kind, MutationKind::kDelete) << "kEvicted on " << testutil::Describe(m);
+    keys.push_back(m.key);
+  }
+  return keys;
+}
 
 // Checks, after each single-threaded write of a new key, the bound MakeRoom guarantees.
 //
@@ -158,7 +140,7 @@ class MemoryBoundChecker {
 
 struct TestStore {
   ManualClock clock;
-  EvictionRecorder recorder;
+  RecordingListener recorder;
   std::unique_ptr<Store> store;
 };
 
@@ -241,9 +223,8 @@ TEST_P(EvictionBoundTest, FillFarPastLimitStaysWithinBoundAndReportsEvictions) {
   EXPECT_EQ(stats.keys + stats.evicted, kWrites);  // nothing expired, nothing else deleted
   EXPECT_EQ(stats.expired, 0u);
   // Every eviction was reported as kDelete/kEvicted, once per key, and the key is gone.
-  std::vector<std::string> evicted = t->recorder.evicted();
+  std::vector<std::string> evicted = EvictedKeys(t->recorder);
   EXPECT_EQ(evicted.size(), stats.evicted);
-  EXPECT_EQ(t->recorder.malformed(), 0u);
   std::set<std::string> unique(evicted.begin(), evicted.end());
   EXPECT_EQ(unique.size(), evicted.size()) << "a key was reported evicted twice";
   for (const std::string& key : unique) ASSERT_FALSE(store.Exists(key)) << key;
@@ -327,7 +308,7 @@ TEST(EvictionTest, NoEvictionRefusesWritesWithOom) {
     ASSERT_EQ(store.Get(Key("fill", i)).value_or("<missing>"), kValue) << i;
   }
   EXPECT_EQ(store.stats().evicted, 0u);
-  EXPECT_EQ(t->recorder.evicted_count(), 0u);
+  EXPECT_EQ(t->recorder.Count(MutationCause::kEvicted), 0u);
   auto gone = store.GetDel(Key("fill", 1));
   ASSERT_TRUE(gone.ok());
   EXPECT_EQ(*gone, kValue);
@@ -390,7 +371,7 @@ TEST_P(VolatileEvictionTest, KeysWithoutDeadlineAreNeverEvicted) {
   ExpectOom(ttl_write.status());
 
   // Only volatile keys were reported evicted, each once.
-  std::vector<std::string> evicted = t->recorder.evicted();
+  std::vector<std::string> evicted = EvictedKeys(t->recorder);
   EXPECT_EQ(evicted.size(), stats.evicted);
   std::set<std::string> unique(evicted.begin(), evicted.end());
   EXPECT_EQ(unique.size(), evicted.size());
@@ -494,7 +475,7 @@ TEST(EvictionTest, SieveEvictsNeverReadKeysFirstInInsertionOrder) {
   for (size_t i = 0; i < 200; ++i) ASSERT_TRUE(store.Set(Key("once", once++), kValue).ok());
 
   EXPECT_EQ(CountPresent(store, "read", kRead), kRead) << "keys that were read were evicted";
-  std::vector<std::string> evicted = t->recorder.evicted();
+  std::vector<std::string> evicted = EvictedKeys(t->recorder);
   ASSERT_GE(evicted.size(), 200u);
   size_t in_order = 0;
   while (in_order < evicted.size() && evicted[in_order] == Key("once", in_order)) ++in_order;
@@ -535,7 +516,7 @@ TEST(EvictionTest, VolatileTtlEvictsSoonestExpiringFirst) {
   // The near keys evicted expire sooner than those kept: among 5 sampled the soonest
   // goes, so the evicted ones cluster in the earliest part of the hour.
   std::set<std::string> evicted;
-  for (const std::string& key : t->recorder.evicted()) evicted.insert(key);
+  for (const std::string& key : EvictedKeys(t->recorder)) evicted.insert(key);
   double evicted_sum = 0, kept_sum = 0;
   size_t evicted_near = 0, evicted_early = 0, kept = 0;
   for (size_t i = 0; i < kNear; ++i) {
@@ -589,7 +570,7 @@ TEST(EvictionTest, SwitchingToSieveAndBackAtRunTime) {
     evicted_before = stats.evicted;
     EXPECT_EQ(stats.keys + stats.evicted, next);
   }
-  EXPECT_EQ(t->recorder.evicted_count(), store.stats().evicted);
+  EXPECT_EQ(t->recorder.Count(MutationCause::kEvicted), store.stats().evicted);
   // Deleting everything returns the memory of the queues too: only the fixed cost of an
   // empty table (stripes and their minimum bucket arrays) is left.
   ASSERT_TRUE(store.FlushAll().ok());

@@ -14,6 +14,7 @@
 #include "engine/store_impl.h"
 #include "mirrorkv/clock.h"
 #include "mirrorkv/mutation.h"
+#include "tests/recording_listener.h"
 
 namespace mirrorkv {
 namespace {
@@ -22,54 +23,7 @@ using ::testing::ElementsAre;
 using ::testing::UnorderedElementsAreArray;
 using namespace std::chrono_literals;
 
-// Records every mutation as text, e.g. "set k v @0", "del k expired".
-class RecordingListener : public MutationListener {
- public:
-  void OnMutations(std::span<const Mutation> batch) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    batches_.push_back(batch.size());
-    for (const Mutation& m : batch) {
-      std::string cause = m.cause == MutationCause::kWrite     ? ""
-                          : m.cause == MutationCause::kExpired ? " expired"
-                                                               : " evicted";
-      std::string key(m.key);
-      switch (m.kind) {
-        case MutationKind::kSet:
-          log_.push_back("set " + key + " " + std::string(m.value) + " @" +
-                         std::to_string(m.expire_at_ms));
-          break;
-        case MutationKind::kDelete:
-          log_.push_back("del " + key + cause);
-          break;
-        case MutationKind::kExpireAt:
-          log_.push_back("expireat " + key + " " + std::to_string(m.expire_at_ms));
-          break;
-        case MutationKind::kPersist:
-          log_.push_back("persist " + key);
-          break;
-        case MutationKind::kFlushAll:
-          log_.push_back("flushall");
-          break;
-        case MutationKind::kCollection:
-          log_.push_back("collection " + key);
-          break;
-      }
-    }
-  }
-  std::vector<std::string> TakeLog() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return std::exchange(log_, {});
-  }
-  std::vector<size_t> batches() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return batches_;
-  }
-
- private:
-  std::mutex mu_;
-  std::vector<std::string> log_;
-  std::vector<size_t> batches_;
-};
+using testutil::RecordingListener;
 
 class StoreTest : public ::testing::Test {
  protected:
@@ -85,7 +39,7 @@ class StoreTest : public ::testing::Test {
     auto opened = Store::Open(options);
     ASSERT_TRUE(opened.ok()) << opened.status().ToString();
     store_ = std::move(*opened);
-    listener_.TakeLog();
+    listener_.TakeDescribed();
   }
 
   std::string GetOr(std::string_view key, std::string fallback = "<none>") {
@@ -102,7 +56,7 @@ TEST_F(StoreTest, SetThenGetReturnsValue) {
   ASSERT_TRUE(store_->Set("k", "v").ok());
   EXPECT_EQ(GetOr("k"), "v");
   EXPECT_EQ(store_->size(), 1u);
-  EXPECT_THAT(listener_.TakeLog(), ElementsAre("set k v @0"));
+  EXPECT_THAT(listener_.TakeDescribed(), ElementsAre("set k v @0"));
 }
 
 TEST_F(StoreTest, GetMissingIsBareNotFound) {
@@ -168,7 +122,7 @@ TEST_F(StoreTest, SetIfAbsentAndIfPresent) {
   EXPECT_TRUE(*store_->Set("k", "3", {.condition = SetCondition::kIfPresent}));
   EXPECT_EQ(GetOr("k"), "3");
   // Only effective writes are reported.
-  EXPECT_THAT(listener_.TakeLog(), ElementsAre("set k 1 @0", "set k 3 @0"));
+  EXPECT_THAT(listener_.TakeDescribed(), ElementsAre("set k 1 @0", "set k 3 @0"));
 }
 
 TEST_F(StoreTest, SetReturnsPreviousValueEvenWhenConditionFails) {
@@ -185,7 +139,7 @@ TEST_F(StoreTest, SetWithRelativeExpiryLogsAbsoluteDeadline) {
   ASSERT_TRUE(store_->Set("k", "v", {.expiry = Expiry::After(1500ms)}).ok());
   EXPECT_EQ(store_->Ttl("k"), 1500);
   EXPECT_EQ(store_->ExpireTime("k"), kStart + 1500);
-  EXPECT_THAT(listener_.TakeLog(), ElementsAre("set k v @" + std::to_string(kStart + 1500)));
+  EXPECT_THAT(listener_.TakeDescribed(), ElementsAre("set k v @" + std::to_string(kStart + 1500)));
 }
 
 TEST_F(StoreTest, SetRejectsNonPositiveRelativeExpiry) {
@@ -201,10 +155,10 @@ TEST_F(StoreTest, SetRejectsNonPositiveRelativeExpiry) {
 
 TEST_F(StoreTest, SetWithPastAbsoluteDeadlineDeletesKey) {
   ASSERT_TRUE(store_->Set("k", "old").ok());
-  listener_.TakeLog();
+  listener_.TakeDescribed();
   EXPECT_TRUE(*store_->Set("k", "new", {.expiry = Expiry::At(kStart - 1)}));
   EXPECT_EQ(GetOr("k"), "<none>");
-  EXPECT_THAT(listener_.TakeLog(), ElementsAre("del k"));
+  EXPECT_THAT(listener_.TakeDescribed(), ElementsAre("del k"));
 }
 
 TEST_F(StoreTest, SetClearsTtlUnlessKeepTtl) {
@@ -220,11 +174,11 @@ TEST_F(StoreTest, ExpiredKeyReadsAsMissingBeforeAnySweep) {
   clock_.Advance(99);
   EXPECT_EQ(GetOr("k"), "v");
   clock_.Advance(1);
-  listener_.TakeLog();
+  listener_.TakeDescribed();
   EXPECT_EQ(GetOr("k"), "<none>");
   EXPECT_EQ(store_->Ttl("k"), kTtlMissingKey);
   // Lazy expiry deleted it and reported the delete as an expiry.
-  EXPECT_THAT(listener_.TakeLog(), ElementsAre("del k expired"));
+  EXPECT_THAT(listener_.TakeDescribed(), ElementsAre("del k expired"));
   EXPECT_EQ(store_->stats().expired, 1u);
 }
 
@@ -306,7 +260,7 @@ TEST_F(StoreTest, PersistedKeyIsNotExpiredByItsOldItem) {
   EXPECT_EQ(store_->ExpireDue(), 0u);
   EXPECT_EQ(GetOr("k"), "v");
   EXPECT_EQ(store_->Ttl("k"), kTtlNoExpiry);
-  EXPECT_THAT(listener_.TakeLog(),
+  EXPECT_THAT(listener_.TakeDescribed(),
               ElementsAre("set k v @" + std::to_string(kStart + 10), "persist k"));
 }
 
@@ -337,11 +291,11 @@ TEST_F(StoreTest, ExpireConditions) {
 TEST_F(StoreTest, ExpireInThePastDeletesAndLogsDelete) {
   ASSERT_TRUE(store_->Set("a", "v").ok());
   ASSERT_TRUE(store_->Set("b", "v").ok());
-  listener_.TakeLog();
+  listener_.TakeDescribed();
   EXPECT_TRUE(*store_->Expire("a", Expiry::After(0ms)));
   EXPECT_TRUE(*store_->Expire("b", Expiry::At(kStart - 1000)));
   EXPECT_EQ(store_->size(), 0u);
-  EXPECT_THAT(listener_.TakeLog(), ElementsAre("del a", "del b"));
+  EXPECT_THAT(listener_.TakeDescribed(), ElementsAre("del a", "del b"));
 }
 
 TEST_F(StoreTest, ExpireRejectsClearAndKeep) {
@@ -352,9 +306,10 @@ TEST_F(StoreTest, ExpireRejectsClearAndKeep) {
 
 TEST_F(StoreTest, ExpireLogsAbsoluteDeadline) {
   ASSERT_TRUE(store_->Set("k", "v").ok());
-  listener_.TakeLog();
+  listener_.TakeDescribed();
   ASSERT_TRUE(*store_->Expire("k", Expiry::After(3s)));
-  EXPECT_THAT(listener_.TakeLog(), ElementsAre("expireat k " + std::to_string(kStart + 3000)));
+  EXPECT_THAT(listener_.TakeDescribed(),
+              ElementsAre("expireat k " + std::to_string(kStart + 3000)));
 }
 
 TEST_F(StoreTest, GetDelReturnsAndRemoves) {
@@ -396,15 +351,15 @@ TEST_F(StoreTest, IncrByCreatesAndAdds) {
   EXPECT_EQ(*store_->IncrBy("n", 5), 5);
   EXPECT_EQ(*store_->IncrBy("n", -7), -2);
   EXPECT_EQ(GetOr("n"), "-2");
-  EXPECT_THAT(listener_.TakeLog(), ElementsAre("set n 5 @0", "set n -2 @0"));
+  EXPECT_THAT(listener_.TakeDescribed(), ElementsAre("set n 5 @0", "set n -2 @0"));
 }
 
 TEST_F(StoreTest, IncrByKeepsDeadlineAndLogsIt) {
   ASSERT_TRUE(store_->Set("n", "10", {.expiry = Expiry::After(1s)}).ok());
-  listener_.TakeLog();
+  listener_.TakeDescribed();
   EXPECT_EQ(*store_->IncrBy("n", 1), 11);
   EXPECT_EQ(store_->Ttl("n"), 1000);
-  EXPECT_THAT(listener_.TakeLog(), ElementsAre("set n 11 @" + std::to_string(kStart + 1000)));
+  EXPECT_THAT(listener_.TakeDescribed(), ElementsAre("set n 11 @" + std::to_string(kStart + 1000)));
 }
 
 TEST_F(StoreTest, IncrByRejectsNonIntegersAndLeavesValue) {
@@ -435,7 +390,7 @@ TEST_F(StoreTest, MultiSetIsOneBatchAndLastValueWins) {
   ASSERT_TRUE(store_->MultiSet(pairs).ok());
   EXPECT_EQ(GetOr("a"), "3");
   EXPECT_EQ(GetOr("b"), "2");
-  EXPECT_THAT(listener_.batches(), ElementsAre(3u));
+  EXPECT_THAT(listener_.batch_sizes(), ElementsAre(3u));
 }
 
 TEST_F(StoreTest, MultiSetIfAbsentIsAllOrNothing) {
@@ -467,11 +422,11 @@ TEST_F(StoreTest, FlushAllRemovesEverythingAndReportsOnce) {
     options.active_expiry_interval = 0ms;
     empty_memory = (*Store::Open(options))->stats().memory_used;
   }
-  listener_.TakeLog();
+  listener_.TakeDescribed();
   ASSERT_TRUE(store_->FlushAll().ok());
   EXPECT_EQ(store_->size(), 0u);
   EXPECT_EQ(store_->stats().memory_used, empty_memory);
-  EXPECT_THAT(listener_.TakeLog(), ElementsAre("flushall"));
+  EXPECT_THAT(listener_.TakeDescribed(), ElementsAre("flushall"));
   clock_.Advance(2000);
   EXPECT_EQ(store_->ExpireDue(), 0u);
 }
@@ -620,12 +575,12 @@ TEST_F(StoreTest, UpdateAppendsKeepingDeadline) {
   EXPECT_EQ(*store_->Update("k", append("cd")), UpdateAction::kWrite);
   EXPECT_EQ(GetOr("k"), "abcd");
   EXPECT_EQ(store_->Ttl("k"), 5000);
-  EXPECT_EQ(listener_.TakeLog().back(), "set k abcd @" + std::to_string(kStart + 5000));
+  EXPECT_EQ(listener_.TakeDescribed().back(), "set k abcd @" + std::to_string(kStart + 5000));
 }
 
 TEST_F(StoreTest, UpdateErrorOrKeepChangesNothing) {
   ASSERT_TRUE(store_->Set("k", "v").ok());
-  listener_.TakeLog();
+  listener_.TakeDescribed();
   auto failed =
       store_->Update("k", [](const std::string_view*, std::string& out) -> Result<UpdateAction> {
         out = "partial";
@@ -639,7 +594,7 @@ TEST_F(StoreTest, UpdateErrorOrKeepChangesNothing) {
   EXPECT_EQ(*kept, UpdateAction::kKeep);
   EXPECT_EQ(GetOr("k"), "v");
   EXPECT_FALSE(store_->Exists("absent"));
-  EXPECT_TRUE(listener_.TakeLog().empty());
+  EXPECT_TRUE(listener_.TakeDescribed().empty());
 }
 
 TEST_F(StoreTest, UpdateEvictsToMakeRoomForAGrowingValue) {
@@ -665,14 +620,14 @@ TEST_F(StoreTest, UpdateEvictsToMakeRoomForAGrowingValue) {
 TEST_F(StoreTest, RenameMovesValueAndDeadlineAsOneBatch) {
   ASSERT_TRUE(store_->Set("a", "1", {.expiry = Expiry::After(5s)}).ok());
   ASSERT_TRUE(store_->Set("b", "old").ok());
-  listener_.TakeLog();
+  listener_.TakeDescribed();
   EXPECT_TRUE(*store_->Rename("a", "b"));
   EXPECT_FALSE(store_->Exists("a"));
   EXPECT_EQ(GetOr("b"), "1");
   EXPECT_EQ(store_->Ttl("b"), 5000);
-  EXPECT_THAT(listener_.TakeLog(),
+  EXPECT_THAT(listener_.TakeDescribed(),
               ElementsAre("del a", "set b 1 @" + std::to_string(kStart + 5000)));
-  EXPECT_EQ(listener_.batches().back(), 2u);
+  EXPECT_EQ(listener_.batch_sizes().back(), 2u);
 }
 
 TEST_F(StoreTest, RenameEdgeCases) {

@@ -12,6 +12,7 @@
 
 #include "mirrorkv/replication.h"
 #include "replication/resp.h"
+#include "tests/store_util.h"
 
 namespace mirrorkv {
 namespace {
@@ -19,11 +20,7 @@ namespace {
 using namespace std::chrono_literals;
 using ::testing::HasSubstr;
 
-std::unique_ptr<Store> OpenStore() {
-  StoreOptions options;
-  options.stripe_count = 4;
-  return std::move(*Store::Open(options));
-}
+std::unique_ptr<Store> OpenStore() { return testutil::OpenStore({.stripe_count = 4}); }
 
 // A connector that serves each attempt with an in-process link to `primary`, which must
 // outlive the replica.

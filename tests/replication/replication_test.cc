@@ -24,6 +24,7 @@
 #include "mirrorkv/clock.h"
 #include "mirrorkv/collections.h"
 #include "replication/resp.h"
+#include "tests/store_util.h"
 #include "tests/test_seed.h"
 
 namespace mirrorkv {
@@ -177,7 +178,7 @@ std::unique_ptr<Store> OpenStore(const Clock* clock = nullptr) {
   StoreOptions options;
   options.clock = clock;
   options.stripe_count = 8;
-  return std::move(*Store::Open(options));
+  return testutil::OpenStore(options);
 }
 
 // Counts the bytes a replica receives, to check what a resync transferred.

@@ -17,11 +17,11 @@ namespace mirrorkv {
 namespace {
 
 using namespace std::chrono_literals;
-using testing::AllEntries;
-using testing::Contents;
 using ::testing::HasSubstr;
-using testing::Item;
-using testing::StreamBuilder;
+using testutil::AllEntries;
+using testutil::Contents;
+using testutil::Item;
+using testutil::StreamBuilder;
 namespace fmt = internal::snapshot;
 
 class CorruptionTest : public ::testing::Test {
@@ -31,7 +31,7 @@ class CorruptionTest : public ::testing::Test {
     options.stripe_count = 4;
     options.clock = &clock_;
     options.active_expiry_interval = 0ms;
-    target_ = testing::NewStore(options);
+    target_ = testutil::OpenStore(options);
     EXPECT_TRUE(target_->Set("existing", "value").ok());
     baseline_ = AllEntries(*target_);
   }
@@ -40,7 +40,7 @@ class CorruptionTest : public ::testing::Test {
   // left the target untouched.
   Status Load(std::string_view bytes, bool sized = true, size_t max_read = SIZE_MAX,
               const SnapshotReadOptions& options = {}) {
-    testing::TrickleReadableFile source(bytes, max_read, sized);
+    testutil::TrickleReadableFile source(bytes, max_read, sized);
     Result<SnapshotInfo> info = LoadSnapshot(*target_, source, options);
     if (!info.ok()) {
       EXPECT_EQ(AllEntries(*target_), baseline_) << info.status().ToString();
@@ -73,12 +73,12 @@ class CorruptionTest : public ::testing::Test {
     for (size_t n = 0; n < text_bytes; n += 60, ++i) {
       EXPECT_TRUE((*writer)
                       ->Add("text" + std::to_string(i),
-                            testing::RandomBytes(rng, 50, /*compressible=*/true),
+                            testutil::RandomBytes(rng, 50, /*compressible=*/true),
                             i % 2 ? clock_.NowMillis() + 100'000 : 0)
                       .ok());
     }
     EXPECT_TRUE((*writer)->Add("", "").ok());  // the smallest entry there is
-    EXPECT_TRUE((*writer)->Add("raw", testing::RandomBytes(rng, random_bytes)).ok());
+    EXPECT_TRUE((*writer)->Add("raw", testutil::RandomBytes(rng, random_bytes)).ok());
     EXPECT_TRUE((*writer)->Finish().ok());
     return out;
   }
@@ -122,10 +122,10 @@ TEST_F(CorruptionTest, EveryBitFlipIsRejected) {
 }
 
 TEST_F(CorruptionTest, RandomDamageToALargerSnapshotIsRejected) {
-  std::mt19937_64 rng(testing::SeedFromEnv(0xbad));
-  auto store = testing::NewStore(StoreOptions{.active_expiry_interval = 0ms});
-  testing::Fill(*store, testing::RandomContents(rng, 2000, 200, clock_.NowMillis()));
-  const std::string bytes = testing::SnapshotToString(*store);
+  std::mt19937_64 rng(testutil::SeedFromEnv(0xbad));
+  auto store = testutil::OpenStore(StoreOptions{.active_expiry_interval = 0ms});
+  testutil::Fill(*store, testutil::RandomContents(rng, 2000, 200, clock_.NowMillis()));
+  const std::string bytes = testutil::SnapshotToString(*store);
   for (int round = 0; round < 300; ++round) {
     std::string damaged = bytes;
     const int changes = 1 + static_cast<int>(rng() % 8);
@@ -300,7 +300,7 @@ TEST_F(CorruptionTest, LengthsOverTheLimits) {
 TEST_F(CorruptionTest, SourceErrorsAreReportedAsTheSourceSaysAndLeaveTheStore) {
   const std::string bytes = SmallSnapshot(5000, 500);
   for (size_t fail_at : {size_t{0}, size_t{10}, size_t{80}, size_t{300}, bytes.size() - 3}) {
-    testing::TrickleReadableFile source(bytes, 64, true, fail_at);
+    testutil::TrickleReadableFile source(bytes, 64, true, fail_at);
     Result<SnapshotInfo> info = LoadSnapshot(*target_, source);
     EXPECT_EQ(info.status().code(), StatusCode::kIOError);
     EXPECT_THAT(std::string(info.status().message()), HasSubstr("reading snapshot at byte"));

@@ -9,7 +9,7 @@
 #include "mirrorkv/store.h"
 #include "tests/fuzz_check.h"
 
-namespace mirrorkv::testing {
+namespace mirrorkv::testutil {
 
 // One small store for the whole run (4 stripes, no expiry thread), with these limits;
 // the first call's limits stay.
@@ -25,4 +25,4 @@ inline Store& FuzzTargetStore(size_t max_key_bytes, size_t max_value_bytes) {
   return *store;
 }
 
-}  // namespace mirrorkv::testing
+}  // namespace mirrorkv::testutil

@@ -16,6 +16,7 @@
 #include "mirrorkv/clock.h"
 #include "mirrorkv/mutation.h"
 #include "mirrorkv/snapshot.h"
+#include "tests/recording_listener.h"
 #include "tests/snapshot/test_util.h"
 
 namespace mirrorkv {
@@ -23,37 +24,9 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// Every reported mutation, copied, in the order of the reports: per key, the order the
-// changes took effect (the store reports under the key's stripe lock).
-class EffectLog final : public MutationListener {
- public:
-  struct Effect {
-    MutationKind kind;
-    std::string key;
-    std::string value;
-    int64_t expire_at_ms;
-  };
-
-  void OnMutations(std::span<const Mutation> batch) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    for (const Mutation& m : batch) {
-      effects_.push_back({m.kind, std::string(m.key), std::string(m.value), m.expire_at_ms});
-    }
-  }
-  // The position of the next effect: what a snapshot starting now records.
-  size_t size() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return effects_.size();
-  }
-  std::vector<Effect> From(size_t start) {
-    std::lock_guard<std::mutex> lock(mu_);
-    return {effects_.begin() + static_cast<std::ptrdiff_t>(start), effects_.end()};
-  }
-
- private:
-  std::mutex mu_;
-  std::vector<Effect> effects_;
-};
+// The listener records per key the order the changes took effect (the store reports
+// under the key's stripe lock).
+using testutil::RecordingListener;
 
 std::string Key(uint64_t i) { return "k" + std::to_string(i); }
 
@@ -125,18 +98,18 @@ void WriteRandomly(Store& store, const Clock& clock, uint64_t seed, size_t key_s
 }
 
 TEST(FuzzySnapshotTest, SnapshotPlusReplayFromItsStartIsExact) {
-  const uint64_t seed = testing::SeedFromEnv(0x66757a7a79);  // "fuzzy"
+  const uint64_t seed = testutil::SeedFromEnv(0x66757a7a79);  // "fuzzy"
   std::mt19937_64 rng(seed);
   for (int round = 0; round < 2; ++round) {
     SCOPED_TRACE(::testing::Message() << "round " << round);
     ManualClock clock;
-    EffectLog log;
+    RecordingListener log;
     StoreOptions options;
     options.stripe_count = 16;
     options.clock = &clock;
     options.listener = &log;
     options.active_expiry_interval = 1ms;  // expiry deletes go on during the snapshot too
-    auto source = testing::NewStore(options);
+    auto source = testutil::OpenStore(options);
     constexpr size_t kKeySpace = 30'000;
     for (size_t i = 0; i < 20'000; ++i) {
       ASSERT_TRUE(source
@@ -170,10 +143,15 @@ TEST(FuzzySnapshotTest, SnapshotPlusReplayFromItsStartIsExact) {
     snapshot_options.batch_bytes = round == 0 ? 1024 : 8192;
     Result<SnapshotInfo> info = WriteSnapshot(*source, {"", start}, sink, snapshot_options);
     ASSERT_TRUE(info.ok()) << info.status().ToString();
-    std::this_thread::sleep_for(20ms);
+    // Writes go on after the snapshot too (however slowly a loaded machine runs the
+    // writers), so that the replay has more than the walk's concurrent changes.
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (log.size() < start + 1000 && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(1ms);
+    }
     stop = true;
     for (std::thread& thread : threads) thread.join();
-    const std::vector<EffectLog::Effect> effects = log.From(start);
+    const std::vector<testutil::RecordedMutation> effects = log.From(start);
     std::cout << "snapshot of " << info->entries << " entries in " << info->blocks << " blocks; "
               << effects.size() << " effects to replay; longest lock hold "
               << info->longest_lock_hold.count() << " ns\n";
@@ -186,19 +164,19 @@ TEST(FuzzySnapshotTest, SnapshotPlusReplayFromItsStartIsExact) {
     replica_options.clock = &clock;
     replica_options.replica = true;
     replica_options.active_expiry_interval = 0ms;
-    auto replica = testing::NewStore(replica_options);
+    auto replica = testutil::OpenStore(replica_options);
     StringReadableFile source_bytes(bytes);
     Result<SnapshotInfo> loaded = LoadSnapshot(*replica, source_bytes);
     ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
     EXPECT_EQ(loaded->position.offset, start);
-    for (const EffectLog::Effect& e : effects) {
+    for (const testutil::RecordedMutation& e : effects) {
       Status applied = replica->impl().Apply(
           Mutation{.kind = e.kind, .key = e.key, .value = e.value, .expire_at_ms = e.expire_at_ms});
       ASSERT_TRUE(applied.ok()) << applied.ToString();
     }
     const int64_t now = clock.NowMillis();
-    const testing::Contents expected = testing::LiveEntries(*source, now);
-    const testing::Contents actual = testing::LiveEntries(*replica, now);
+    const testutil::Contents expected = testutil::LiveEntries(*source, now);
+    const testutil::Contents actual = testutil::LiveEntries(*replica, now);
     ASSERT_EQ(expected.size(), actual.size());
     EXPECT_TRUE(expected == actual) << "the replayed snapshot differs from the source";
   }

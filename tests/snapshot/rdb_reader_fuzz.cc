@@ -22,7 +22,7 @@ constexpr size_t kMaxKeyBytes = 1 << 12;
 constexpr size_t kMaxValueBytes = 1 << 16;
 
 mirrorkv::Store& TargetStore() {
-  return mirrorkv::testing::FuzzTargetStore(kMaxKeyBytes, kMaxValueBytes);
+  return mirrorkv::testutil::FuzzTargetStore(kMaxKeyBytes, kMaxValueBytes);
 }
 
 void Load(std::string_view bytes, bool skip_unsupported) {

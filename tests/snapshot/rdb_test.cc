@@ -22,17 +22,17 @@ namespace mirrorkv {
 namespace {
 
 using namespace std::chrono_literals;
-using testing::AllEntries;
-using testing::Contents;
 using ::testing::HasSubstr;
-using testing::Item;
+using testutil::AllEntries;
+using testutil::Contents;
+using testutil::Item;
 namespace rdb = internal::rdb;
 
 TEST(Crc64Test, CheckValueAndIncrementalUse) {
   EXPECT_EQ(internal::Crc64(0, "123456789"), 0xe9c6d914c4b8d9caULL);
   EXPECT_EQ(internal::Crc64(0, ""), 0u);
-  std::mt19937_64 rng(testing::SeedFromEnv(7));
-  const std::string data = testing::RandomBytes(rng, 1000);
+  std::mt19937_64 rng(testutil::SeedFromEnv(7));
+  const std::string data = testutil::RandomBytes(rng, 1000);
   for (size_t split : {0, 1, 7, 8, 9, 500, 999, 1000}) {
     const std::string_view all(data);
     EXPECT_EQ(internal::Crc64(internal::Crc64(0, all.substr(0, split)), all.substr(split)),
@@ -42,10 +42,10 @@ TEST(Crc64Test, CheckValueAndIncrementalUse) {
 }
 
 TEST(LzfTest, RoundTripsAndRefusesMalformedInput) {
-  std::mt19937_64 rng(testing::SeedFromEnv(11));
+  std::mt19937_64 rng(testutil::SeedFromEnv(11));
   for (int i = 0; i < 200; ++i) {
     const bool compressible = i % 2 == 0;
-    const std::string in = testing::RandomBytes(rng, 1 + rng() % 20000, compressible);
+    const std::string in = testutil::RandomBytes(rng, 1 + rng() % 20000, compressible);
     std::string out(in.size() + in.size() / 16 + 64, '\0');
     const size_t n = internal::LzfCompress(in, out.data(), out.size());
     ASSERT_GT(n, 0u);
@@ -60,7 +60,7 @@ TEST(LzfTest, RoundTripsAndRefusesMalformedInput) {
     EXPECT_FALSE(internal::LzfDecompress({out.data(), n}, back.data(), back.size() - 1));
   }
   // No room: 0, so the caller stores the input raw.
-  const std::string random = testing::RandomBytes(rng, 100);
+  const std::string random = testutil::RandomBytes(rng, 100);
   char small[50];
   EXPECT_EQ(internal::LzfCompress(random, small, sizeof(small)), 0u);
   // A back reference before the output's start.
@@ -74,14 +74,14 @@ class RdbTest : public ::testing::Test {
     options_.stripe_count = 4;
     options_.clock = &clock_;
     options_.active_expiry_interval = 0ms;
-    target_ = testing::NewStore(options_);
+    target_ = testutil::OpenStore(options_);
     EXPECT_TRUE(target_->Set("existing", "value").ok());
     baseline_ = AllEntries(*target_);
   }
 
   Result<RdbLoadInfo> Load(std::string_view bytes, const RdbReadOptions& options = {},
                            bool sized = true, size_t max_read = SIZE_MAX) {
-    testing::TrickleReadableFile source(bytes, max_read, sized);
+    testutil::TrickleReadableFile source(bytes, max_read, sized);
     Result<RdbLoadInfo> info = LoadRdb(*target_, source, options);
     if (!info.ok()) {
       EXPECT_EQ(AllEntries(*target_), baseline_) << info.status().ToString();
@@ -140,16 +140,16 @@ class RdbBuilder {
 };
 
 TEST_F(RdbTest, WriteThenLoadRoundTripsEveryKeyAndDeadline) {
-  std::mt19937_64 rng(testing::SeedFromEnv(3));
-  Contents contents = testing::RandomContents(rng, 3000, 300, clock_.NowMillis());
+  std::mt19937_64 rng(testutil::SeedFromEnv(3));
+  Contents contents = testutil::RandomContents(rng, 3000, 300, clock_.NowMillis());
   // Integers in every width the writer encodes specially, and their non-canonical lookalikes.
   for (const char* v : {"0", "-1", "127", "-128", "128", "32767", "-32768", "32768", "2147483647",
                         "-2147483648", "2147483648", "007", "+5", "-0", "12345678901"}) {
     contents[std::string("int:") + v] = Item{v, 0};
   }
   contents["expired"] = Item{"gone", clock_.NowMillis() - 1};
-  auto source = testing::NewStore(options_);
-  testing::Fill(*source, contents);
+  auto source = testutil::OpenStore(options_);
+  testutil::Fill(*source, contents);
   for (bool compress : {true, false}) {
     std::string bytes;
     StringWritableFile sink(&bytes);
@@ -180,7 +180,7 @@ TEST_F(RdbTest, WriteThenLoadRoundTripsEveryKeyAndDeadline) {
 // is refused, naming it, rather than written without it (a Redis replica synced from such
 // an RDB would lack the key, then apply its later effects to nothing).
 TEST_F(RdbTest, AStoreWithCollectionsIsRefusedNotWrittenWithoutThem) {
-  auto source = testing::NewStore(options_);
+  auto source = testutil::OpenStore(options_);
   ASSERT_TRUE(source->Set("plain", "v").ok());
   const std::string_view items[] = {"a", "b"};
   ASSERT_TRUE(Lists(*source).Push("queue", ListEnd::kRight, items).ok());
@@ -360,12 +360,12 @@ TEST_F(RdbTest, LengthsOverTheLimitsOrPastTheEndAreRefusedBeforeAllocating) {
 }
 
 TEST_F(RdbTest, EveryTruncationAndEveryBitFlipIsRejected) {
-  auto source = testing::NewStore(options_);
-  std::mt19937_64 rng(testing::SeedFromEnv(5));
-  Contents contents = testing::RandomContents(rng, 30, 60, clock_.NowMillis());
+  auto source = testutil::OpenStore(options_);
+  std::mt19937_64 rng(testutil::SeedFromEnv(5));
+  Contents contents = testutil::RandomContents(rng, 30, 60, clock_.NowMillis());
   contents["number"] = Item{"123456", 0};
   contents["text"] = Item{std::string(100, 'z'), 0};
-  testing::Fill(*source, contents);
+  testutil::Fill(*source, contents);
   std::string bytes;
   StringWritableFile sink(&bytes);
   ASSERT_TRUE(WriteRdb(*source, sink).ok());
@@ -385,7 +385,7 @@ TEST_F(RdbTest, EveryTruncationAndEveryBitFlipIsRejected) {
 }
 
 TEST_F(RdbTest, SaveRdbFileIsAtomicAndLoadsBack) {
-  auto source = testing::NewStore(options_);
+  auto source = testutil::OpenStore(options_);
   ASSERT_TRUE(source->Set("k", "v").ok());
   const std::string path = ::testing::TempDir() + "/save.rdb";
   Result<SnapshotInfo> saved = SaveRdbFile(*source, path);

@@ -24,10 +24,10 @@ namespace mirrorkv {
 namespace {
 
 using namespace std::chrono_literals;
-using testing::AllEntries;
-using testing::Contents;
 using ::testing::HasSubstr;
-using testing::Item;
+using testutil::AllEntries;
+using testutil::Contents;
+using testutil::Item;
 namespace fs = std::filesystem;
 
 constexpr char kReplicationId[] = "0123456789abcdef0123456789abcdef01234567";
@@ -51,13 +51,13 @@ class SnapshotFileTest : public ::testing::Test {
   }
 
   std::unique_ptr<Store> StoreWith(const Contents& contents) {
-    auto store = testing::NewStore(Options());
-    testing::Fill(*store, contents);
+    auto store = testutil::OpenStore(Options());
+    testutil::Fill(*store, contents);
     return store;
   }
 
   Contents LoadFile() {
-    auto store = testing::NewStore(Options());
+    auto store = testutil::OpenStore(Options());
     Result<SnapshotInfo> info = LoadSnapshotFile(*store, path_);
     EXPECT_TRUE(info.ok()) << info.status().ToString();
     return AllEntries(*store);
@@ -92,14 +92,14 @@ Contents Numbered(const std::string& prefix, int n, size_t value_bytes) {
 }
 
 TEST_F(SnapshotFileTest, SaveThenLoad) {
-  std::mt19937_64 rng(testing::SeedFromEnv(3));
-  Contents contents = testing::RandomContents(rng, 3000, 500, clock_.NowMillis());
+  std::mt19937_64 rng(testutil::SeedFromEnv(3));
+  Contents contents = testutil::RandomContents(rng, 3000, 500, clock_.NowMillis());
   auto store = StoreWith(contents);
   Result<SnapshotInfo> saved = SaveSnapshotFile(*store, path_, {kReplicationId, 77});
   ASSERT_TRUE(saved.ok()) << saved.status().ToString();
   EXPECT_EQ(saved->bytes, fs::file_size(path_));
   EXPECT_THAT(Strays(), ::testing::IsEmpty());
-  auto loaded = testing::NewStore(Options());
+  auto loaded = testutil::OpenStore(Options());
   Result<SnapshotInfo> info = LoadSnapshotFile(*loaded, path_);
   ASSERT_TRUE(info.ok()) << info.status().ToString();
   EXPECT_EQ(info->position, (SnapshotPosition{kReplicationId, 77}));
@@ -232,7 +232,7 @@ TEST_F(SnapshotFileTest, FailingKthWriteOrSyncKeepsTheOldFile) {
     SCOPED_TRACE(fail_sync ? std::string("failing sync") : "failing write " + std::to_string(k));
     Result<SnapshotInfo> saved = internal::SaveSnapshotFileVia(
         *store, path_, {}, options, [&](std::unique_ptr<WritableFile> file) {
-          return std::unique_ptr<WritableFile>(new testing::FaultyWritableFile(
+          return std::unique_ptr<WritableFile>(new testutil::FaultyWritableFile(
               std::move(file), fail_sync ? INT32_MAX : k, fail_sync));
         });
     ASSERT_EQ(saved.status().code(), StatusCode::kIOError);
@@ -268,7 +268,7 @@ TEST_F(SnapshotFileTest, SaveIntoMissingDirectoryIsAnIOError) {
 // Kills a process that saves in a loop at random moments: the file must always load,
 // as the old content or the new, never as a mix, a truncation or nothing.
 TEST_F(SnapshotFileTest, CrashDuringSaveLeavesOldOrNewFileWhole) {
-  std::mt19937_64 rng(testing::SeedFromEnv(0xc4a54));
+  std::mt19937_64 rng(testutil::SeedFromEnv(0xc4a54));
   const Contents old_contents = Numbered("old", 20, 10);
   const Contents new_contents = Numbered("new", 40000, 100);
   auto old_store = StoreWith(old_contents);

@@ -97,7 +97,7 @@ void ReadAll(std::string_view bytes, size_t max_read) {
 }
 
 mirrorkv::Store& TargetStore() {
-  return mirrorkv::testing::FuzzTargetStore(kMaxKeyBytes, kMaxValueBytes);
+  return mirrorkv::testutil::FuzzTargetStore(kMaxKeyBytes, kMaxValueBytes);
 }
 
 void Load(std::string_view bytes) {

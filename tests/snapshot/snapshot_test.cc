@@ -17,17 +17,18 @@
 #include "engine/store_impl.h"
 #include "mirrorkv/clock.h"
 #include "snapshot/snapshot_format.h"
+#include "tests/recording_listener.h"
 #include "tests/snapshot/test_util.h"
 
 namespace mirrorkv {
 namespace {
 
 using namespace std::chrono_literals;
-using testing::AllEntries;
-using testing::Contents;
-using testing::Item;
-using testing::NewStore;
-using testing::SnapshotToString;
+using testutil::AllEntries;
+using testutil::Contents;
+using testutil::Item;
+using testutil::OpenStore;
+using testutil::SnapshotToString;
 
 constexpr char kReplicationId[] = "8c3f5a2b9d0e1f4a6b7c8d9e0f1a2b3c4d5e6f70";
 
@@ -43,7 +44,7 @@ class SnapshotTest : public ::testing::Test {
 
   // Loads `bytes` into a fresh store and returns its entries.
   Contents LoadToContents(std::string_view bytes, SnapshotInfo* info = nullptr) {
-    auto store = NewStore(Options());
+    auto store = OpenStore(Options());
     StringReadableFile source(bytes);
     Result<SnapshotInfo> loaded = LoadSnapshot(*store, source);
     EXPECT_TRUE(loaded.ok()) << loaded.status().ToString();
@@ -55,7 +56,7 @@ class SnapshotTest : public ::testing::Test {
 };
 
 TEST_F(SnapshotTest, EmptyStoreRoundTrips) {
-  auto store = NewStore(Options());
+  auto store = OpenStore(Options());
   std::string bytes = SnapshotToString(*store);
   // Header and footer only.
   EXPECT_EQ(bytes.size(), internal::snapshot::kHeaderBytes + internal::snapshot::kFooterBytes);
@@ -67,14 +68,14 @@ TEST_F(SnapshotTest, EmptyStoreRoundTrips) {
 }
 
 TEST_F(SnapshotTest, RandomDataSetsRoundTrip) {
-  const uint64_t seed = testing::SeedFromEnv(0x736e'6170'7368'6f74);  // "snapshot"
+  const uint64_t seed = testutil::SeedFromEnv(0x736e'6170'7368'6f74);  // "snapshot"
   std::mt19937_64 rng(seed);
   for (size_t count : {1, 10, 1000, 20000}) {
     for (bool compress : {true, false}) {
       SCOPED_TRACE(::testing::Message() << "count=" << count << " compress=" << compress);
-      Contents contents = testing::RandomContents(rng, count, 300, clock_.NowMillis());
-      auto store = NewStore(Options());
-      testing::Fill(*store, contents);
+      Contents contents = testutil::RandomContents(rng, count, 300, clock_.NowMillis());
+      auto store = OpenStore(Options());
+      testutil::Fill(*store, contents);
       SnapshotOptions options;
       options.compress = compress;
       options.block_bytes = 4096 << (rng() % 6);
@@ -91,15 +92,15 @@ TEST_F(SnapshotTest, RandomDataSetsRoundTrip) {
 }
 
 TEST_F(SnapshotTest, LargeValuesRoundTrip) {
-  std::mt19937_64 rng(testing::SeedFromEnv(42));
+  std::mt19937_64 rng(testutil::SeedFromEnv(42));
   Contents contents;
-  contents["random"] = Item{testing::RandomBytes(rng, 20 << 20), 0};
-  contents["text"] =
-      Item{testing::RandomBytes(rng, 10 << 20, /*compressible=*/true), clock_.NowMillis() + 60'000};
+  contents["random"] = Item{testutil::RandomBytes(rng, 20 << 20), 0};
+  contents["text"] = Item{testutil::RandomBytes(rng, 10 << 20, /*compressible=*/true),
+                          clock_.NowMillis() + 60'000};
   contents["empty"] = Item{"", 0};
   contents["small"] = Item{"v", 0};
-  auto store = NewStore(Options());
-  testing::Fill(*store, contents);
+  auto store = OpenStore(Options());
+  testutil::Fill(*store, contents);
   std::string bytes = SnapshotToString(*store);
   // Random bytes are stored raw, text compresses: the stream is much smaller than both.
   EXPECT_LT(bytes.size(), (20u << 20) + (5u << 20));
@@ -107,7 +108,7 @@ TEST_F(SnapshotTest, LargeValuesRoundTrip) {
 }
 
 TEST_F(SnapshotTest, PositionRoundTripsAndEmptyIdReadsBackEmpty) {
-  auto store = NewStore(Options());
+  auto store = OpenStore(Options());
   ASSERT_TRUE(store->Set("k", "v").ok());
   for (const SnapshotPosition& position :
        {SnapshotPosition{}, SnapshotPosition{kReplicationId, 0},
@@ -121,7 +122,7 @@ TEST_F(SnapshotTest, PositionRoundTripsAndEmptyIdReadsBackEmpty) {
 }
 
 TEST_F(SnapshotTest, BadReplicationIdRejectedBeforeWriting) {
-  auto store = NewStore(Options());
+  auto store = OpenStore(Options());
   for (std::string id : {std::string(39, 'a'), std::string(41, 'a'), std::string(40, 'A'),
                          std::string(39, 'a') + "g", std::string(40, '\0')}) {
     std::string out;
@@ -176,7 +177,7 @@ TEST_F(SnapshotTest, WriterAndReaderByHand) {
 }
 
 TEST_F(SnapshotTest, WriterSkipsExpiredEntries) {
-  auto store = NewStore(Options());
+  auto store = OpenStore(Options());
   ASSERT_TRUE(store->Set("stays", "1").ok());
   ASSERT_TRUE(store->Set("goes", "2", {.expiry = Expiry::After(10ms)}).ok());
   clock_.Advance(20);
@@ -192,7 +193,7 @@ TEST_F(SnapshotTest, WriterSkipsExpiredEntries) {
 TEST_F(SnapshotTest, ReplicaSnapshotKeepsExpiredEntries) {
   StoreOptions options = Options();
   options.replica = true;
-  auto store = NewStore(options);
+  auto store = OpenStore(options);
   const int64_t deadline = clock_.NowMillis() + 10;
   ASSERT_TRUE(
       store->impl()
@@ -202,7 +203,7 @@ TEST_F(SnapshotTest, ReplicaSnapshotKeepsExpiredEntries) {
   clock_.Advance(20);
   std::string bytes = SnapshotToString(*store);
   // A replica target keeps it too: the primary's delete will come.
-  auto replica = NewStore(options);
+  auto replica = OpenStore(options);
   StringReadableFile source(bytes);
   Result<SnapshotInfo> info = LoadSnapshot(*replica, source);
   ASSERT_TRUE(info.ok());
@@ -215,7 +216,7 @@ TEST_F(SnapshotTest, ReplicaSnapshotKeepsExpiredEntries) {
 }
 
 TEST_F(SnapshotTest, KeysExpiredAtLoadTimeAreDropped) {
-  auto store = NewStore(Options());
+  auto store = OpenStore(Options());
   ASSERT_TRUE(store->Set("short", "1", {.expiry = Expiry::After(100ms)}).ok());
   ASSERT_TRUE(store->Set("long", "2", {.expiry = Expiry::After(1h)}).ok());
   ASSERT_TRUE(store->Set("none", "3").ok());
@@ -244,7 +245,7 @@ TEST_F(SnapshotTest, LastDuplicateWinsAndExpiredDuplicateDeletesEarlierCopy) {
 }
 
 TEST_F(SnapshotTest, ProgressIsReportedPerBlock) {
-  auto store = NewStore(Options());
+  auto store = OpenStore(Options());
   for (int i = 0; i < 5000; ++i) {
     ASSERT_TRUE(store->Set("key" + std::to_string(i), std::string(40, 'v')).ok());
   }
@@ -264,7 +265,7 @@ TEST_F(SnapshotTest, ProgressIsReportedPerBlock) {
   std::vector<SnapshotProgress> loads;
   SnapshotReadOptions read_options;
   read_options.progress = [&](const SnapshotProgress& p) { loads.push_back(p); };
-  auto target = NewStore(Options());
+  auto target = OpenStore(Options());
   StringReadableFile source(bytes);
   ASSERT_TRUE(LoadSnapshot(*target, source, read_options).ok());
   EXPECT_EQ(loads.size(), saves.size());
@@ -309,7 +310,7 @@ class GateWritableFile final : public WritableFile {
 };
 
 TEST_F(SnapshotTest, BlockingSinkBlocksTheWriter) {
-  auto store = NewStore(Options());
+  auto store = OpenStore(Options());
   for (int i = 0; i < 1000; ++i) ASSERT_TRUE(store->Set(std::to_string(i), "value").ok());
   GateWritableFile sink;
   std::atomic<bool> done{false};
@@ -329,17 +330,17 @@ TEST_F(SnapshotTest, BlockingSinkBlocksTheWriter) {
 }
 
 TEST_F(SnapshotTest, ShortReadsAndUnknownSizeLoadTheSame) {
-  std::mt19937_64 rng(testing::SeedFromEnv(7));
-  Contents contents = testing::RandomContents(rng, 300, 200, clock_.NowMillis());
-  auto store = NewStore(Options());
-  testing::Fill(*store, contents);
+  std::mt19937_64 rng(testutil::SeedFromEnv(7));
+  Contents contents = testutil::RandomContents(rng, 300, 200, clock_.NowMillis());
+  auto store = OpenStore(Options());
+  testutil::Fill(*store, contents);
   SnapshotOptions options;
   options.block_bytes = 4096;
   std::string bytes = SnapshotToString(*store, {}, options);
   for (size_t max_read : {1, 3, 22, 4096}) {
     for (bool sized : {true, false}) {
-      testing::TrickleReadableFile source(bytes, max_read, sized);
-      auto target = NewStore(Options());
+      testutil::TrickleReadableFile source(bytes, max_read, sized);
+      auto target = OpenStore(Options());
       Result<SnapshotInfo> info = LoadSnapshot(*target, source);
       ASSERT_TRUE(info.ok()) << info.status().ToString();
       EXPECT_EQ(AllEntries(*target), contents);
@@ -348,11 +349,11 @@ TEST_F(SnapshotTest, ShortReadsAndUnknownSizeLoadTheSame) {
 }
 
 TEST_F(SnapshotTest, ReaderNeverReadsPastTheFooter) {
-  auto store = NewStore(Options());
+  auto store = OpenStore(Options());
   ASSERT_TRUE(store->Set("k", "v").ok());
   std::string stream = SnapshotToString(*store) + "+NEXT";
   StringReadableFile source(stream);
-  auto target = NewStore(Options());
+  auto target = OpenStore(Options());
   ASSERT_TRUE(LoadSnapshot(*target, source).ok());
   char rest[16];
   Result<size_t> got = source.Read(rest, sizeof(rest));
@@ -360,37 +361,30 @@ TEST_F(SnapshotTest, ReaderNeverReadsPastTheFooter) {
   EXPECT_EQ(std::string_view(rest, *got), "+NEXT");
 }
 
-// Records every mutation's key, to check that a load reports nothing.
-class CountingListener : public MutationListener {
- public:
-  void OnMutations(std::span<const Mutation> batch) override { count_ += batch.size(); }
-  std::atomic<size_t> count_{0};
-};
-
 TEST_F(SnapshotTest, LoadReplacesContentSilently) {
-  auto source_store = NewStore(Options());
+  auto source_store = OpenStore(Options());
   ASSERT_TRUE(source_store->Set("new", "1").ok());
   std::string bytes = SnapshotToString(*source_store);
 
-  CountingListener listener;
+  testutil::RecordingListener listener;
   StoreOptions options = Options();
   options.listener = &listener;
-  auto target = NewStore(options);
+  auto target = OpenStore(options);
   ASSERT_TRUE(target->Set("old", "0").ok());
-  const size_t before = listener.count_;
+  const size_t before = listener.size();
   StringReadableFile source(bytes);
   ASSERT_TRUE(LoadSnapshot(*target, source).ok());
-  EXPECT_EQ(listener.count_, before);
+  EXPECT_EQ(listener.size(), before);
   EXPECT_EQ(AllEntries(*target), (Contents{{"new", Item{"1", 0}}}));
   EXPECT_EQ(target->size(), 1u);
   // The store works as usual afterwards, listener included.
   ASSERT_TRUE(target->Set("after", "2").ok());
-  EXPECT_EQ(listener.count_, before + 1);
+  EXPECT_EQ(listener.size(), before + 1);
   EXPECT_EQ(target->Get("new").value_or(""), "1");
 }
 
 TEST_F(SnapshotTest, LoadAcrossStripeCountsAndPolicies) {
-  auto source_store = NewStore(Options(64));
+  auto source_store = OpenStore(Options(64));
   for (int i = 0; i < 2000; ++i) {
     ASSERT_TRUE(source_store->Set("key" + std::to_string(i), "v").ok());
   }
@@ -400,7 +394,7 @@ TEST_F(SnapshotTest, LoadAcrossStripeCountsAndPolicies) {
     StoreOptions options = Options(4);
     options.eviction_policy = policy;
     options.max_memory = 64 << 20;
-    auto target = NewStore(options);
+    auto target = OpenStore(options);
     StringReadableFile source(bytes);
     ASSERT_TRUE(LoadSnapshot(*target, source).ok());
     EXPECT_EQ(AllEntries(*target), AllEntries(*source_store));
@@ -417,12 +411,12 @@ TEST_F(SnapshotTest, LoadAcrossStripeCountsAndPolicies) {
 }
 
 TEST_F(SnapshotTest, TargetLimitsApplyAtLoad) {
-  auto source_store = NewStore(Options());
+  auto source_store = OpenStore(Options());
   ASSERT_TRUE(source_store->Set("k", std::string(100, 'v')).ok());
   std::string bytes = SnapshotToString(*source_store);
   StoreOptions options = Options();
   options.max_value_bytes = 50;
-  auto target = NewStore(options);
+  auto target = OpenStore(options);
   ASSERT_TRUE(target->Set("kept", "1").ok());
   StringReadableFile source(bytes);
   Result<SnapshotInfo> info = LoadSnapshot(*target, source);
@@ -432,7 +426,7 @@ TEST_F(SnapshotTest, TargetLimitsApplyAtLoad) {
 }
 
 TEST_F(SnapshotTest, SnapshotReportsItsLongestLockHold) {
-  auto store = NewStore(Options());
+  auto store = OpenStore(Options());
   for (int i = 0; i < 10000; ++i) ASSERT_TRUE(store->Set(std::to_string(i), "value").ok());
   std::string out;
   StringWritableFile sink(&out);

@@ -11,7 +11,7 @@
 #include "engine/store_impl.h"
 #include "tests/test_seed.h"
 
-namespace mirrorkv::testing {
+namespace mirrorkv::testutil {
 
 namespace fmt = internal::snapshot;
 
@@ -79,12 +79,6 @@ void Fill(Store& store, const Contents& contents) {
                                                 .expire_at_ms = item.deadline});
     ASSERT_TRUE(status.ok()) << status.ToString();
   }
-}
-
-std::unique_ptr<Store> NewStore(const StoreOptions& options) {
-  auto store = Store::Open(options);
-  EXPECT_TRUE(store.ok()) << store.status().ToString();
-  return std::move(store).value();
 }
 
 std::string SnapshotToString(Store& store, const SnapshotPosition& position,
@@ -194,4 +188,4 @@ std::string StreamBuilder::Entry(std::string_view key, std::string_view value, i
   return out;
 }
 
-}  // namespace mirrorkv::testing
+}  // namespace mirrorkv::testutil

@@ -18,8 +18,9 @@
 #include "mirrorkv/snapshot.h"
 #include "mirrorkv/store.h"
 #include "snapshot/snapshot_format.h"
+#include "tests/store_util.h"
 
-namespace mirrorkv::testing {
+namespace mirrorkv::testutil {
 
 // The seed of a randomized test: MIRRORKV_TEST_SEED when set, else `fallback`. Printed,
 // and recorded as a test property, so that a failure can be replayed.
@@ -47,8 +48,6 @@ std::string RandomBytes(std::mt19937_64& rng, size_t n, bool compressible = fals
 
 // Stores every item of `contents` in `store` (through Apply, deadlines as given).
 void Fill(Store& store, const Contents& contents);
-// Opens a store with `options`, failing the test on error.
-std::unique_ptr<Store> NewStore(const StoreOptions& options);
 
 // A snapshot of `store` in memory; aborts the test on error.
 std::string SnapshotToString(Store& store, const SnapshotPosition& position = {},
@@ -121,4 +120,4 @@ class StreamBuilder {
   uint64_t blocks_ = 0;
 };
 
-}  // namespace mirrorkv::testing
+}  // namespace mirrorkv::testutil

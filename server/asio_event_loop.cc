@@ -1,4 +1,4 @@
-// The Asio transport (the default): N I/O threads, each running its own io_context, so a
+// The server's event loop, on Asio: N I/O threads, each running its own io_context, so a
 // connection's handlers always run on one thread and need no strand or lock.
 //
 // Per connection the loop is: async_read_some into the parser's buffer; parse and run
@@ -216,16 +216,16 @@ class AsioClient final : public Client {
   bool socket_closed_ = false;
 };
 
-class AsioTransport final : public Transport {
+class AsioEventLoop final : public EventLoop {
  public:
-  AsioTransport(Server& server, size_t threads) : server_(server) {
+  AsioEventLoop(Server& server, size_t threads) : server_(server) {
     for (size_t i = 0; i < threads; ++i) {
       threads_.push_back(std::make_unique<AsioIoThread>(i));
       thread_views_.push_back(threads_.back().get());
     }
   }
 
-  ~AsioTransport() override { Stop(); }
+  ~AsioEventLoop() override { Stop(); }
 
   Status Listen(const std::vector<std::string>& addresses, int* port_inout, int backlog) override {
     int& port = *port_inout;
@@ -365,8 +365,8 @@ class AsioTransport final : public Transport {
 
 }  // namespace
 
-std::unique_ptr<Transport> NewAsioTransport(Server& server, size_t threads) {
-  return std::make_unique<AsioTransport>(server, threads);
+std::unique_ptr<EventLoop> NewAsioEventLoop(Server& server, size_t threads) {
+  return std::make_unique<AsioEventLoop>(server, threads);
 }
 
 }  // namespace mirrorkv::server
