@@ -8,6 +8,7 @@
 // to be malformed, leaves the Store and the offset consistent, and the next connection
 // asks for exactly the bytes not yet applied.
 #include <algorithm>
+#include <system_error>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -61,12 +62,25 @@ class Replica::Impl {
   }
 
   void Start() ABSL_LOCKS_EXCLUDED(mu_) {
-    MutexLock lock(&mu_);
-    if (running_) return;
-    running_ = true;
-    stop_ = false;
-    link_ = LinkState::kConnecting;
-    thread_ = std::thread([this] { Run(); });
+    std::string failure;
+    {
+      MutexLock lock(&mu_);
+      if (running_) return;
+      stop_ = false;
+      // std::thread reports a thread it cannot create (EAGAIN at the task limit) by
+      // throwing: the replica then stays stopped and says why, and Start may be retried.
+      try {
+        thread_ = std::thread([this] { Run(); });
+        running_ = true;
+        link_ = LinkState::kConnecting;
+        return;
+      } catch (const std::system_error& error) {
+        failure = absl::StrCat("cannot start the replica's link thread: ", error.what());
+        link_ = LinkState::kStopped;
+        last_error_ = Status::ResourceExhausted(failure);
+      }
+    }
+    Event(/*warning=*/true, failure);  // outside mu_: the callback may read status()
   }
 
   void Stop() ABSL_LOCKS_EXCLUDED(mu_) {

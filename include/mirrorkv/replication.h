@@ -300,7 +300,9 @@ class Replica {
   Replica(const Replica&) = delete;
   Replica& operator=(const Replica&) = delete;
 
-  // Starts (or restarts) following the primary on a thread owned by the Replica.
+  // Starts (or restarts) following the primary on a thread owned by the Replica. If the
+  // thread cannot be created (the process's task limit), the Replica stays stopped,
+  // status().last_error says why, and Start may be called again.
   void Start();
   // Stops following and closes the link; the data stays. Blocks until the thread ends.
   void Stop();
