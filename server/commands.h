@@ -133,9 +133,10 @@ inline void ReplyHelp(CommandContext& ctx, std::span<const std::string_view> lin
   for (std::string_view line : lines) ctx.reply.SimpleString(line);
 }
 
-// Runs `body` holding the whole EXEC gate, so that no other command runs meanwhile (as
-// EXEC does): for commands that read and write several keys, which the Store cannot
-// make atomic. Inside EXEC or a script the gate is held already and `body` just runs.
+// Runs `body` holding the whole EXEC gate, so that no other command runs meanwhile, and
+// as one effect group, so that a replica applies its changes all at once (as EXEC
+// does): for commands that read and write several keys, which the Store cannot make
+// atomic. Inside EXEC or a script both are held already and `body` just runs.
 void RunExclusive(CommandContext& ctx, absl::FunctionRef<void()> body);
 
 // Case-insensitive ASCII comparison of a command argument with a keyword (shared with

@@ -7,6 +7,7 @@
 #include "server/commands.h"
 #include "server/exec_gate.h"
 #include "server/io_thread.h"
+#include "server/replication_role.h"
 #include "server/server.h"
 
 namespace mirrorkv::server {
@@ -68,7 +69,7 @@ void CopyCommand(CommandContext& ctx) {
 
 void RunExclusive(CommandContext& ctx, absl::FunctionRef<void()> body) {
   if (ctx.in_exec) {
-    body();
+    body();  // EXEC and scripts hold the gate and group their effects already
     return;
   }
   // Exclusive, as in ExecMulti: give up this thread's share, take every slot.
@@ -76,7 +77,10 @@ void RunExclusive(CommandContext& ctx, absl::FunctionRef<void()> body) {
   const size_t slot = ctx.client.thread().index();
   gate.UnlockShared(slot);
   gate.LockAll();
-  body();
+  {
+    ServerReplication::EffectGroup group(ctx.server.replication());
+    body();
+  }
   gate.UnlockAll();
   gate.LockShared(slot);
 }
