@@ -272,8 +272,9 @@ void RangeGeneric(CommandContext& ctx, RangeCommand command) {
     if (!found.ok()) return ReplyStatusError(ctx, found.status());
     return writer.Finish();
   }
-  // ZRANGESTORE: the read and the destination's replacement run under the whole EXEC
-  // gate (as COPY does), so no command sees or changes either key in between.
+  // ZRANGESTORE: the read and the destination's replacement run alone (RunExclusive), so
+  // no command sees or changes either key in between, and a replica applies the
+  // destination's DEL and ZADD together.
   RunExclusive(ctx, [&] {
     std::vector<std::string> members;
     std::vector<double> scores_read;

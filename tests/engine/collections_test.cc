@@ -401,6 +401,53 @@ TEST(CollectionsModelTest, SortedSetRangesMatchAFilteredModel) {
   }
 }
 
+TEST(CollectionsTest, ListPositionsFollowRankCountAndMaxLen) {
+  auto store = OpenStore();
+  Lists lists(*store);
+  const std::string_view items[] = {"a", "b", "c", "b", "a", "b"};
+  ASSERT_TRUE(lists.Push("l", ListEnd::kRight, items).ok());
+  using V = std::vector<size_t>;
+  EXPECT_EQ(*lists.Positions("l", "b", 1, 1, 0), V({1}));
+  EXPECT_EQ(*lists.Positions("l", "b", 2, 0, 0), V({3, 5}));
+  EXPECT_EQ(*lists.Positions("l", "b", -1, 0, 0), V({5, 3, 1}));
+  EXPECT_EQ(*lists.Positions("l", "b", -2, 1, 0), V({3}));
+  EXPECT_EQ(*lists.Positions("l", "b", 1, 0, 4), V({1, 3}));
+  EXPECT_EQ(*lists.Positions("l", "b", -1, 0, 2), V({5}));
+  EXPECT_EQ(*lists.Positions("l", "b", 4, 0, 0), V());
+  EXPECT_EQ(*lists.Positions("l", "z", 1, 0, 0), V());
+  EXPECT_EQ(*lists.Positions("missing", "b", 1, 0, 0), V());
+}
+
+TEST(CollectionsTest, RandomMembersAndFieldsAreDistinctOrRepeatedByTheCountsSign) {
+  auto store = OpenStore();
+  Sets sets(*store);
+  Hashes hashes(*store);
+  const std::string_view members[] = {"a", "b", "c", "d"};
+  ASSERT_TRUE(sets.Add("s", members).ok());
+  const std::pair<std::string_view, std::string_view> fields[] = {{"f", "1"}, {"g", "2"}};
+  ASSERT_TRUE(hashes.Set("h", fields).ok());
+  std::vector<std::string> got;
+  auto collect = [&](const Element& e) { got.emplace_back(e.member); };
+  ASSERT_TRUE(*sets.RandomMembers("s", 3, collect));
+  EXPECT_EQ(got.size(), 3u);
+  EXPECT_EQ(std::set<std::string>(got.begin(), got.end()).size(), 3u);
+  got.clear();
+  ASSERT_TRUE(*sets.RandomMembers("s", 10, collect));
+  EXPECT_EQ(std::set<std::string>(got.begin(), got.end()),
+            std::set<std::string>({"a", "b", "c", "d"}));
+  got.clear();
+  ASSERT_TRUE(*sets.RandomMembers("s", -10, collect));
+  EXPECT_EQ(got.size(), 10u);
+  got.clear();
+  ASSERT_FALSE(*sets.RandomMembers("missing", 3, collect));
+  EXPECT_TRUE(got.empty());
+  std::map<std::string, std::string> pairs;
+  ASSERT_TRUE(*hashes.RandomFields(
+      "h", -5, [&](const Element& e) { pairs[std::string(e.member)] = std::string(e.value); }));
+  for (const auto& [field, value] : pairs) EXPECT_EQ(value, field == "f" ? "1" : "2");
+  EXPECT_EQ(*sets.Size("s"), 4u);  // nothing removed
+}
+
 // Records the effects a Store reports, as text.
 class EffectLog : public MutationListener {
  public:
@@ -419,6 +466,25 @@ class EffectLog : public MutationListener {
   }
   std::vector<std::string> lines;
 };
+
+TEST(CollectionsTest, HashIncrByFloatStoresAndLogsTheFormattedResult) {
+  EffectLog log;
+  auto store = OpenStore(nullptr, &log);
+  Hashes hashes(*store);
+  EXPECT_EQ(*hashes.IncrByFloat("h", "f", 10.5L), "10.5");
+  EXPECT_EQ(*hashes.IncrByFloat("h", "f", 0.1L), "10.6");
+  EXPECT_EQ(*hashes.IncrByFloat("h", "e", 5.0e3L), "5000");
+  EXPECT_EQ(*hashes.Get("h", "f"), "10.6");
+  EXPECT_EQ(log.lines.back(), "HSET h e 5000");
+  const std::pair<std::string_view, std::string_view> text{"t", "abc"};
+  ASSERT_TRUE(hashes.Set("h", {&text, 1}).ok());
+  EXPECT_EQ(hashes.IncrByFloat("h", "t", 1).status().message(), "hash value is not a float");
+  const std::pair<std::string_view, std::string_view> big{"b", "1e4932"};
+  ASSERT_TRUE(hashes.Set("h", {&big, 1}).ok());
+  EXPECT_EQ(hashes.IncrByFloat("h", "b", 1e4932L).status().message(),
+            "increment would produce NaN or Infinity");
+  EXPECT_EQ(*hashes.Get("h", "b"), "1e4932");
+}
 
 TEST(CollectionsTest, WrongTypeLeavesTheKeyAsItWas) {
   auto store = OpenStore();
