@@ -322,7 +322,8 @@ class SortedSets {
   Result<size_t> CountByLex(std::string_view key, const LexRange& range) const;
   // Removes the members of ranks `start` to `stop` (Redis indexes, ascending order), of
   // scores in `range`, or in the lex interval `range`; returns how many. Logged as the
-  // ZREM of the members removed. O(log N + M log N).
+  // ZREM of the members removed. O(M log N), plus O(log N) to find a score or lex bound
+  // or O(start) to reach a rank (no subtree counts).
   Result<size_t> RemoveRangeByRank(std::string_view key, int64_t start, int64_t stop);
   Result<size_t> RemoveRangeByScore(std::string_view key, const ScoreRange& range);
   Result<size_t> RemoveRangeByLex(std::string_view key, const LexRange& range);
