@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <random>
 #include <string>
 
 #include "engine/base/check.h"
@@ -45,6 +46,11 @@ bool NormalizeRange(int64_t size, int64_t* start, int64_t* stop) {
 bool ParseCount(std::string_view text, int64_t* value) { return ParseInt64(text, value); }
 
 }  // namespace
+
+uint64_t RandomIndex(uint64_t bound) {
+  thread_local std::mt19937_64 generator{std::random_device{}()};
+  return std::uniform_int_distribution<uint64_t>(0, bound - 1)(generator);
+}
 
 size_t ViewHash::operator()(std::string_view s) const { return StripedTable::Hash(s); }
 
@@ -262,6 +268,66 @@ size_t SortedSetValue::Rank(std::string_view member) const {
   MIRRORKV_DCHECK(score != nullptr);
   auto at = order_.find(ScoredMember{*score, std::string(member)});
   return static_cast<size_t>(std::distance(order_.begin(), at));
+}
+
+std::pair<SortedSetValue::Order::const_iterator, SortedSetValue::Order::const_iterator>
+SortedSetValue::ScoreSpan(const ScoreRange& range) const {
+  if (range.min > range.max ||
+      (range.min == range.max && (range.min_exclusive || range.max_exclusive))) {
+    return {order_.end(), order_.end()};
+  }
+  // With min <= max the first bound is never after the second.
+  auto first = range.min_exclusive ? order_.upper_bound(range.min) : order_.lower_bound(range.min);
+  auto last = range.max_exclusive ? order_.lower_bound(range.max) : order_.upper_bound(range.max);
+  return {first, last};
+}
+
+namespace {
+
+// Orders lex bounds as points: -1, 0, 1 as `a` is below, at or above `b`.
+int CompareLexBounds(const LexBound& a, const LexBound& b) {
+  auto rank = [](LexBound::Kind kind) {
+    return kind == LexBound::Kind::kMinusInfinity  ? 0
+           : kind == LexBound::Kind::kPlusInfinity ? 2
+                                                   : 1;
+  };
+  if (rank(a.kind) != rank(b.kind)) return rank(a.kind) < rank(b.kind) ? -1 : 1;
+  if (rank(a.kind) != 1) return 0;
+  return a.value < b.value ? -1 : (a.value == b.value ? 0 : 1);
+}
+
+}  // namespace
+
+std::pair<SortedSetValue::Order::const_iterator, SortedSetValue::Order::const_iterator>
+SortedSetValue::LexSpan(const LexRange& range) const {
+  // The infinities count as exclusive: "- -" and "+ +" select nothing, as in Redis.
+  auto exclusive = [](const LexBound& b) { return b.kind != LexBound::Kind::kInclusive; };
+  const int cmp = CompareLexBounds(range.min, range.max);
+  if (cmp > 0 || (cmp == 0 && (exclusive(range.min) || exclusive(range.max)))) {
+    return {order_.end(), order_.end()};
+  }
+  auto bound = [&](const LexBound& b, bool upper_end) {
+    switch (b.kind) {
+      case LexBound::Kind::kMinusInfinity:
+        return order_.begin();
+      case LexBound::Kind::kPlusInfinity:
+        return order_.end();
+      case LexBound::Kind::kInclusive:
+        return upper_end ? order_.upper_bound(MemberProbe{b.value})
+                         : order_.lower_bound(MemberProbe{b.value});
+      case LexBound::Kind::kExclusive:
+        break;
+    }
+    return upper_end ? order_.lower_bound(MemberProbe{b.value})
+                     : order_.upper_bound(MemberProbe{b.value});
+  };
+  auto first = bound(range.min, false);
+  auto last = bound(range.max, true);
+  // Members out of lex order (unequal scores) can put the bounds the wrong way round.
+  if (first == order_.end() || (last != order_.end() && order_.key_comp()(*last, *first))) {
+    return {order_.end(), order_.end()};
+  }
+  return {first, last};
 }
 
 // --- Effects ---

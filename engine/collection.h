@@ -14,6 +14,7 @@
 // Thread-compatible: the key's stripe lock serializes every call.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -52,13 +53,44 @@ struct ScoredMember {
   double score;
   std::string member;
 };
+// A probe that compares with elements by member bytes alone (for the lex intervals,
+// which assume equal scores).
+struct MemberProbe {
+  std::string_view member;
+};
+// The order, and the probes a bound search uses: a double compares with the scores alone.
 struct ScoreOrder {
   using is_transparent = void;
   bool operator()(const ScoredMember& a, const ScoredMember& b) const {
     if (a.score != b.score) return a.score < b.score;
     return a.member < b.member;
   }
+  bool operator()(const ScoredMember& a, double b) const { return a.score < b; }
+  bool operator()(double a, const ScoredMember& b) const { return a < b.score; }
+  bool operator()(const ScoredMember& a, MemberProbe b) const { return a.member < b.member; }
+  bool operator()(MemberProbe a, const ScoredMember& b) const { return a.member < b.member; }
 };
+
+// A uniform random index below `bound` (> 0), from a per-thread generator.
+uint64_t RandomIndex(uint64_t bound);
+
+// Chooses elements at random as SRANDMEMBER and HRANDFIELD do: min(count, N) distinct
+// ones when `count` >= 0 (a partial shuffle of `items`, uniform), or -count of them,
+// repeats possible, when < 0. Calls pick(i, m, item) for each, m being how many.
+template <typename T, typename Pick>
+void SampleRandom(std::vector<T>& items, int64_t count, Pick&& pick) {
+  const size_t n = items.size();
+  if (count < 0) {
+    const size_t m = static_cast<size_t>(-count);
+    for (size_t i = 0; i < m; ++i) pick(i, m, items[RandomIndex(n)]);
+    return;
+  }
+  const size_t m = std::min(static_cast<size_t>(count), n);
+  for (size_t i = 0; i < m; ++i) {
+    std::swap(items[i], items[i + RandomIndex(n - i)]);
+    pick(i, m, items[i]);
+  }
+}
 
 class Collection {
  public:
@@ -170,6 +202,10 @@ class SortedSetValue final : public Collection {
   bool Remove(std::string_view member);
   // The 0-based rank of a present member in ascending order. O(rank).
   size_t Rank(std::string_view member) const;
+  // The elements with scores in `range` (or members in the lex interval `range`), as
+  // [first, last) of the order; first == last when there are none. O(log N).
+  std::pair<Order::const_iterator, Order::const_iterator> ScoreSpan(const ScoreRange& range) const;
+  std::pair<Order::const_iterator, Order::const_iterator> LexSpan(const LexRange& range) const;
 
  private:
   absl::flat_hash_map<std::string, double, ViewHash, ViewEq> scores_;

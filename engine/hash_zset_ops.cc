@@ -4,7 +4,9 @@
 // means the same on any copy holding the same collection.
 #include <algorithm>
 #include <cmath>
+#include <iterator>
 #include <string>
+#include <vector>
 
 #include "engine/base/numbers.h"
 #include "engine/store_impl.h"
@@ -87,6 +89,24 @@ Result<bool> Hashes::GetAllWith(std::string_view key, internal::ElementVisitor v
   return found;
 }
 
+Result<bool> Hashes::RandomFieldsWith(std::string_view key, int64_t count,
+                                      internal::ElementVisitor visitor) const {
+  bool found = false;
+  MIRRORKV_RETURN_IF_ERROR(
+      store_.impl().Access(key, KeyType::kHash, Mode::kRead, 0, [&](Collection* c, EffectBuffer&) {
+        if (c == nullptr) return Status::Ok();
+        found = true;
+        std::vector<const HashValue::Fields::value_type*> fields;
+        fields.reserve(c->size());
+        for (const auto& field : AsHash(c).fields()) fields.push_back(&field);
+        internal::SampleRandom(fields, count, [&](size_t i, size_t m, const auto* field) {
+          visitor({.index = i, .count = m, .member = field->first, .value = field->second});
+        });
+        return Status::Ok();
+      }));
+  return found;
+}
+
 Result<size_t> Hashes::Remove(std::string_view key, std::span<const std::string_view> fields) {
   size_t removed = 0;
   MIRRORKV_RETURN_IF_ERROR(store_.impl().Access(key, KeyType::kHash, Mode::kWrite, 0,
@@ -135,6 +155,35 @@ Result<int64_t> Hashes::IncrBy(std::string_view key, std::string_view field, int
         effects.Begin("HSET", key);
         effects.Arg(field);
         effects.OwnedArg(std::string(text));
+        return Status::Ok();
+      }));
+  return result;
+}
+
+Result<std::string> Hashes::IncrByFloat(std::string_view key, std::string_view field,
+                                        long double delta) {
+  Store::Impl& impl = store_.impl();
+  size_t incoming = 0;
+  MIRRORKV_RETURN_IF_ERROR(impl.CheckElements({&field, 1}, &incoming));
+  incoming += internal::StringBytes(64);
+  std::string result;
+  MIRRORKV_RETURN_IF_ERROR(impl.Access(
+      key, KeyType::kHash, Mode::kWriteCreate, incoming, [&](Collection* c, EffectBuffer& effects) {
+        HashValue& hash = AsHash(c);
+        long double current = 0;
+        const std::string* value = hash.Find(field);
+        if (value != nullptr && !internal::ParseLongDouble(*value, &current)) {
+          return Status::InvalidArgument("hash value is not a float");
+        }
+        current += delta;
+        if (std::isnan(current) || std::isinf(current)) {
+          return Status::InvalidArgument("increment would produce NaN or Infinity");
+        }
+        result = internal::FormatLongDouble(current);
+        hash.Set(field, result);
+        effects.Begin("HSET", key);
+        effects.Arg(field);
+        effects.OwnedArg(result);
         return Status::Ok();
       }));
   return result;
@@ -288,6 +337,155 @@ Result<bool> SortedSets::RangeByRankWith(std::string_view key, int64_t start, in
         return Status::Ok();
       }));
   return found;
+}
+
+namespace {
+
+// Passes the elements of [first, last) within `limit`, forward or backward, each with
+// the count of the elements passed.
+void EmitSpan(SortedSetValue::Order::const_iterator first,
+              SortedSetValue::Order::const_iterator last, bool reverse, RangeLimit limit,
+              const internal::ElementVisitor& visitor) {
+  if (limit.offset < 0 || limit.count == 0) return;
+  std::vector<const ScoredMember*> selected;
+  int64_t skip = limit.offset;
+  auto take = [&](const ScoredMember& e) {
+    if (skip > 0) {
+      --skip;
+      return true;
+    }
+    selected.push_back(&e);
+    return limit.count < 0 || static_cast<int64_t>(selected.size()) < limit.count;
+  };
+  if (reverse) {
+    for (auto it = last; it != first;) {
+      if (!take(*--it)) break;
+    }
+  } else {
+    for (auto it = first; it != last; ++it) {
+      if (!take(*it)) break;
+    }
+  }
+  for (size_t i = 0; i < selected.size(); ++i) {
+    visitor({.index = i,
+             .count = selected.size(),
+             .member = selected[i]->member,
+             .score = selected[i]->score});
+  }
+}
+
+// Removes the elements of [first, last) and logs them as one ZREM; returns how many.
+size_t RemoveSpan(std::string_view key, SortedSetValue& zset,
+                  SortedSetValue::Order::const_iterator first,
+                  SortedSetValue::Order::const_iterator last, EffectBuffer& effects) {
+  std::vector<std::string> members;
+  for (auto it = first; it != last; ++it) members.push_back(it->member);
+  if (members.empty()) return 0;
+  effects.Begin("ZREM", key);
+  for (std::string& member : members) {
+    zset.Remove(member);
+    effects.OwnedArg(std::move(member));
+  }
+  return members.size();
+}
+
+}  // namespace
+
+Result<bool> SortedSets::RangeByScoreWith(std::string_view key, const ScoreRange& range,
+                                          bool reverse, RangeLimit limit,
+                                          internal::ElementVisitor visitor) const {
+  bool found = false;
+  MIRRORKV_RETURN_IF_ERROR(store_.impl().Access(
+      key, KeyType::kSortedSet, Mode::kRead, 0, [&](Collection* c, EffectBuffer&) {
+        if (c == nullptr) return Status::Ok();
+        found = true;
+        auto [first, last] = AsSortedSet(c).ScoreSpan(range);
+        EmitSpan(first, last, reverse, limit, visitor);
+        return Status::Ok();
+      }));
+  return found;
+}
+
+Result<bool> SortedSets::RangeByLexWith(std::string_view key, const LexRange& range, bool reverse,
+                                        RangeLimit limit, internal::ElementVisitor visitor) const {
+  bool found = false;
+  MIRRORKV_RETURN_IF_ERROR(store_.impl().Access(
+      key, KeyType::kSortedSet, Mode::kRead, 0, [&](Collection* c, EffectBuffer&) {
+        if (c == nullptr) return Status::Ok();
+        found = true;
+        auto [first, last] = AsSortedSet(c).LexSpan(range);
+        EmitSpan(first, last, reverse, limit, visitor);
+        return Status::Ok();
+      }));
+  return found;
+}
+
+Result<size_t> SortedSets::CountByScore(std::string_view key, const ScoreRange& range) const {
+  size_t count = 0;
+  MIRRORKV_RETURN_IF_ERROR(store_.impl().Access(
+      key, KeyType::kSortedSet, Mode::kRead, 0, [&](Collection* c, EffectBuffer&) {
+        if (c == nullptr) return Status::Ok();
+        auto [first, last] = AsSortedSet(c).ScoreSpan(range);
+        count = static_cast<size_t>(std::distance(first, last));
+        return Status::Ok();
+      }));
+  return count;
+}
+
+Result<size_t> SortedSets::CountByLex(std::string_view key, const LexRange& range) const {
+  size_t count = 0;
+  MIRRORKV_RETURN_IF_ERROR(store_.impl().Access(
+      key, KeyType::kSortedSet, Mode::kRead, 0, [&](Collection* c, EffectBuffer&) {
+        if (c == nullptr) return Status::Ok();
+        auto [first, last] = AsSortedSet(c).LexSpan(range);
+        count = static_cast<size_t>(std::distance(first, last));
+        return Status::Ok();
+      }));
+  return count;
+}
+
+Result<size_t> SortedSets::RemoveRangeByRank(std::string_view key, int64_t start, int64_t stop) {
+  size_t removed = 0;
+  MIRRORKV_RETURN_IF_ERROR(store_.impl().Access(
+      key, KeyType::kSortedSet, Mode::kWrite, 0, [&](Collection* c, EffectBuffer& effects) {
+        if (c == nullptr) return Status::Ok();
+        SortedSetValue& zset = AsSortedSet(c);
+        const int64_t size = static_cast<int64_t>(zset.order().size());
+        if (start < 0) start += size;
+        if (stop < 0) stop += size;
+        if (start < 0) start = 0;
+        if (start > stop || start >= size) return Status::Ok();
+        if (stop >= size) stop = size - 1;
+        auto first = std::next(zset.order().begin(), start);
+        auto last = std::next(first, stop - start + 1);
+        removed = RemoveSpan(key, zset, first, last, effects);
+        return Status::Ok();
+      }));
+  return removed;
+}
+
+Result<size_t> SortedSets::RemoveRangeByScore(std::string_view key, const ScoreRange& range) {
+  size_t removed = 0;
+  MIRRORKV_RETURN_IF_ERROR(store_.impl().Access(
+      key, KeyType::kSortedSet, Mode::kWrite, 0, [&](Collection* c, EffectBuffer& effects) {
+        if (c == nullptr) return Status::Ok();
+        auto [first, last] = AsSortedSet(c).ScoreSpan(range);
+        removed = RemoveSpan(key, AsSortedSet(c), first, last, effects);
+        return Status::Ok();
+      }));
+  return removed;
+}
+
+Result<size_t> SortedSets::RemoveRangeByLex(std::string_view key, const LexRange& range) {
+  size_t removed = 0;
+  MIRRORKV_RETURN_IF_ERROR(store_.impl().Access(
+      key, KeyType::kSortedSet, Mode::kWrite, 0, [&](Collection* c, EffectBuffer& effects) {
+        if (c == nullptr) return Status::Ok();
+        auto [first, last] = AsSortedSet(c).LexSpan(range);
+        removed = RemoveSpan(key, AsSortedSet(c), first, last, effects);
+        return Status::Ok();
+      }));
+  return removed;
 }
 
 Result<size_t> SortedSets::Rank(std::string_view key, std::string_view member, bool reverse) const {

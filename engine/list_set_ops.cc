@@ -3,8 +3,8 @@
 // items, pops with the count actually popped, LSET with a non-negative index, SPOP as
 // the SREM of the members it chose.
 #include <algorithm>
-#include <random>
 #include <string>
+#include <vector>
 
 #include "engine/store_impl.h"
 
@@ -40,11 +40,6 @@ bool NormalizeIndex(size_t size, int64_t index, size_t* out) {
 
 ListValue& AsList(Collection* c) { return *static_cast<ListValue*>(c); }
 SetValue& AsSet(Collection* c) { return *static_cast<SetValue*>(c); }
-
-uint64_t RandomIndex(uint64_t bound) {
-  thread_local std::mt19937_64 generator{std::random_device{}()};
-  return std::uniform_int_distribution<uint64_t>(0, bound - 1)(generator);
-}
 
 }  // namespace
 
@@ -133,6 +128,33 @@ Result<std::string> Lists::Index(std::string_view key, int64_t index) const {
       }));
   if (!found) return Status::NotFound();
   return item;
+}
+
+Result<std::vector<size_t>> Lists::Positions(std::string_view key, std::string_view element,
+                                             int64_t rank, size_t count, size_t max_len) const {
+  std::vector<size_t> positions;
+  MIRRORKV_RETURN_IF_ERROR(
+      store_.impl().Access(key, KeyType::kList, Mode::kRead, 0, [&](Collection* c, EffectBuffer&) {
+        if (c == nullptr) return Status::Ok();
+        const auto& items = AsList(c).items();
+        const size_t n = items.size();
+        const size_t scan = max_len == 0 ? n : std::min(max_len, n);
+        // Matches to pass over before the first one reported (rank 1 and -1 skip none).
+        uint64_t skip =
+            rank > 0 ? static_cast<uint64_t>(rank) - 1 : static_cast<uint64_t>(-(rank + 1));
+        for (size_t i = 0; i < scan; ++i) {
+          const size_t at = rank > 0 ? i : n - 1 - i;
+          if (items[at] != element) continue;
+          if (skip > 0) {
+            --skip;
+            continue;
+          }
+          positions.push_back(at);
+          if (count != 0 && positions.size() == count) break;
+        }
+        return Status::Ok();
+      }));
+  return positions;
 }
 
 Status Lists::SetAt(std::string_view key, int64_t index, std::string_view value) {
@@ -259,8 +281,8 @@ Result<bool> Sets::PopWith(std::string_view key, size_t count, internal::Element
           // of steps (at most 16) from the first varies the choice without walking the
           // whole set. Not uniform, as Redis's SPOP is not either.
           auto it = set.members().begin();
-          for (uint64_t skip = RandomIndex(std::min<size_t>(set.members().size(), 16)); skip > 0;
-               --skip) {
+          for (uint64_t skip = internal::RandomIndex(std::min<size_t>(set.members().size(), 16));
+               skip > 0; --skip) {
             ++it;
           }
           std::string member = *it;
@@ -268,6 +290,24 @@ Result<bool> Sets::PopWith(std::string_view key, size_t count, internal::Element
           visitor({.index = i, .count = n, .member = member});
           effects.OwnedArg(std::move(member));
         }
+        return Status::Ok();
+      }));
+  return found;
+}
+
+Result<bool> Sets::RandomMembersWith(std::string_view key, int64_t count,
+                                     internal::ElementVisitor visitor) const {
+  bool found = false;
+  MIRRORKV_RETURN_IF_ERROR(
+      store_.impl().Access(key, KeyType::kSet, Mode::kRead, 0, [&](Collection* c, EffectBuffer&) {
+        if (c == nullptr) return Status::Ok();
+        found = true;
+        std::vector<const std::string*> members;
+        members.reserve(c->size());
+        for (const std::string& member : AsSet(c).members()) members.push_back(&member);
+        internal::SampleRandom(members, count, [&](size_t i, size_t m, const std::string* member) {
+          visitor({.index = i, .count = m, .member = *member});
+        });
         return Status::Ok();
       }));
   return found;

@@ -18,6 +18,7 @@
 #include <string>
 #include <string_view>
 
+#include "absl/functional/function_ref.h"
 #include "engine/base/strings.h"
 #include "mirrorkv/status.h"
 #include "server/reply_builder.h"
@@ -131,6 +132,12 @@ inline void ReplyHelp(CommandContext& ctx, std::span<const std::string_view> lin
   ctx.reply.ArrayHeader(lines.size());
   for (std::string_view line : lines) ctx.reply.SimpleString(line);
 }
+
+// Runs `body` holding the whole EXEC gate, so that no other command runs meanwhile, and
+// as one effect group, so that a replica applies its changes all at once (as EXEC
+// does): for commands that read and write several keys, which the Store cannot make
+// atomic. Inside EXEC or a script both are held already and `body` just runs.
+void RunExclusive(CommandContext& ctx, absl::FunctionRef<void()> body);
 
 // Case-insensitive ASCII comparison of a command argument with a keyword (shared with
 // the engine: engine/base/strings.h).

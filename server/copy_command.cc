@@ -1,12 +1,13 @@
 // COPY source destination [DB index] [REPLACE], as Redis 7.0 answers it. The Store has no
 // two-key atomic copy, so the command takes the whole EXEC gate (as EXEC does) for the
 // read of the source and the write of the destination; inside EXEC or a script it holds
-// the gate already. The write is an ordinary Set with the source's absolute deadline, so
-// a replica receives it as SET ... PXAT (an effect).
+// the gate already (RunExclusive). The write is an ordinary Set with the source's absolute
+// deadline, so a replica receives it as SET ... PXAT (an effect).
 #include "server/client.h"
 #include "server/commands.h"
 #include "server/exec_gate.h"
 #include "server/io_thread.h"
+#include "server/replication_role.h"
 #include "server/server.h"
 
 namespace mirrorkv::server {
@@ -61,8 +62,14 @@ void CopyCommand(CommandContext& ctx) {
     ctx.reply.Error("ERR source and destination objects are the same");
     return;
   }
+  RunExclusive(ctx, [&] { CopyLocked(ctx, replace); });
+}
+
+}  // namespace
+
+void RunExclusive(CommandContext& ctx, absl::FunctionRef<void()> body) {
   if (ctx.in_exec) {
-    CopyLocked(ctx, replace);
+    body();  // EXEC and scripts hold the gate and group their effects already
     return;
   }
   // Exclusive, as in ExecMulti: give up this thread's share, take every slot.
@@ -70,10 +77,15 @@ void CopyCommand(CommandContext& ctx) {
   const size_t slot = ctx.client.thread().index();
   gate.UnlockShared(slot);
   gate.LockAll();
-  CopyLocked(ctx, replace);
+  {
+    ServerReplication::EffectGroup group(ctx.server.replication());
+    body();
+  }
   gate.UnlockAll();
   gate.LockShared(slot);
 }
+
+namespace {
 
 const CommandSpec kCommands[] = {
     {"copy", -3, kCmdWrite | kCmdDenyOom, CopyCommand, 1, 2, 1, "@keyspace @write @slow"},

@@ -1,10 +1,13 @@
 // The hash commands: HSET HMSET HSETNX HGET HMGET HGETALL HKEYS HVALS HDEL HLEN HEXISTS
-// HSTRLEN HINCRBY, over mirrorkv::Hashes, with Redis 7.0's checks and replies (a map in
-// RESP3 for HGETALL).
+// HSTRLEN HINCRBY HINCRBYFLOAT HRANDFIELD, over mirrorkv::Hashes, with Redis 7.0's checks and
+// replies (a map in RESP3 for HGETALL).
+#include <cmath>
+#include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "engine/base/numbers.h"
 #include "mirrorkv/collections.h"
 #include "mirrorkv/store.h"
 #include "server/collection_replies.h"
@@ -115,6 +118,60 @@ void HIncrByCommand(CommandContext& ctx) {
 
 constexpr uint32_t kWriteOom = kCmdWrite | kCmdDenyOom | kCmdFast;
 
+// HINCRBYFLOAT key field increment: the increment is a finite long double; the reply,
+// the stored value and the logged HSET carry the same text.
+void HIncrByFloatCommand(CommandContext& ctx) {
+  long double delta;
+  if (!internal::ParseLongDouble(ctx.args[3], &delta)) {
+    return ctx.reply.Error("ERR value is not a valid float");
+  }
+  if (std::isinf(delta)) return ctx.reply.Error("ERR value is NaN or Infinity");
+  Result<std::string> value =
+      Hashes(ctx.server.store()).IncrByFloat(ctx.args[1], ctx.args[2], delta);
+  if (!value.ok()) return ReplyStatusError(ctx, value.status());
+  ctx.reply.Bulk(*value);
+}
+
+// HRANDFIELD key [count [WITHVALUES]]: without a count a bulk (null when missing); with
+// one an array (repeats possible for a negative count), empty when missing, of fields
+// or, WITHVALUES, of field/value pairs (flat in RESP2, nested pairs in RESP3).
+void HRandFieldCommand(CommandContext& ctx) {
+  int64_t count = 1;
+  bool with_values = false;
+  const bool has_count = ctx.argc() >= 3;
+  if (has_count) {
+    if (!ParseIntegerArg(ctx, ctx.args[2], &count)) return;
+    if (count == INT64_MIN) {
+      return ctx.reply.Error(
+          "ERR value is out of range, value must between -9223372036854775807 and "
+          "9223372036854775807");
+    }
+    if (ctx.argc() > 4 || (ctx.argc() == 4 && !EqualsIgnoreCase(ctx.args[3], "withvalues"))) {
+      return ReplySyntaxError(ctx);
+    }
+    with_values = ctx.argc() == 4;
+    if (with_values && (count < -INT64_MAX / 2 || count > INT64_MAX / 2)) {
+      return ctx.reply.Error("ERR value is out of range");
+    }
+  }
+  const bool nested = with_values && ctx.reply.resp() >= 3;
+  bool started = false;
+  Result<bool> found =
+      Hashes(ctx.server.store()).RandomFields(ctx.args[1], count, [&](const Element& e) {
+        if (e.index == 0 && has_count) {
+          ctx.reply.ArrayHeader(with_values && !nested ? 2 * e.count : e.count);
+        }
+        started = true;
+        if (nested) ctx.reply.ArrayHeader(2);
+        ctx.reply.Bulk(e.member);
+        if (with_values) ctx.reply.Bulk(e.value);
+      });
+  if (!found.ok()) return ReplyStatusError(ctx, found.status());
+  if (started) return;
+  if (has_count) return ctx.reply.ArrayHeader(0);
+  ctx.reply.Null();
+}
+
 const CommandSpec kCommands[] = {
     {"hset", -4, kWriteOom, HSetCommand, 1, 1, 1, "@write @hash @fast"},
     {"hmset", -4, kWriteOom, HMSetCommand, 1, 1, 1, "@write @hash @fast"},
@@ -129,6 +186,8 @@ const CommandSpec kCommands[] = {
     {"hexists", 3, kCmdReadOnly | kCmdFast, HExistsCommand, 1, 1, 1, "@read @hash @fast"},
     {"hstrlen", 3, kCmdReadOnly | kCmdFast, HStrLenCommand, 1, 1, 1, "@read @hash @fast"},
     {"hincrby", 4, kWriteOom, HIncrByCommand, 1, 1, 1, "@write @hash @fast"},
+    {"hincrbyfloat", 4, kWriteOom, HIncrByFloatCommand, 1, 1, 1, "@write @hash @fast"},
+    {"hrandfield", -2, kCmdReadOnly, HRandFieldCommand, 1, 1, 1, "@read @hash @slow"},
 };
 
 }  // namespace

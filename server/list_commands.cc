@@ -1,6 +1,7 @@
 // The list commands: LPUSH RPUSH LPUSHX RPUSHX LPOP RPOP LLEN LRANGE LINDEX LSET LREM
-// LTRIM LINSERT, over mirrorkv::Lists, with Redis 7.0's argument checks (in its order)
-// and replies. Reads copy items from the Store straight into the output buffer.
+// LTRIM LINSERT LPOS LMOVE RPOPLPUSH LMPOP, over mirrorkv::Lists, with Redis 7.0's argument checks
+// (in its order) and replies. Reads copy items from the Store straight into the output buffer.
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -120,6 +121,135 @@ void LInsertCommand(CommandContext& ctx) {
   ctx.reply.Integer(*length);
 }
 
+// LPOS key element [RANK rank] [COUNT num-matches] [MAXLEN len]: an index or null, or
+// with COUNT an array of indexes (empty for a missing key).
+void LPosCommand(CommandContext& ctx) {
+  int64_t rank = 1;
+  int64_t count = -1;  // no COUNT
+  int64_t max_len = 0;
+  for (size_t i = 3; i < ctx.argc(); ++i) {
+    const bool has_value = i + 1 < ctx.argc();
+    std::string_view option = ctx.args[i];
+    if (EqualsIgnoreCase(option, "rank") && has_value) {
+      if (!ParseIntegerArg(ctx, ctx.args[++i], &rank)) return;
+      // Redis negates a negative rank in a long, and the lowest one stays negative: it
+      // then acts as -1 (the first match from the right).
+      if (rank == INT64_MIN) rank = -1;
+      if (rank == 0) {
+        return ctx.reply.Error(
+            "ERR RANK can't be zero: use 1 to start from the first match, 2 from the second "
+            "... or use negative to start from the end of the list");
+      }
+    } else if (EqualsIgnoreCase(option, "count") && has_value) {
+      if (!ParseIntegerArg(ctx, ctx.args[++i], &count, "ERR COUNT can't be negative")) return;
+      if (count < 0) return ctx.reply.Error("ERR COUNT can't be negative");
+    } else if (EqualsIgnoreCase(option, "maxlen") && has_value) {
+      if (!ParseIntegerArg(ctx, ctx.args[++i], &max_len, "ERR MAXLEN can't be negative")) return;
+      if (max_len < 0) return ctx.reply.Error("ERR MAXLEN can't be negative");
+    } else {
+      return ReplySyntaxError(ctx);
+    }
+  }
+  Result<std::vector<size_t>> positions =
+      Lists(ctx.server.store())
+          .Positions(ctx.args[1], ctx.args[2], rank, count < 0 ? 1 : static_cast<size_t>(count),
+                     static_cast<size_t>(max_len));
+  if (!positions.ok()) return ReplyStatusError(ctx, positions.status());
+  if (count < 0) {
+    if (positions->empty()) return ctx.reply.Null();
+    return ctx.reply.Integer(static_cast<int64_t>(positions->front()));
+  }
+  ctx.reply.ArrayHeader(positions->size());
+  for (size_t at : *positions) ctx.reply.Integer(static_cast<int64_t>(at));
+}
+
+bool ParseListEnd(std::string_view text, ListEnd* end) {
+  if (EqualsIgnoreCase(text, "left")) {
+    *end = ListEnd::kLeft;
+  } else if (EqualsIgnoreCase(text, "right")) {
+    *end = ListEnd::kRight;
+  } else {
+    return false;
+  }
+  return true;
+}
+
+// Moves one item from the `from` end of args[1] to the `to` end of args[2]; replies it,
+// or null when the source is missing. Runs exclusively (RunExclusive): it reads the
+// item, pushes it onto the destination and only then pops it from the source, so a
+// refused push (WRONGTYPE, OOM) changes nothing, and a rotation of one list comes out
+// right. The stream carries the push and the pop as their own effects.
+void MoveGeneric(CommandContext& ctx, ListEnd from, ListEnd to) {
+  RunExclusive(ctx, [&] {
+    Lists lists(ctx.server.store());
+    Result<std::string> item = lists.Index(ctx.args[1], from == ListEnd::kLeft ? 0 : -1);
+    if (!item.ok()) {
+      if (item.status().IsNotFound()) return ctx.reply.Null();
+      return ReplyStatusError(ctx, item.status());
+    }
+    const std::string_view value = *item;
+    Result<size_t> pushed = lists.Push(ctx.args[2], to, {&value, 1});
+    if (!pushed.ok()) return ReplyStatusError(ctx, pushed.status());
+    Result<bool> popped = lists.Pop(ctx.args[1], from, 1, [](const Element&) {});
+    if (!popped.ok()) return ReplyStatusError(ctx, popped.status());
+    ctx.reply.Bulk(value);
+  });
+}
+
+// LMOVE source destination LEFT|RIGHT LEFT|RIGHT.
+void LMoveCommand(CommandContext& ctx) {
+  ListEnd from;
+  ListEnd to;
+  if (!ParseListEnd(ctx.args[3], &from) || !ParseListEnd(ctx.args[4], &to)) {
+    return ReplySyntaxError(ctx);
+  }
+  MoveGeneric(ctx, from, to);
+}
+
+void RPopLPushCommand(CommandContext& ctx) { MoveGeneric(ctx, ListEnd::kRight, ListEnd::kLeft); }
+
+// LMPOP numkeys key [key ...] LEFT|RIGHT [COUNT count]: pops from the first non-empty
+// list of the keys (exclusively, so that the choice and the pop are one step); replies
+// [key, [items]], or a null array when every list is empty.
+void LMPopCommand(CommandContext& ctx) {
+  int64_t keys;
+  if (!ParseIntegerArg(ctx, ctx.args[1], &keys, "ERR numkeys should be greater than 0")) return;
+  if (keys <= 0) return ctx.reply.Error("ERR numkeys should be greater than 0");
+  if (static_cast<uint64_t>(keys) > ctx.argc() - 3) return ReplySyntaxError(ctx);
+  const size_t end_at = 2 + static_cast<size_t>(keys);
+  ListEnd end;
+  if (!ParseListEnd(ctx.args[end_at], &end)) return ReplySyntaxError(ctx);
+  int64_t count = -1;
+  for (size_t i = end_at + 1; i < ctx.argc(); ++i) {
+    if (count == -1 && EqualsIgnoreCase(ctx.args[i], "count") && i + 1 < ctx.argc()) {
+      if (!ParseIntegerArg(ctx, ctx.args[++i], &count, "ERR count should be greater than 0")) {
+        return;
+      }
+      if (count <= 0) return ctx.reply.Error("ERR count should be greater than 0");
+    } else {
+      return ReplySyntaxError(ctx);
+    }
+  }
+  if (count == -1) count = 1;
+  RunExclusive(ctx, [&] {
+    Lists lists(ctx.server.store());
+    for (size_t k = 2; k < end_at; ++k) {
+      ArrayWriter writer(ctx.reply, true);
+      Result<bool> found =
+          lists.Pop(ctx.args[k], end, static_cast<size_t>(count), [&](const Element& e) {
+            if (e.index == 0) {
+              ctx.reply.ArrayHeader(2);
+              ctx.reply.Bulk(ctx.args[k]);
+            }
+            writer.Item(e, e.member);
+          });
+      if (!found.ok()) return ReplyStatusError(ctx, found.status());
+      if (*found) return;
+    }
+    ctx.reply.NullArray();
+  });
+}
+
 constexpr uint32_t kWriteOom = kCmdWrite | kCmdDenyOom | kCmdFast;
 
 const CommandSpec kCommands[] = {
@@ -136,6 +266,10 @@ const CommandSpec kCommands[] = {
     {"lrem", 4, kCmdWrite, LRemCommand, 1, 1, 1, "@write @list @slow"},
     {"ltrim", 4, kCmdWrite, LTrimCommand, 1, 1, 1, "@write @list @slow"},
     {"linsert", 5, kCmdWrite | kCmdDenyOom, LInsertCommand, 1, 1, 1, "@write @list @slow"},
+    {"lpos", -3, kCmdReadOnly, LPosCommand, 1, 1, 1, "@read @list @slow"},
+    {"lmove", 5, kCmdWrite | kCmdDenyOom, LMoveCommand, 1, 2, 1, "@write @list @slow"},
+    {"rpoplpush", 3, kCmdWrite | kCmdDenyOom, RPopLPushCommand, 1, 2, 1, "@write @list @slow"},
+    {"lmpop", -4, kCmdWrite, LMPopCommand, 0, 0, 0, "@write @list @slow"},
 };
 
 }  // namespace

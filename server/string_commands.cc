@@ -16,6 +16,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "engine/base/numbers.h"
 #include "mirrorkv/collections.h"
 #include "mirrorkv/store.h"
 #include "server/client.h"
@@ -416,46 +417,11 @@ void DecrByCommand(CommandContext& ctx) {
   IncrByGeneric(ctx, -delta);
 }
 
-// Redis's string2ld: strtold over the whole text, no leading space, no NaN, no overflow.
-constexpr size_t kMaxLongDoubleChars = 5 * 1024;
-
-bool ParseLongDouble(std::string_view text, long double* out) {
-  if (text.empty() || text.size() >= kMaxLongDoubleChars) return false;
-  char buffer[kMaxLongDoubleChars];
-  std::memcpy(buffer, text.data(), text.size());
-  buffer[text.size()] = '\0';
-  errno = 0;
-  char* end;
-  long double value = std::strtold(buffer, &end);
-  if (absl::ascii_isspace(static_cast<unsigned char>(buffer[0])) || *end != '\0' ||
-      static_cast<size_t>(end - buffer) != text.size() ||
-      (errno == ERANGE &&
-       (value == HUGE_VALL || value == -HUGE_VALL || std::fpclassify(value) == FP_ZERO)) ||
-      errno == EINVAL || std::isnan(value)) {
-    return false;
-  }
-  *out = value;
-  return true;
-}
-
-// Redis's ld2string in "human" mode: %.17Lf without trailing zeros.
-std::string FormatLongDouble(long double value) {
-  char buffer[kMaxLongDoubleChars];
-  int length = std::snprintf(buffer, sizeof(buffer), "%.17Lf", value);
-  if (length <= 0 || static_cast<size_t>(length) >= sizeof(buffer)) return "0";
-  if (std::memchr(buffer, '.', static_cast<size_t>(length)) != nullptr) {
-    while (buffer[length - 1] == '0') --length;
-    if (buffer[length - 1] == '.') --length;
-  }
-  if (length == 2 && buffer[0] == '-' && buffer[1] == '0') return "0";
-  return std::string(buffer, static_cast<size_t>(length));
-}
-
 // INCRBYFLOAT computes in long double and formats as Redis does, so the stored text is
 // the same byte for byte ("10.5", "3000", not "3.0e3"); the key's deadline is kept.
 void IncrByFloatCommand(CommandContext& ctx) {
   long double increment;
-  if (!ParseLongDouble(ctx.args[2], &increment)) {
+  if (!internal::ParseLongDouble(ctx.args[2], &increment)) {
     ctx.reply.Error("ERR value is not a valid float");
     return;
   }
@@ -464,14 +430,14 @@ void IncrByFloatCommand(CommandContext& ctx) {
       ctx.args[1],
       [&](const std::string_view* current, std::string& replacement) -> Result<UpdateAction> {
         long double value = 0;
-        if (current != nullptr && !ParseLongDouble(*current, &value)) {
+        if (current != nullptr && !internal::ParseLongDouble(*current, &value)) {
           return Status::InvalidArgument("value is not a valid float");
         }
         value += increment;
         if (std::isnan(value) || std::isinf(value)) {
           return Status::InvalidArgument("increment would produce NaN or Infinity");
         }
-        formatted = FormatLongDouble(value);
+        formatted = internal::FormatLongDouble(value);
         replacement = formatted;
         return UpdateAction::kWrite;
       });

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 
 namespace mirrorkv::internal {
@@ -54,6 +55,39 @@ bool ParseScore(std::string_view text, double* score) {
   if (errno == ERANGE && std::isinf(value)) return false;
   *score = value;
   return true;
+}
+
+constexpr size_t kMaxLongDoubleChars = 5 * 1024;
+
+bool ParseLongDouble(std::string_view text, long double* out) {
+  if (text.empty() || text.size() >= kMaxLongDoubleChars) return false;
+  char buffer[kMaxLongDoubleChars];
+  std::memcpy(buffer, text.data(), text.size());
+  buffer[text.size()] = '\0';
+  errno = 0;
+  char* end;
+  long double value = std::strtold(buffer, &end);
+  if (std::isspace(static_cast<unsigned char>(buffer[0])) || *end != '\0' ||
+      static_cast<size_t>(end - buffer) != text.size() ||
+      (errno == ERANGE &&
+       (value == HUGE_VALL || value == -HUGE_VALL || std::fpclassify(value) == FP_ZERO)) ||
+      errno == EINVAL || std::isnan(value)) {
+    return false;
+  }
+  *out = value;
+  return true;
+}
+
+std::string FormatLongDouble(long double value) {
+  char buffer[kMaxLongDoubleChars];
+  int length = std::snprintf(buffer, sizeof(buffer), "%.17Lf", value);
+  if (length <= 0 || static_cast<size_t>(length) >= sizeof(buffer)) return "0";
+  if (std::memchr(buffer, '.', static_cast<size_t>(length)) != nullptr) {
+    while (buffer[length - 1] == '0') --length;
+    if (buffer[length - 1] == '.') --length;
+  }
+  if (length == 2 && buffer[0] == '-' && buffer[1] == '0') return "0";
+  return std::string(buffer, static_cast<size_t>(length));
 }
 
 }  // namespace mirrorkv::internal

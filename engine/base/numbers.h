@@ -27,4 +27,11 @@ std::string FormatScore(double score);
 // leading space), not NaN, not a finite literal that overflows.
 bool ParseScore(std::string_view text, double* score);
 
+// Parses a long double as Redis's string2ld does (INCRBYFLOAT, HINCRBYFLOAT): strtold's
+// syntax over the whole text, no leading space, not NaN, no overflow, under 5 KiB.
+bool ParseLongDouble(std::string_view text, long double* out);
+// Formats a long double as Redis's ld2string in "human" mode: "%.17Lf" without trailing
+// zeros (so "10.5" and "3000", never an exponent), "-0" as "0".
+std::string FormatLongDouble(long double value);
+
 }  // namespace mirrorkv::internal

@@ -35,6 +35,7 @@
 #include <string_view>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "mirrorkv/status.h"
 
@@ -110,6 +111,12 @@ class Lists {
   // The item at `index` (negative from the end); kNotFound when the key is missing or
   // the index is out of range. O(1).
   Result<std::string> Index(std::string_view key, int64_t index) const;
+  // LPOS: the indexes (from the left) of the items equal to `element`, scanning from
+  // the left, or from the right when `rank` < 0, skipping the first |rank| - 1 matches
+  // (rank must not be 0); at most `count` of them (0: all), comparing at most `max_len`
+  // items (0: all). Empty for a missing key. O(N), or O(max_len).
+  Result<std::vector<size_t>> Positions(std::string_view key, std::string_view element,
+                                        int64_t rank, size_t count, size_t max_len) const;
   // LSET: replaces the item at `index`. kNotFound ("no such key") for a missing key,
   // kInvalidArgument ("index out of range") beyond the ends. O(1).
   Status SetAt(std::string_view key, int64_t index, std::string_view value);
@@ -151,6 +158,13 @@ class Sets {
   Result<bool> Members(std::string_view key, V&& visitor) const {
     return MembersWith(key, internal::ElementVisitor::Of(visitor));
   }
+  // SRANDMEMBER: passes members chosen at random, without removing them: min(count, N)
+  // distinct ones when `count` >= 0, or -count of them, repeats possible, when < 0.
+  // Returns whether the key existed. O(N) (the hash set has no random access).
+  template <typename V>
+  Result<bool> RandomMembers(std::string_view key, int64_t count, V&& visitor) const {
+    return RandomMembersWith(key, count, internal::ElementVisitor::Of(visitor));
+  }
   // Whether `member` is in the set (false for a missing key). O(1).
   Result<bool> Contains(std::string_view key, std::string_view member) const;
   // The number of members, 0 for a missing key. O(1).
@@ -159,6 +173,8 @@ class Sets {
  private:
   Result<bool> PopWith(std::string_view key, size_t count, internal::ElementVisitor visitor);
   Result<bool> MembersWith(std::string_view key, internal::ElementVisitor visitor) const;
+  Result<bool> RandomMembersWith(std::string_view key, int64_t count,
+                                 internal::ElementVisitor visitor) const;
   Store& store_;
 };
 
@@ -188,9 +204,23 @@ class Hashes {
   // and returns the result. kInvalidArgument ("hash value is not an integer",
   // "increment or decrement would overflow") otherwise. O(1).
   Result<int64_t> IncrBy(std::string_view key, std::string_view field, int64_t delta);
+  // HRANDFIELD: passes fields chosen at random, each with its value, without removing
+  // them: min(count, N) distinct ones when `count` >= 0, or -count of them, repeats
+  // possible, when < 0. Returns whether the key existed. O(N).
+  template <typename V>
+  Result<bool> RandomFields(std::string_view key, int64_t count, V&& visitor) const {
+    return RandomFieldsWith(key, count, internal::ElementVisitor::Of(visitor));
+  }
+  // HINCRBYFLOAT: adds `delta` to the field's value read as a long double (a missing
+  // field counts as 0) and returns the result as Redis formats it ("10.5", "3000"),
+  // which is also what is stored and logged. kInvalidArgument ("hash value is not a
+  // float", "increment would produce NaN or Infinity") otherwise. O(1).
+  Result<std::string> IncrByFloat(std::string_view key, std::string_view field, long double delta);
 
  private:
   Result<bool> GetAllWith(std::string_view key, internal::ElementVisitor visitor) const;
+  Result<bool> RandomFieldsWith(std::string_view key, int64_t count,
+                                internal::ElementVisitor visitor) const;
   Store& store_;
 };
 
@@ -209,6 +239,36 @@ struct SortedSetAddResult {
   size_t changed = 0;  // new members plus members whose score changed (CH)
   // With INCR: the member's new score, or nullopt when a condition prevented the change.
   std::optional<double> score;
+};
+
+// A score interval, Redis's ZRANGEBYSCORE min max: each end inclusive ("1") or
+// exclusive ("(1"), and may be infinite ("-inf", "+inf").
+struct ScoreRange {
+  double min = 0;
+  double max = 0;
+  bool min_exclusive = false;
+  bool max_exclusive = false;
+};
+
+// One end of a member interval, Redis's ZRANGEBYLEX items: "-" and "+" (below and above
+// every member), "[a" (a, inclusive) and "(a" (a, exclusive).
+struct LexBound {
+  enum class Kind : uint8_t { kMinusInfinity, kInclusive, kExclusive, kPlusInfinity };
+  Kind kind = Kind::kMinusInfinity;
+  std::string_view value;  // for kInclusive and kExclusive
+};
+// A member interval. It selects by member bytes, as Redis does, only when every member
+// has the same score; otherwise which members it selects is unspecified.
+struct LexRange {
+  LexBound min;
+  LexBound max;
+};
+
+// LIMIT offset count of a range read: skips `offset` members of the interval (a
+// negative offset selects none), then passes at most `count` (a negative count: all).
+struct RangeLimit {
+  int64_t offset = 0;
+  int64_t count = -1;
 };
 
 // Sorted sets: members ordered by a double score, Redis's ZADD ... ZRANGE.
@@ -242,6 +302,31 @@ class SortedSets {
                            V&& visitor) const {
     return RangeByRankWith(key, start, stop, reverse, internal::ElementVisitor::Of(visitor));
   }
+  // Passes the members whose scores are in `range`, ascending (or, with `reverse`,
+  // descending), within `limit`, with their scores. Returns whether the key existed.
+  // O(log N + offset + M).
+  template <typename V>
+  Result<bool> RangeByScore(std::string_view key, const ScoreRange& range, bool reverse,
+                            RangeLimit limit, V&& visitor) const {
+    return RangeByScoreWith(key, range, reverse, limit, internal::ElementVisitor::Of(visitor));
+  }
+  // As RangeByScore, for the members in the lex interval `range`.
+  template <typename V>
+  Result<bool> RangeByLex(std::string_view key, const LexRange& range, bool reverse,
+                          RangeLimit limit, V&& visitor) const {
+    return RangeByLexWith(key, range, reverse, limit, internal::ElementVisitor::Of(visitor));
+  }
+  // The number of members whose scores (or members) are in `range`; 0 for a missing key.
+  // O(log N + M), M the count (the B-tree keeps no subtree counts).
+  Result<size_t> CountByScore(std::string_view key, const ScoreRange& range) const;
+  Result<size_t> CountByLex(std::string_view key, const LexRange& range) const;
+  // Removes the members of ranks `start` to `stop` (Redis indexes, ascending order), of
+  // scores in `range`, or in the lex interval `range`; returns how many. Logged as the
+  // ZREM of the members removed. O(M log N), plus O(log N) to find a score or lex bound
+  // or O(start) to reach a rank (no subtree counts).
+  Result<size_t> RemoveRangeByRank(std::string_view key, int64_t start, int64_t stop);
+  Result<size_t> RemoveRangeByScore(std::string_view key, const ScoreRange& range);
+  Result<size_t> RemoveRangeByLex(std::string_view key, const LexRange& range);
   // The member's 0-based rank in ascending (or, with `reverse`, descending) order;
   // kNotFound when the key or member is missing. O(N) (the order is a B-tree without
   // subtree counts).
@@ -252,6 +337,10 @@ class SortedSets {
                        internal::ElementVisitor visitor);
   Result<bool> RangeByRankWith(std::string_view key, int64_t start, int64_t stop, bool reverse,
                                internal::ElementVisitor visitor) const;
+  Result<bool> RangeByScoreWith(std::string_view key, const ScoreRange& range, bool reverse,
+                                RangeLimit limit, internal::ElementVisitor visitor) const;
+  Result<bool> RangeByLexWith(std::string_view key, const LexRange& range, bool reverse,
+                              RangeLimit limit, internal::ElementVisitor visitor) const;
   Store& store_;
 };
 

@@ -270,6 +270,206 @@ TEST(CollectionsModelTest, SetHashAndSortedSetMatchTheirModels) {
   }
 }
 
+// Score and lex ranges (reads, counts, LIMIT, REV, removals) against a brute-force
+// filter of a sorted model, with random bounds over small integer scores (many ties).
+TEST(CollectionsModelTest, SortedSetRangesMatchAFilteredModel) {
+  const uint64_t seed = testutil::TestSeed(16);
+  std::mt19937_64 rng(seed);
+  auto store = OpenStore();
+  SortedSets zsets(*store);
+  using Pair = std::pair<double, std::string>;
+  std::set<Pair> model;
+  auto sorted = [&] { return std::vector<Pair>(model.begin(), model.end()); };
+  auto score_in = [](const ScoreRange& r, double s) {
+    return (r.min_exclusive ? s > r.min : s >= r.min) && (r.max_exclusive ? s < r.max : s <= r.max);
+  };
+  auto lex_in = [](const LexRange& r, const std::string& m) {
+    auto above_min = [&] {
+      switch (r.min.kind) {
+        case LexBound::Kind::kMinusInfinity:
+          return true;
+        case LexBound::Kind::kPlusInfinity:
+          return false;
+        case LexBound::Kind::kInclusive:
+          return m >= r.min.value;
+        case LexBound::Kind::kExclusive:
+          return m > r.min.value;
+      }
+      return false;
+    };
+    auto below_max = [&] {
+      switch (r.max.kind) {
+        case LexBound::Kind::kMinusInfinity:
+          return false;
+        case LexBound::Kind::kPlusInfinity:
+          return true;
+        case LexBound::Kind::kInclusive:
+          return m <= r.max.value;
+        case LexBound::Kind::kExclusive:
+          return m < r.max.value;
+      }
+      return false;
+    };
+    return above_min() && below_max();
+  };
+  auto apply_limit = [](std::vector<Pair> all, bool reverse, RangeLimit limit) {
+    if (reverse) std::reverse(all.begin(), all.end());
+    std::vector<Pair> out;
+    if (limit.offset < 0) return out;
+    for (size_t i = static_cast<size_t>(limit.offset); i < all.size(); ++i) {
+      if (limit.count >= 0 && out.size() == static_cast<size_t>(limit.count)) break;
+      out.push_back(all[i]);
+    }
+    return out;
+  };
+  auto collect = [](std::vector<Pair>* out) {
+    return [out](const Element& e) {
+      ASSERT_EQ(e.index, out->size());
+      out->push_back({e.score, std::string(e.member)});
+    };
+  };
+  const std::string bounds[] = {"a", "b", "c", "d", "e"};
+  for (int step = 0; step < 5000; ++step) {
+    // Lex steps use score 0 only (lex ranges assume equal scores).
+    const bool lex = rng() % 2;
+    std::string key = lex ? "lex" : "z";
+    if (rng() % 3 == 0) {
+      std::string m = std::string(1, static_cast<char>('a' + rng() % 5)) + (rng() % 2 ? "x" : "");
+      double score = lex ? 0 : static_cast<double>(rng() % 5);
+      const std::pair<double, std::string_view> pair{score, m};
+      ASSERT_TRUE(zsets.Add(key, {&pair, 1}).ok());
+      continue;
+    }
+    // The model holds one key at a time: rebuild it from the store's content.
+    model.clear();
+    ASSERT_TRUE(zsets
+                    .RangeByRank(key, 0, -1, false,
+                                 [&](const Element& e) {
+                                   model.insert({e.score, std::string(e.member)});
+                                 })
+                    .ok());
+    const bool reverse = rng() % 2;
+    RangeLimit limit;
+    if (rng() % 2)
+      limit = {static_cast<int64_t>(rng() % 4) - 1, static_cast<int64_t>(rng() % 5) - 1};
+    std::vector<Pair> expected;
+    std::vector<Pair> got;
+    const bool remove = rng() % 4 == 0;
+    if (!lex) {
+      ScoreRange range{static_cast<double>(rng() % 7) - 1, static_cast<double>(rng() % 7) - 1,
+                       rng() % 2 == 0, rng() % 2 == 0};
+      for (const Pair& p : sorted()) {
+        if (score_in(range, p.first)) expected.push_back(p);
+      }
+      ASSERT_EQ(*zsets.CountByScore(key, range), expected.size()) << "seed " << seed;
+      if (remove) {
+        ASSERT_EQ(*zsets.RemoveRangeByScore(key, range), expected.size()) << "seed " << seed;
+        for (const Pair& p : expected) model.erase(p);
+      } else {
+        ASSERT_TRUE(zsets.RangeByScore(key, range, reverse, limit, collect(&got)).ok());
+        ASSERT_EQ(got, apply_limit(expected, reverse, limit)) << "seed " << seed;
+      }
+    } else {
+      auto random_bound = [&] {
+        LexBound b;
+        b.kind = static_cast<LexBound::Kind>(rng() % 4);
+        b.value = bounds[rng() % 5];
+        return b;
+      };
+      LexRange range{random_bound(), random_bound()};
+      for (const Pair& p : sorted()) {
+        if (lex_in(range, p.second)) expected.push_back(p);
+      }
+      ASSERT_EQ(*zsets.CountByLex(key, range), expected.size()) << "seed " << seed;
+      if (remove) {
+        ASSERT_EQ(*zsets.RemoveRangeByLex(key, range), expected.size()) << "seed " << seed;
+        for (const Pair& p : expected) model.erase(p);
+      } else {
+        ASSERT_TRUE(zsets.RangeByLex(key, range, reverse, limit, collect(&got)).ok());
+        ASSERT_EQ(got, apply_limit(expected, reverse, limit)) << "seed " << seed;
+      }
+    }
+    if (!remove && rng() % 8 == 0) {
+      int64_t start = static_cast<int64_t>(rng() % 8) - 4;
+      int64_t stop = static_cast<int64_t>(rng() % 8) - 4;
+      std::vector<Pair> all = sorted();
+      const int64_t size = static_cast<int64_t>(all.size());
+      int64_t a = start < 0 ? std::max<int64_t>(start + size, 0) : start;
+      int64_t b = std::min(stop < 0 ? stop + size : stop, size - 1);
+      for (int64_t i = b; i >= a && i < size; --i) model.erase(all[static_cast<size_t>(i)]);
+      ASSERT_EQ(*zsets.RemoveRangeByRank(key, start, stop), all.size() - model.size())
+          << "seed " << seed;
+    }
+    ASSERT_EQ(*zsets.Size(key), model.size()) << "seed " << seed;
+  }
+}
+
+TEST(CollectionsTest, ListPositionsFollowRankCountAndMaxLen) {
+  auto store = OpenStore();
+  Lists lists(*store);
+  const std::string_view items[] = {"a", "b", "c", "b", "a", "b"};
+  ASSERT_TRUE(lists.Push("l", ListEnd::kRight, items).ok());
+  using V = std::vector<size_t>;
+  EXPECT_EQ(*lists.Positions("l", "b", 1, 1, 0), V({1}));
+  EXPECT_EQ(*lists.Positions("l", "b", 2, 0, 0), V({3, 5}));
+  EXPECT_EQ(*lists.Positions("l", "b", -1, 0, 0), V({5, 3, 1}));
+  EXPECT_EQ(*lists.Positions("l", "b", -2, 1, 0), V({3}));
+  EXPECT_EQ(*lists.Positions("l", "b", 1, 0, 4), V({1, 3}));
+  EXPECT_EQ(*lists.Positions("l", "b", -1, 0, 2), V({5}));
+  EXPECT_EQ(*lists.Positions("l", "b", 4, 0, 0), V());
+  EXPECT_EQ(*lists.Positions("l", "z", 1, 0, 0), V());
+  EXPECT_EQ(*lists.Positions("missing", "b", 1, 0, 0), V());
+}
+
+TEST(CollectionsTest, RandomMembersAndFieldsAreDistinctOrRepeatedByTheCountsSign) {
+  auto store = OpenStore();
+  Sets sets(*store);
+  Hashes hashes(*store);
+  const std::string_view members[] = {"a", "b", "c", "d"};
+  ASSERT_TRUE(sets.Add("s", members).ok());
+  const std::pair<std::string_view, std::string_view> fields[] = {{"f", "1"}, {"g", "2"}};
+  ASSERT_TRUE(hashes.Set("h", fields).ok());
+  std::vector<std::string> got;
+  auto collect = [&](const Element& e) { got.emplace_back(e.member); };
+  ASSERT_TRUE(*sets.RandomMembers("s", 3, collect));
+  EXPECT_EQ(got.size(), 3u);
+  EXPECT_EQ(std::set<std::string>(got.begin(), got.end()).size(), 3u);
+  got.clear();
+  ASSERT_TRUE(*sets.RandomMembers("s", 10, collect));
+  EXPECT_EQ(std::set<std::string>(got.begin(), got.end()),
+            std::set<std::string>({"a", "b", "c", "d"}));
+  got.clear();
+  ASSERT_TRUE(*sets.RandomMembers("s", -10, collect));
+  EXPECT_EQ(got.size(), 10u);
+  got.clear();
+  ASSERT_FALSE(*sets.RandomMembers("missing", 3, collect));
+  EXPECT_TRUE(got.empty());
+  std::map<std::string, std::string> pairs;
+  ASSERT_TRUE(*hashes.RandomFields(
+      "h", -5, [&](const Element& e) { pairs[std::string(e.member)] = std::string(e.value); }));
+  for (const auto& [field, value] : pairs) EXPECT_EQ(value, field == "f" ? "1" : "2");
+  EXPECT_EQ(*sets.Size("s"), 4u);  // nothing removed
+}
+
+TEST(CollectionsTest, HashIncrByFloatStoresAndLogsTheFormattedResult) {
+  testutil::RecordingListener log;
+  auto store = OpenStore(nullptr, &log);
+  Hashes hashes(*store);
+  EXPECT_EQ(*hashes.IncrByFloat("h", "f", 10.5L), "10.5");
+  EXPECT_EQ(*hashes.IncrByFloat("h", "f", 0.1L), "10.6");
+  EXPECT_EQ(*hashes.IncrByFloat("h", "e", 5.0e3L), "5000");
+  EXPECT_EQ(*hashes.Get("h", "f"), "10.6");
+  EXPECT_EQ(log.TakeDescribed().back(), "HSET h e 5000");
+  const std::pair<std::string_view, std::string_view> text{"t", "abc"};
+  ASSERT_TRUE(hashes.Set("h", {&text, 1}).ok());
+  EXPECT_EQ(hashes.IncrByFloat("h", "t", 1).status().message(), "hash value is not a float");
+  const std::pair<std::string_view, std::string_view> big{"b", "1e4932"};
+  ASSERT_TRUE(hashes.Set("h", {&big, 1}).ok());
+  EXPECT_EQ(hashes.IncrByFloat("h", "b", 1e4932L).status().message(),
+            "increment would produce NaN or Infinity");
+  EXPECT_EQ(*hashes.Get("h", "b"), "1e4932");
+}
+
 TEST(CollectionsTest, WrongTypeLeavesTheKeyAsItWas) {
   auto store = OpenStore();
   ASSERT_TRUE(store->Set("str", "v").ok());

@@ -74,5 +74,36 @@ class BenchmarkWithReplicaTest(MultiServerTestCase):
         self.assertEqual(dataset(replica), expected)
 
 
+class NewCommandsWithReplicaTest(MultiServerTestCase):
+    """The range, move, pop, set-algebra and float commands of test_vs_redis run on a
+    primary with a replica and on redis-server: after each case the replica holds exactly
+    the primary's data, and both hold what redis-server holds."""
+
+    CASES = ["zset_ranges", "zset_range_removals", "zrangestore", "list_moves", "set_algebra",
+             "hash_float"]
+
+    def test_replica_and_redis_end_with_the_same_content(self):
+        import test_vs_redis
+        primary = self.start()
+        replica = self.start("--replicaof", "127.0.0.1", str(primary.port))
+        redis = self.start(redis=True)
+        wait_until(lambda: harness.info_fields(replica.port, "replication").get(
+            "master_link_status") == "up", what="the replica's link")
+
+        def offsets_equal():
+            master = harness.info_fields(primary.port, "replication")["master_repl_offset"]
+            slave = harness.info_fields(replica.port, "replication").get("slave_repl_offset")
+            return master == slave
+
+        for name in self.CASES:
+            test_vs_redis.run_case(primary.port, test_vs_redis.CASES[name])
+            test_vs_redis.run_case(redis.port, test_vs_redis.CASES[name])
+            wait_until(offsets_equal, timeout=30, what="the replica to catch up")
+            expected = dataset(redis)
+            self.assertTrue(expected, name)
+            self.assertEqual(dataset(primary), expected, name)
+            self.assertEqual(dataset(replica), expected, name)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
