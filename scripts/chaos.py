@@ -2,7 +2,7 @@
 """Fault campaign against mirrorkv-server failed over by the real redis-sentinel.
 
     scripts/chaos.py [--server PATH] [--duration SECONDS] [--seed N] [--rate KEYS_PER_S]
-                     [--keep-dir]
+                     [--faults KIND,...] [--keep-dir]
 
 On 127.0.0.1, in a temporary directory removed at the end, it starts three mirrorkv-server
 nodes (one primary, two replicas) and three redis-sentinels (quorum 2) monitoring them,
@@ -62,6 +62,9 @@ from test_sentinel import REDIS_SENTINEL, Sentinel  # noqa: E402
 
 import redis  # noqa: E402  python3-redis, in Debian's /usr/bin/python3
 
+# The faults, each as likely as the others (a cut of one link twice as likely).
+FAULTS = ("kill primary", "kill replica", "stop primary short", "stop primary long",
+          "stop replica", "cut link", "cut link", "cut both links")
 MASTER_NAME = "m"  # as test_sentinel.Sentinel monitors it
 # Sentinel's down-after-milliseconds in test_sentinel.Sentinel: a primary SIGSTOPped for
 # less than SHORT_STOP_MAX stays primary.
@@ -447,7 +450,8 @@ class Node:
 
 class Campaign:
 
-    def __init__(self, binary, seed, duration, rate, root):
+    def __init__(self, binary, seed, duration, rate, fault_kinds, root):
+        self.fault_kinds = fault_kinds
         self.rng = random.Random(seed)
         self.rate = rate
         self.seed = seed
@@ -680,7 +684,9 @@ class Campaign:
             except (redis.RedisError, OSError) as error:
                 kind = type(error).__name__
                 if isinstance(error, redis.ResponseError):
-                    kind = str(error).split()[0]
+                    # redis-py prefixes a pipeline's errors with "Command # n (...) of
+                    # pipeline caused error: ".
+                    kind = str(error).split("caused error: ")[-1].split()[0]
                 self.writes["failed batches: " + kind] += 1
                 if client is not None:
                     client.close()
@@ -719,9 +725,7 @@ class Campaign:
             if primary is None:
                 continue
             replicas = [n for n in self.nodes if n is not primary]
-            fault = self.rng.choice(["kill primary", "kill replica", "stop primary short",
-                                     "stop primary long", "stop replica", "cut link",
-                                     "cut link", "cut both links"])
+            fault = self.rng.choice(self.fault_kinds)
             self.faults[fault] += 1
             if fault == "kill primary":
                 log("fault: kill -9 primary node %d" % primary.index)
@@ -862,8 +866,11 @@ class Campaign:
         self.stop_monitor.set()
         for thread in self.threads:
             thread.join(30)
-        for sentinel in self.sentinels:
+        for index, sentinel in enumerate(self.sentinels):
             try:
+                # Sentinel.stop removes its directory: keep its log with the nodes'.
+                shutil.copy(sentinel.log_path, os.path.join(self.root, "sentinel-%d.log"
+                                                             % index))
                 sentinel.stop()
             except Exception as error:  # noqa: BLE001 - stop the rest anyway
                 problems.append("sentinel on port %d: %r" % (sentinel.port, error))
@@ -896,23 +903,31 @@ def main():
     parser.add_argument("--seed", type=int, help="the schedule's seed (default: random)")
     parser.add_argument("--rate", type=float, default=1000,
                         help="at most this many unique keys written per second")
+    parser.add_argument("--faults", default=",".join(sorted(set(FAULTS))),
+                        help="comma-separated kinds of fault to inject (default: all)")
     parser.add_argument("--keep-dir", action="store_true",
                         help="keep the temporary directory (logs) at the end")
     args = parser.parse_args()
     if not os.path.exists(args.server) or not os.path.exists(REDIS_SENTINEL):
         print("chaos.py: need %s and %s" % (args.server, REDIS_SENTINEL), file=sys.stderr)
         return 2
+    fault_kinds = [f for f in FAULTS if f in args.faults.split(",")]
+    if not fault_kinds:
+        parser.error("--faults: none of %s" % ", ".join(sorted(set(FAULTS))))
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1 << 32)
     root = tempfile.mkdtemp(prefix="mkvchaos-")
     tempfile.tempdir = root  # the sentinels' directories go inside it too
-    log("seed %d (replay: %s --seed %d --duration %g --server %s); directory %s" % (
-        seed, sys.argv[0], seed, args.duration, args.server, root))
+    replay = "%s --seed %d --duration %g --rate %g --server %s" % (
+        sys.argv[0], seed, args.duration, args.rate, args.server)
+    if len(fault_kinds) < len(FAULTS):
+        replay += " --faults '%s'" % args.faults
+    log("seed %d (replay: %s); directory %s" % (seed, replay, root))
 
     def terminate(signum, _frame):
         raise KeyboardInterrupt("signal %d" % signum)
     signal.signal(signal.SIGTERM, terminate)
 
-    campaign = Campaign(args.server, seed, args.duration, args.rate, root)
+    campaign = Campaign(args.server, seed, args.duration, args.rate, fault_kinds, root)
     ok = False
     report = []
     try:
