@@ -482,7 +482,8 @@ class Campaign:
         primary.start()
         for node in self.nodes[1:]:
             node.start(replicaof=primary.public_port)
-        self.sentinels = [Sentinel(primary.public_port, quorum=2, down_after_ms=DOWN_AFTER_MS) for _ in range(3)]
+        self.sentinels = [Sentinel(primary.public_port, quorum=2, down_after_ms=DOWN_AFTER_MS)
+                          for _ in range(3)]
         self.wait_healthy("the initial topology")
         log("topology: nodes on public ports %s (private %s), sentinels on %s" % (
             [n.public_port for n in self.nodes], [n.private_port for n in self.nodes],
