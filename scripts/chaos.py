@@ -19,7 +19,8 @@ checks:
     no log holds an abort, an assertion or a sanitizer report;
   - each node's thread count and RSS, sampled from /proc every few seconds (min/max).
 
-The exit status is 1 if a check fails, 2 on a usage or setup error.
+The exit status is 1 if a check fails (the directory, with every log, is then kept), 2 on
+a usage or setup error.
 
 Topology. Each node listens on a private port and is reached by everyone (clients,
 sentinels, replicas) through a small proxy run by this script on the node's public port.
@@ -54,6 +55,7 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "tests", "server"))
@@ -472,6 +474,7 @@ class Campaign:
         self.faults = collections.Counter()
         self.crashes = []
         self.failures = []
+        self.notes = []  # anomalies that are not failures
         self.primary_changes = 0
         self.threads = []
 
@@ -798,10 +801,23 @@ class Campaign:
                 thread.join(30)
         return self.wait_healthy("quiescence")
 
+    def digest(self, node, attempts=3):
+        """(number of keys, sha256 of every key with its value and whether it has a TTL,
+        DBSIZE), from a full SCAN; every key the load writes is a string. A connection the
+        node closes midway is noted in the report, and the digest started over."""
+        for attempt in range(attempts):
+            try:
+                return self._digest(node)
+            except redis.ConnectionError as error:
+                if attempt == attempts - 1:
+                    raise
+                self.notes.append("node %d closed the checker's connection during its "
+                                  "digest (%s); started over" % (node.index, error))
+                log(self.notes[-1])
+                time.sleep(1)
+
     @staticmethod
-    def digest(node):
-        """(number of keys, sha256 of every key with its value and whether it has a TTL),
-        from a full SCAN; every key the load writes is a string."""
+    def _digest(node):
         client = node.client(timeout=30)
         keys = sorted(client.scan_iter(count=1000))
         h = hashlib.sha256()
@@ -857,6 +873,7 @@ class Campaign:
         report.append("failovers: %d (+switch-master in sentinel 0's log; %d seen by polling "
                       "it), %d more than the faults that asked for one" % (
                           switches, self.primary_changes, switches - asked))
+        report += self.notes
         for node in self.nodes:
             if node.threads:
                 report.append("node %d: %d starts, threads %d..%d, RSS %.1f..%.1f MB "
@@ -912,7 +929,7 @@ def main():
     parser.add_argument("--faults", default=",".join(sorted(set(FAULTS))),
                         help="comma-separated kinds of fault to inject (default: all)")
     parser.add_argument("--keep-dir", action="store_true",
-                        help="keep the temporary directory (logs) at the end")
+                        help="keep the temporary directory (logs) even if every check passes")
     args = parser.parse_args()
     if not os.path.exists(args.server) or not os.path.exists(REDIS_SENTINEL):
         print("chaos.py: need %s and %s" % (args.server, REDIS_SENTINEL), file=sys.stderr)
@@ -945,19 +962,21 @@ def main():
         report.append("interrupted (%s)" % (interrupt or "Ctrl-C"))
     except Exception as error:  # noqa: BLE001 - reported, then everything is stopped
         report.append("error: %r" % error)
-        import traceback
         traceback.print_exc()
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         problems = campaign.shutdown()
-        if not args.keep_dir:
-            shutil.rmtree(root, ignore_errors=True)
     crashes = campaign.crashes + problems
+    ok = ok and not crashes
+    # A failed run keeps its directory: the nodes' and sentinels' logs are the evidence.
+    if args.keep_dir or not ok:
+        log("logs kept in %s" % root)
+    else:
+        shutil.rmtree(root, ignore_errors=True)
     report += campaign.failures
     report.append("crashes: %d" % len(campaign.crashes))
     report += problems
-    ok = ok and not crashes
     print("\n== chaos.py seed %d, %g s: %s" % (seed, args.duration, "PASS" if ok else "FAIL"))
     for line in report:
         print("  " + line)
