@@ -33,7 +33,7 @@ FAILOVER_TIMEOUT = 30.0
 class Sentinel:
     """redis-sentinel on a free port, monitoring `master` as "m", in a temporary dir."""
 
-    def __init__(self, master_port, quorum=1):
+    def __init__(self, master_port, quorum=1, down_after_ms=1000):
         self.port = free_port()
         self.dir = tempfile.mkdtemp(prefix="mkvsentinel-")
         self.conf = os.path.join(self.dir, "sentinel.conf")
@@ -42,7 +42,7 @@ class Sentinel:
             f.write("bind 127.0.0.1\n")
             f.write("dir %s\n" % self.dir)
             f.write("sentinel monitor m 127.0.0.1 %d %d\n" % (master_port, quorum))
-            f.write("sentinel down-after-milliseconds m 1000\n")
+            f.write("sentinel down-after-milliseconds m %d\n" % down_after_ms)
             f.write("sentinel failover-timeout m 5000\n")
         self.log_path = os.path.join(self.dir, "sentinel.log")
         self.log_file = open(self.log_path, "ab")
