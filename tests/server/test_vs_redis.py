@@ -544,6 +544,57 @@ CASES["zrangestore"] = ZSET_SETUP + [
     ["ZRANGESTORE", "z", "z", "0", "1"], ["ZRANGE", "z", "0", "-1", "WITHSCORES"],
     ["MULTI"], ["ZRANGESTORE", "m", "z", "0", "-1"], ["EXEC"], ["ZRANGE", "m", "0", "-1"]]
 
+# ZUNION ZINTER ZDIFF and their STORE forms: WEIGHTS (a zero weight times an infinity is
+# 0), AGGREGATE, sets as score-1 inputs, ties ordered by member, the checks in Redis's order
+# (numkeys, every key's type, then the options), a missing input, an empty result deleting
+# the destination, and a destination that is also an input.
+ZCOMBINE_SETUP = [["ZADD", "z1", "1", "a", "2", "b", "3", "c"],
+                  ["ZADD", "z2", "4", "b", "5", "c", "6", "d", "+inf", "e"],
+                  ["ZADD", "z3", "-inf", "e", "0.5", "c"], ["SADD", "s", "a", "c", "x"],
+                  ["SET", "str", "v"]]
+CASES["zset_combine"] = ZCOMBINE_SETUP + [
+    ["ZUNION", "2", "z1", "z2"], ["ZUNION", "2", "z1", "z2", "WITHSCORES"],
+    ["ZUNION", "3", "z1", "z2", "z3", "WITHSCORES"], ["ZUNION", "2", "z2", "z3", "withscores"],
+    ["ZUNION", "2", "z1", "s", "WITHSCORES"],
+    ["ZUNION", "2", "z1", "z2", "WEIGHTS", "2", "0.5", "WITHSCORES"],
+    ["ZUNION", "2", "z2", "z3", "WEIGHTS", "0", "1", "WITHSCORES"],
+    ["ZUNION", "2", "z1", "z2", "AGGREGATE", "MIN", "WITHSCORES"],
+    ["ZUNION", "2", "z1", "z2", "aggregate", "max", "WITHSCORES", "WEIGHTS", "1", "-1"],
+    ["ZUNION", "2", "z1", "nokey", "WITHSCORES"], ["ZUNION", "1", "nokey"],
+    ["ZINTER", "2", "z1", "z2", "WITHSCORES"], ["ZINTER", "3", "z1", "z2", "z3", "WITHSCORES"],
+    ["ZINTER", "2", "z1", "s", "WITHSCORES"], ["ZINTER", "2", "z2", "z3", "WITHSCORES"],
+    ["ZINTER", "2", "z1", "z2", "AGGREGATE", "MAX", "WEIGHTS", "10", "1", "WITHSCORES"],
+    ["ZINTER", "2", "z1", "nokey"], ["ZINTER", "1", "s", "WITHSCORES"],
+    ["ZDIFF", "2", "z2", "z1", "WITHSCORES"], ["ZDIFF", "3", "z2", "z1", "z3"],
+    ["ZDIFF", "2", "s", "z1", "WITHSCORES"], ["ZDIFF", "1", "nokey"], ["ZDIFF", "2", "z1", "nokey"],
+    ["ZDIFF", "2", "z1", "z2", "WEIGHTS", "1", "1"], ["ZDIFF", "2", "z1", "z2", "AGGREGATE", "SUM"],
+    ["ZUNION", "0", "z1"], ["ZUNION", "-1", "z1"], ["ZUNION", "x", "z1"], ["ZUNION", "3", "z1"],
+    ["ZUNION", "2", "z1", "str"], ["ZUNION", "2", "str", "z1", "WEIGHTS", "x"],
+    ["ZINTER", "2", "nokey", "str"], ["ZDIFF", "2", "nokey", "str"],
+    ["ZUNION", "1", "z1", "WEIGHTS", "x"], ["ZUNION", "1", "z1", "WEIGHTS", "nan"],
+    ["ZUNION", "1", "z1", "WEIGHTS", "inf", "WITHSCORES"], ["ZUNION", "2", "z1", "z2", "WEIGHTS", "1"],
+    ["ZUNION", "1", "z1", "AGGREGATE"], ["ZUNION", "1", "z1", "AGGREGATE", "AVG"],
+    ["ZUNION", "1", "z1", "FOO"], ["ZUNION", "1"], ["ZDIFF", "0", "z1"], ["ZINTER", "0", "z1"],
+    ["ZUNIONSTORE", "d", "2", "z1", "z2"], ["ZRANGE", "d", "0", "-1", "WITHSCORES"],
+    ["ZUNIONSTORE", "d", "2", "z1", "s", "WEIGHTS", "1", "3", "AGGREGATE", "MAX"],
+    ["ZRANGE", "d", "0", "-1", "WITHSCORES"], ["ZINTERSTORE", "d", "2", "z1", "z2"],
+    ["ZRANGE", "d", "0", "-1", "WITHSCORES"], ["ZINTERSTORE", "d", "2", "z1", "nokey"],
+    ["EXISTS", "d"], ["ZDIFFSTORE", "d", "2", "z2", "z1"], ["ZRANGE", "d", "0", "-1", "WITHSCORES"],
+    ["ZDIFFSTORE", "d", "2", "z1", "z1"], ["EXISTS", "d"], ["ZUNIONSTORE", "str", "1", "z3"],
+    ["TYPE", "str"], ["ZRANGE", "str", "0", "-1", "WITHSCORES"], ["SET", "str", "v"],
+    ["ZUNIONSTORE", "d", "1", "z1", "WITHSCORES"], ["ZUNIONSTORE", "d", "0", "z1"],
+    ["ZINTERSTORE", "d", "0", "z1"], ["ZDIFFSTORE", "d", "0", "z1"],
+    ["ZDIFFSTORE", "d", "1", "z1", "WEIGHTS", "2"], ["ZUNIONSTORE", "d", "2", "z1", "str"],
+    ["ZUNIONSTORE", "d", "1", "z1", "WEIGHTS", "x"], ["ZUNIONSTORE", "d", "1"],
+    ["ZUNIONSTORE", "z1", "2", "z1", "s"], ["ZRANGE", "z1", "0", "-1", "WITHSCORES"],
+    ["ZINTERSTORE", "s", "2", "s", "z2"], ["TYPE", "s"], ["ZRANGE", "s", "0", "-1", "WITHSCORES"],
+    ["MULTI"], ["ZUNIONSTORE", "m", "2", "z1", "z2"], ["EXEC"], ["ZRANGE", "m", "0", "-1"],
+    _eval("return redis.call('zinterstore', KEYS[1], 2, KEYS[2], KEYS[3])", "3", "e", "z1",
+          "z2"), ["ZRANGE", "e", "0", "-1", "WITHSCORES"]]
+CASES["zset_combine_resp3"] = [["HELLO", "3"]] + ZCOMBINE_SETUP + [
+    ["ZUNION", "2", "z1", "z2", "WITHSCORES"], ["ZINTER", "2", "z1", "s"],
+    ["ZDIFF", "2", "z1", "nokey", "WITHSCORES"], ["ZINTER", "2", "z1", "nokey", "WITHSCORES"]]
+
 # LPOS, LMOVE, RPOPLPUSH and LMPOP: option errors in Redis's order, missing and wrong-type
 # sources and destinations, rotation of one list, and an emptied source.
 CASES["list_moves"] = [
@@ -667,7 +718,8 @@ CASES["eval_resp3_client"] = [["HELLO", "3"]] + [
 # Cases whose first reply differs by design (HELLO reports this server's version and
 # client id): compare from the second reply on.
 SKIP_FIRST_REPLY = {"resp3", "eval_resp3_client", "collections_resp3", "zset_ranges_resp3",
-                    "list_moves_resp3", "set_algebra_resp3", "hash_float_resp3"}
+                    "list_moves_resp3", "set_algebra_resp3", "hash_float_resp3",
+                    "zset_combine_resp3"}
 
 
 def run_case(port, case):
