@@ -1,10 +1,10 @@
 // The sorted-set commands: ZADD (NX XX GT LT CH INCR) ZINCRBY ZREM ZSCORE ZMSCORE ZCARD
 // ZRANGE (BYSCORE BYLEX REV LIMIT WITHSCORES) ZRANGESTORE ZREVRANGE ZRANGEBYSCORE
 // ZREVRANGEBYSCORE ZRANGEBYLEX ZREVRANGEBYLEX ZCOUNT ZLEXCOUNT ZREMRANGEBYRANK
-// ZREMRANGEBYSCORE ZREMRANGEBYLEX ZRANK ZREVRANK ZPOPMIN ZPOPMAX ZUNION ZINTER ZDIFF (and
-// their STORE forms), over
-// mirrorkv::SortedSets, with Redis 7.0's option grammar, error texts and replies
-// (scores as doubles in RESP3, member/score pairs nested in RESP3 where Redis nests).
+// ZREMRANGEBYSCORE ZREMRANGEBYLEX ZRANK ZREVRANK ZPOPMIN ZPOPMAX ZMPOP ZUNION ZINTER ZDIFF
+// (and their STORE forms), over mirrorkv::SortedSets, with Redis 7.0's option grammar,
+// error texts and replies (scores as doubles in RESP3, member/score pairs nested in RESP3 where
+// Redis nests).
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -390,6 +390,50 @@ void PopGeneric(CommandContext& ctx, bool max) {
 void ZPopMinCommand(CommandContext& ctx) { PopGeneric(ctx, false); }
 void ZPopMaxCommand(CommandContext& ctx) { PopGeneric(ctx, true); }
 
+// ZMPOP numkeys key [key ...] MIN|MAX [COUNT count]: pops from the first non-empty key
+// (alone, RunExclusive, so the keys are seen at one point) and replies its name and the
+// member/score pairs (nested in RESP2 too), or a null array when every key is empty.
+void ZMPopCommand(CommandContext& ctx) {
+  int64_t keys;
+  if (!ParseIntegerArg(ctx, ctx.args[1], &keys, "ERR numkeys should be greater than 0")) return;
+  if (keys <= 0) return ctx.reply.Error("ERR numkeys should be greater than 0");
+  if (static_cast<uint64_t>(keys) > ctx.argc() - 3) return ReplySyntaxError(ctx);
+  const size_t where_at = 2 + static_cast<size_t>(keys);
+  const bool max = EqualsIgnoreCase(ctx.args[where_at], "max");
+  if (!max && !EqualsIgnoreCase(ctx.args[where_at], "min")) return ReplySyntaxError(ctx);
+  int64_t count = -1;
+  for (size_t i = where_at + 1; i < ctx.argc(); ++i) {
+    if (count == -1 && EqualsIgnoreCase(ctx.args[i], "count") && i + 1 < ctx.argc()) {
+      if (!ParseIntegerArg(ctx, ctx.args[++i], &count, "ERR count should be greater than 0")) {
+        return;
+      }
+      if (count <= 0) return ctx.reply.Error("ERR count should be greater than 0");
+    } else {
+      return ReplySyntaxError(ctx);
+    }
+  }
+  if (count == -1) count = 1;
+  RunExclusive(ctx, [&] {
+    SortedSets zsets(ctx.server.store());
+    for (size_t k = 2; k < where_at; ++k) {
+      Result<bool> found =
+          zsets.Pop(ctx.args[k], static_cast<size_t>(count), max, [&](const Element& e) {
+            if (e.index == 0) {
+              ctx.reply.ArrayHeader(2);
+              ctx.reply.Bulk(ctx.args[k]);
+              ctx.reply.ArrayHeader(e.count);
+            }
+            ctx.reply.ArrayHeader(2);
+            ctx.reply.Bulk(e.member);
+            ctx.reply.Double(e.score);
+          });
+      if (!found.ok()) return ReplyStatusError(ctx, found.status());
+      if (*found) return;
+    }
+    ctx.reply.NullArray();
+  });
+}
+
 enum class ZSetOp : uint8_t { kUnion, kInter, kDiff };
 enum class Aggregate : uint8_t { kSum, kMin, kMax };
 
@@ -594,6 +638,7 @@ const CommandSpec kCommands[] = {
     {"zrevrank", 3, kCmdReadOnly | kCmdFast, ZRevRankCommand, 1, 1, 1, "@read @sortedset @fast"},
     {"zpopmin", -2, kCmdWrite | kCmdFast, ZPopMinCommand, 1, 1, 1, "@write @sortedset @fast"},
     {"zpopmax", -2, kCmdWrite | kCmdFast, ZPopMaxCommand, 1, 1, 1, "@write @sortedset @fast"},
+    {"zmpop", -4, kCmdWrite, ZMPopCommand, 0, 0, 0, "@write @sortedset @slow"},
     {"zunion", -3, kCmdReadOnly, ZUnionCommand, 0, 0, 0, "@read @sortedset @slow"},
     {"zinter", -3, kCmdReadOnly, ZInterCommand, 0, 0, 0, "@read @sortedset @slow"},
     {"zdiff", -3, kCmdReadOnly, ZDiffCommand, 0, 0, 0, "@read @sortedset @slow"},

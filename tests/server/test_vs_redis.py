@@ -595,6 +595,24 @@ CASES["zset_combine_resp3"] = [["HELLO", "3"]] + ZCOMBINE_SETUP + [
     ["ZUNION", "2", "z1", "z2", "WITHSCORES"], ["ZINTER", "2", "z1", "s"],
     ["ZDIFF", "2", "z1", "nokey", "WITHSCORES"], ["ZINTER", "2", "z1", "nokey", "WITHSCORES"]]
 
+# ZMPOP: the first non-empty key, MIN and MAX, COUNT past the size emptying (and deleting)
+# the key, the option errors in Redis's order, wrong types, and nothing to pop.
+CASES["zmpop"] = [
+    ["ZADD", "z", "1", "a", "2", "b", "3", "c", "inf", "d"], ["ZADD", "y", "5", "e"],
+    ["SET", "str", "v"], ["ZMPOP", "1", "z", "MIN"], ["ZMPOP", "2", "nokey", "z", "max"],
+    ["ZMPOP", "1", "z", "MIN", "COUNT", "1"], ["ZMPOP", "2", "z", "y", "MAX", "COUNT", "10"],
+    ["EXISTS", "z"], ["ZMPOP", "2", "z", "y", "MIN"], ["ZMPOP", "2", "z", "y", "MIN"],
+    ["ZADD", "z", "1", "a"], ["ZMPOP", "2", "str", "z", "MIN"], ["ZMPOP", "2", "nokey", "str", "MIN"],
+    ["ZMPOP", "1", "z", "FOO"], ["ZMPOP", "1", "z", "MIN", "COUNT", "0"],
+    ["ZMPOP", "1", "z", "MIN", "COUNT", "-1"], ["ZMPOP", "1", "z", "MIN", "COUNT", "x"],
+    ["ZMPOP", "1", "z", "MIN", "COUNT", "1", "COUNT", "2"], ["ZMPOP", "1", "z", "MIN", "COUNT"],
+    ["ZMPOP", "0", "z", "MIN"], ["ZMPOP", "-1", "z", "MIN"], ["ZMPOP", "x", "z", "MIN"],
+    ["ZMPOP", "5", "z", "MIN"], ["ZMPOP", "1", "z"], ["ZMPOP", "1", "z", "MIN", "FOO"],
+    ["MULTI"], ["ZMPOP", "1", "z", "MAX"], ["EXEC"], ["ZADD", "z", "7", "k", "8", "l"]]
+CASES["zmpop_resp3"] = [["HELLO", "3"], ["ZADD", "z", "1", "a", "2.5", "b"],
+                        ["ZMPOP", "1", "z", "MAX"], ["ZMPOP", "1", "z", "MIN", "COUNT", "3"],
+                        ["ZMPOP", "1", "z", "MIN"]]
+
 # LPOS, LMOVE, RPOPLPUSH and LMPOP: option errors in Redis's order, missing and wrong-type
 # sources and destinations, rotation of one list, and an emptied source.
 CASES["list_moves"] = [
@@ -719,7 +737,7 @@ CASES["eval_resp3_client"] = [["HELLO", "3"]] + [
 # client id): compare from the second reply on.
 SKIP_FIRST_REPLY = {"resp3", "eval_resp3_client", "collections_resp3", "zset_ranges_resp3",
                     "list_moves_resp3", "set_algebra_resp3", "hash_float_resp3",
-                    "zset_combine_resp3"}
+                    "zset_combine_resp3", "zmpop_resp3"}
 
 
 def run_case(port, case):
