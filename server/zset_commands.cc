@@ -1,10 +1,10 @@
 // The sorted-set commands: ZADD (NX XX GT LT CH INCR) ZINCRBY ZREM ZSCORE ZMSCORE ZCARD
 // ZRANGE (BYSCORE BYLEX REV LIMIT WITHSCORES) ZRANGESTORE ZREVRANGE ZRANGEBYSCORE
 // ZREVRANGEBYSCORE ZRANGEBYLEX ZREVRANGEBYLEX ZCOUNT ZLEXCOUNT ZREMRANGEBYRANK
-// ZREMRANGEBYSCORE ZREMRANGEBYLEX ZRANK ZREVRANK ZPOPMIN ZPOPMAX ZMPOP ZUNION ZINTER ZDIFF
-// (and their STORE forms), over mirrorkv::SortedSets, with Redis 7.0's option grammar,
-// error texts and replies (scores as doubles in RESP3, member/score pairs nested in RESP3 where
-// Redis nests).
+// ZREMRANGEBYSCORE ZREMRANGEBYLEX ZRANK ZREVRANK ZPOPMIN ZPOPMAX ZMPOP ZRANDMEMBER ZUNION
+// ZINTER ZDIFF (and their STORE forms), over mirrorkv::SortedSets, with Redis 7.0's option
+// grammar, error texts and replies (scores as doubles in RESP3, member/score pairs nested
+// in RESP3 where Redis nests).
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -390,6 +390,42 @@ void PopGeneric(CommandContext& ctx, bool max) {
 void ZPopMinCommand(CommandContext& ctx) { PopGeneric(ctx, false); }
 void ZPopMaxCommand(CommandContext& ctx) { PopGeneric(ctx, true); }
 
+// ZRANDMEMBER key [count [WITHSCORES]]: without a count a bulk (null when missing); with
+// one an array (repeats possible for a negative count), empty when missing, of members
+// or, WITHSCORES, of member/score pairs (flat in RESP2, nested pairs in RESP3).
+void ZRandMemberCommand(CommandContext& ctx) {
+  int64_t count = 1;
+  bool with_scores = false;
+  const bool has_count = ctx.argc() >= 3;
+  if (has_count) {
+    if (!ParseIntegerArg(ctx, ctx.args[2], &count)) return;
+    if (count == INT64_MIN) {
+      return ctx.reply.Error(
+          "ERR value is out of range, value must between -9223372036854775807 and "
+          "9223372036854775807");
+    }
+    if (ctx.argc() > 4 || (ctx.argc() == 4 && !EqualsIgnoreCase(ctx.args[3], "withscores"))) {
+      return ReplySyntaxError(ctx);
+    }
+    with_scores = ctx.argc() == 4;
+    if (with_scores && (count < -INT64_MAX / 2 || count > INT64_MAX / 2)) {
+      return ctx.reply.Error("ERR value is out of range");
+    }
+  }
+  PairWriter writer(ctx.reply, with_scores, true);
+  bool started = false;
+  Result<bool> found =
+      SortedSets(ctx.server.store()).RandomMembers(ctx.args[1], count, [&](const Element& e) {
+        started = true;
+        if (has_count) return writer.Item(e);
+        ctx.reply.Bulk(e.member);
+      });
+  if (!found.ok()) return ReplyStatusError(ctx, found.status());
+  if (started) return;
+  if (has_count) return writer.Finish();
+  ctx.reply.Null();
+}
+
 // ZMPOP numkeys key [key ...] MIN|MAX [COUNT count]: pops from the first non-empty key
 // (alone, RunExclusive, so the keys are seen at one point) and replies its name and the
 // member/score pairs (nested in RESP2 too), or a null array when every key is empty.
@@ -638,6 +674,7 @@ const CommandSpec kCommands[] = {
     {"zrevrank", 3, kCmdReadOnly | kCmdFast, ZRevRankCommand, 1, 1, 1, "@read @sortedset @fast"},
     {"zpopmin", -2, kCmdWrite | kCmdFast, ZPopMinCommand, 1, 1, 1, "@write @sortedset @fast"},
     {"zpopmax", -2, kCmdWrite | kCmdFast, ZPopMaxCommand, 1, 1, 1, "@write @sortedset @fast"},
+    {"zrandmember", -2, kCmdReadOnly, ZRandMemberCommand, 1, 1, 1, "@read @sortedset @slow"},
     {"zmpop", -4, kCmdWrite, ZMPopCommand, 0, 0, 0, "@write @sortedset @slow"},
     {"zunion", -3, kCmdReadOnly, ZUnionCommand, 0, 0, 0, "@read @sortedset @slow"},
     {"zinter", -3, kCmdReadOnly, ZInterCommand, 0, 0, 0, "@read @sortedset @slow"},

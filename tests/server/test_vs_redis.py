@@ -613,6 +613,25 @@ CASES["zmpop_resp3"] = [["HELLO", "3"], ["ZADD", "z", "1", "a", "2.5", "b"],
                         ["ZMPOP", "1", "z", "MAX"], ["ZMPOP", "1", "z", "MIN", "COUNT", "3"],
                         ["ZMPOP", "1", "z", "MIN"]]
 
+# ZRANDMEMBER on a one-member set (so that the choice is fixed): counts past the size,
+# negative counts repeating, WITHSCORES, the range and option errors, a missing key.
+CASES["zrandmember"] = [
+    ["ZADD", "one", "1.5", "a"], ["SET", "str", "v"], ["ZRANDMEMBER", "one"],
+    ["ZRANDMEMBER", "one", "3"], ["ZRANDMEMBER", "one", "-3"], ["ZRANDMEMBER", "one", "0"],
+    ["ZRANDMEMBER", "one", "2", "WITHSCORES"], ["ZRANDMEMBER", "one", "-2", "withscores"],
+    ["ZRANDMEMBER", "one", "0", "WITHSCORES"], ["ZRANDMEMBER", "nokey"],
+    ["ZRANDMEMBER", "nokey", "2"], ["ZRANDMEMBER", "nokey", "-2", "WITHSCORES"],
+    ["ZRANDMEMBER", "str"], ["ZRANDMEMBER", "str", "1"], ["ZRANDMEMBER", "one", "x"],
+    ["ZRANDMEMBER", "one", "1", "WITHSCORE"], ["ZRANDMEMBER", "one", "1", "WITHSCORES", "x"],
+    ["ZRANDMEMBER", "one", "x", "WITHSCORES"], ["ZRANDMEMBER", "one", "-9223372036854775808"],
+    ["ZRANDMEMBER", "one", "9223372036854775807", "WITHSCORES"],
+    ["ZRANDMEMBER", "one", "4611686018427387904", "WITHSCORES"], ["ZCARD", "one"]]
+CASES["zrandmember_resp3"] = [["HELLO", "3"], ["ZADD", "one", "1.5", "a"],
+                              ["ZRANDMEMBER", "one", "1", "WITHSCORES"],
+                              ["ZRANDMEMBER", "one", "-2", "WITHSCORES"],
+                              ["ZRANDMEMBER", "one", "1"], ["ZRANDMEMBER", "nokey"],
+                              ["ZRANDMEMBER", "nokey", "1", "WITHSCORES"]]
+
 # LPOS, LMOVE, RPOPLPUSH and LMPOP: option errors in Redis's order, missing and wrong-type
 # sources and destinations, rotation of one list, and an emptied source.
 CASES["list_moves"] = [
@@ -737,7 +756,7 @@ CASES["eval_resp3_client"] = [["HELLO", "3"]] + [
 # client id): compare from the second reply on.
 SKIP_FIRST_REPLY = {"resp3", "eval_resp3_client", "collections_resp3", "zset_ranges_resp3",
                     "list_moves_resp3", "set_algebra_resp3", "hash_float_resp3",
-                    "zset_combine_resp3", "zmpop_resp3"}
+                    "zset_combine_resp3", "zmpop_resp3", "zrandmember_resp3"}
 
 
 def run_case(port, case):
