@@ -572,7 +572,8 @@ CASES["zset_combine"] = ZCOMBINE_SETUP + [
     ["ZUNION", "2", "z1", "str"], ["ZUNION", "2", "str", "z1", "WEIGHTS", "x"],
     ["ZINTER", "2", "nokey", "str"], ["ZDIFF", "2", "nokey", "str"],
     ["ZUNION", "1", "z1", "WEIGHTS", "x"], ["ZUNION", "1", "z1", "WEIGHTS", "nan"],
-    ["ZUNION", "1", "z1", "WEIGHTS", "inf", "WITHSCORES"], ["ZUNION", "2", "z1", "z2", "WEIGHTS", "1"],
+    ["ZUNION", "1", "z1", "WEIGHTS", "inf", "WITHSCORES"],
+    ["ZUNION", "2", "z1", "z2", "WEIGHTS", "1"],
     ["ZUNION", "1", "z1", "AGGREGATE"], ["ZUNION", "1", "z1", "AGGREGATE", "AVG"],
     ["ZUNION", "1", "z1", "FOO"], ["ZUNION", "1"], ["ZDIFF", "0", "z1"], ["ZINTER", "0", "z1"],
     ["ZUNIONSTORE", "d", "2", "z1", "z2"], ["ZRANGE", "d", "0", "-1", "WITHSCORES"],
@@ -602,7 +603,8 @@ CASES["zmpop"] = [
     ["SET", "str", "v"], ["ZMPOP", "1", "z", "MIN"], ["ZMPOP", "2", "nokey", "z", "max"],
     ["ZMPOP", "1", "z", "MIN", "COUNT", "1"], ["ZMPOP", "2", "z", "y", "MAX", "COUNT", "10"],
     ["EXISTS", "z"], ["ZMPOP", "2", "z", "y", "MIN"], ["ZMPOP", "2", "z", "y", "MIN"],
-    ["ZADD", "z", "1", "a"], ["ZMPOP", "2", "str", "z", "MIN"], ["ZMPOP", "2", "nokey", "str", "MIN"],
+    ["ZADD", "z", "1", "a"], ["ZMPOP", "2", "str", "z", "MIN"],
+    ["ZMPOP", "2", "nokey", "str", "MIN"],
     ["ZMPOP", "1", "z", "FOO"], ["ZMPOP", "1", "z", "MIN", "COUNT", "0"],
     ["ZMPOP", "1", "z", "MIN", "COUNT", "-1"], ["ZMPOP", "1", "z", "MIN", "COUNT", "x"],
     ["ZMPOP", "1", "z", "MIN", "COUNT", "1", "COUNT", "2"], ["ZMPOP", "1", "z", "MIN", "COUNT"],
@@ -645,14 +647,17 @@ CASES["collection_scan"] = [
     ["SSCAN", "s2", "0", "MATCH", "x*"], ["ZSCAN", "z", "0", "MATCH", "*", "COUNT", "1"],
     ["HSCAN", "h", "0"], ["HSCAN", "h2", "0", "MATCH", "n?me"], ["HSCAN", "h2", "0", "MATCH", "*k"],
     ["ZSCAN", "z", "0"], ["ZSCAN", "z", "0", "MATCH", "[a-c]", "COUNT", "2"],
-    ["ZSCAN", "z", "0", "match", "e"], ["SSCAN", "nokey", "0"], ["HSCAN", "nokey", "0", "COUNT", "0"],
+    ["ZSCAN", "z", "0", "match", "e"], ["SSCAN", "nokey", "0"],
+    ["HSCAN", "nokey", "0", "COUNT", "0"],
     ["ZSCAN", "nokey", "0", "FOO"], ["SSCAN", "str", "0"], ["HSCAN", "s", "0"], ["ZSCAN", "h", "0"],
     ["SSCAN", "s", "x"], ["ZSCAN", "z", "-1"], ["SSCAN", "s", "18446744073709551616"],
     ["SSCAN", "nokey", "x"], ["SSCAN", "s", "0", "COUNT", "0"], ["SSCAN", "s", "0", "COUNT", "x"],
-    ["SSCAN", "s", "0", "MATCH"], ["SSCAN", "s", "0", "TYPE", "set"], ["SSCAN", "s", "0", "FOO", "1"],
+    ["SSCAN", "s", "0", "MATCH"], ["SSCAN", "s", "0", "TYPE", "set"],
+    ["SSCAN", "s", "0", "FOO", "1"],
     ["HSCAN", "h", "0", "NOVALUES"], ["SSCAN", "s"]]
-CASES["collection_scan_resp3"] = [["HELLO", "3"], ["ZADD", "z", "2.5", "a"], ["HSET", "h", "f", "v"],
-                                  ["ZSCAN", "z", "0"], ["HSCAN", "h", "0"], ["SSCAN", "nokey", "0"]]
+CASES["collection_scan_resp3"] = [["HELLO", "3"], ["ZADD", "z", "2.5", "a"],
+                                  ["HSET", "h", "f", "v"], ["ZSCAN", "z", "0"],
+                                  ["HSCAN", "h", "0"], ["SSCAN", "nokey", "0"]]
 
 # LPOS, LMOVE, RPOPLPUSH and LMPOP: option errors in Redis's order, missing and wrong-type
 # sources and destinations, rotation of one list, and an emptied source.
