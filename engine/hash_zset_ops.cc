@@ -308,6 +308,25 @@ Result<bool> SortedSets::PopWith(std::string_view key, size_t count, bool max,
   return found;
 }
 
+Result<bool> SortedSets::RandomMembersWith(std::string_view key, int64_t count,
+                                           internal::ElementVisitor visitor) const {
+  bool found = false;
+  MIRRORKV_RETURN_IF_ERROR(store_.impl().Access(
+      key, KeyType::kSortedSet, Mode::kRead, 0, [&](Collection* c, EffectBuffer&) {
+        if (c == nullptr) return Status::Ok();
+        found = true;
+        const auto& order = AsSortedSet(c).order();
+        std::vector<const ScoredMember*> members;
+        members.reserve(order.size());
+        for (const auto& member : order) members.push_back(&member);
+        internal::SampleRandom(members, count, [&](size_t i, size_t m, const ScoredMember* e) {
+          visitor({.index = i, .count = m, .member = e->member, .score = e->score});
+        });
+        return Status::Ok();
+      }));
+  return found;
+}
+
 Result<bool> SortedSets::RangeByRankWith(std::string_view key, int64_t start, int64_t stop,
                                          bool reverse, internal::ElementVisitor visitor) const {
   bool found = false;

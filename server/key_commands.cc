@@ -1,7 +1,6 @@
 // The keyspace commands: DEL UNLINK EXISTS TOUCH TYPE RENAME RENAMENX KEYS SCAN RANDOMKEY
-// DBSIZE FLUSHALL FLUSHDB, and the expiry commands EXPIRE PEXPIRE EXPIREAT PEXPIREAT
-// (NX XX GT LT) TTL PTTL EXPIRETIME PEXPIRETIME PERSIST. Only strings exist in mirrorkv,
-// so TYPE answers "string" or "none" and WRONGTYPE never happens.
+// DBSIZE FLUSHALL FLUSHDB, the collection scans SSCAN HSCAN ZSCAN, and the expiry commands
+// EXPIRE PEXPIRE EXPIREAT PEXPIREAT (NX XX GT LT) TTL PTTL EXPIRETIME PEXPIRETIME PERSIST.
 #include <cerrno>
 #include <climits>
 #include <cstdlib>
@@ -10,6 +9,9 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "engine/base/glob.h"
+#include "engine/base/numbers.h"
+#include "mirrorkv/collections.h"
 #include "mirrorkv/store.h"
 #include "server/client.h"
 #include "server/commands.h"
@@ -142,6 +144,70 @@ void ScanCommand(CommandContext& ctx) {
   for (const std::string& key : page.keys) ctx.reply.Bulk(key);
 }
 
+// SSCAN HSCAN ZSCAN key cursor [MATCH pattern] [COUNT count]: the whole collection's
+// members that match (with HSCAN's values and ZSCAN's scores) in one page, cursor 0,
+// whatever the cursor, as Redis does for its compact encodings. One page read under
+// the key's lock is a full iteration that holds every member present throughout; COUNT
+// is a hint and unused, so a large collection costs O(N) in one reply. Redis's order of
+// checks: the cursor, the key (a missing key is an empty page, before any option
+// error), then the options.
+void ScanCollection(CommandContext& ctx, KeyType type) {
+  uint64_t cursor;
+  if (!ParseCursor(ctx.args[2], &cursor)) return ctx.reply.Error("ERR invalid cursor");
+  Store& store = ctx.server.store();
+  const KeyType found = TypeOf(store, ctx.args[1]);
+  if (found != KeyType::kNone && found != type) return ctx.reply.Error(kWrongTypeMessage);
+  if (found == KeyType::kNone) {
+    ctx.reply.ArrayHeader(2);
+    ctx.reply.Bulk("0");
+    return ctx.reply.ArrayHeader(0);
+  }
+  std::string_view pattern;
+  for (size_t i = 3; i < ctx.argc(); i += 2) {
+    const bool has_value = i + 1 < ctx.argc();
+    if (has_value && EqualsIgnoreCase(ctx.args[i], "count")) {
+      int64_t count;
+      if (!ParseIntegerArg(ctx, ctx.args[i + 1], &count)) return;
+      if (count < 1) return ReplySyntaxError(ctx);
+    } else if (has_value && EqualsIgnoreCase(ctx.args[i], "match")) {
+      pattern = ctx.args[i + 1] == "*" ? std::string_view() : ctx.args[i + 1];
+    } else {
+      return ReplySyntaxError(ctx);
+    }
+  }
+  std::vector<std::string> items;  // members, each followed by its value or score
+  auto keep = [&](std::string_view member) {
+    if (!pattern.empty() && !internal::GlobMatch(pattern, member)) return false;
+    items.emplace_back(member);
+    return true;
+  };
+  Result<bool> read = true;
+  switch (type) {
+    case KeyType::kSet:
+      read = Sets(store).Members(ctx.args[1], [&](const Element& e) { keep(e.member); });
+      break;
+    case KeyType::kHash:
+      read = Hashes(store).GetAll(ctx.args[1], [&](const Element& e) {
+        if (keep(e.member)) items.emplace_back(e.value);
+      });
+      break;
+    default:
+      read = SortedSets(store).RangeByRank(ctx.args[1], 0, -1, false, [&](const Element& e) {
+        if (keep(e.member)) items.push_back(internal::FormatScore(e.score));
+      });
+      break;
+  }
+  if (!read.ok()) return ReplyStatusError(ctx, read.status());
+  ctx.reply.ArrayHeader(2);
+  ctx.reply.Bulk("0");
+  ctx.reply.ArrayHeader(items.size());
+  for (const std::string& item : items) ctx.reply.Bulk(item);
+}
+
+void SScanCommand(CommandContext& ctx) { ScanCollection(ctx, KeyType::kSet); }
+void HScanCommand(CommandContext& ctx) { ScanCollection(ctx, KeyType::kHash); }
+void ZScanCommand(CommandContext& ctx) { ScanCollection(ctx, KeyType::kSortedSet); }
+
 void RandomKeyCommand(CommandContext& ctx) {
   Result<std::string> key = ctx.server.store().RandomKey();
   if (key.ok()) {
@@ -266,6 +332,9 @@ const CommandSpec kCommands[] = {
     {"renamenx", 3, kCmdWrite | kCmdFast, RenameNxCommand, 1, 2, 1, "@keyspace @write @fast"},
     {"keys", 2, kCmdReadOnly, KeysCommand, 0, 0, 0, "@keyspace @read @slow @dangerous"},
     {"scan", -2, kCmdReadOnly, ScanCommand, 0, 0, 0, "@keyspace @read @slow"},
+    {"sscan", -3, kCmdReadOnly, SScanCommand, 1, 1, 1, "@read @set @slow"},
+    {"hscan", -3, kCmdReadOnly, HScanCommand, 1, 1, 1, "@read @hash @slow"},
+    {"zscan", -3, kCmdReadOnly, ZScanCommand, 1, 1, 1, "@read @sortedset @slow"},
     {"randomkey", 1, kCmdReadOnly, RandomKeyCommand, 0, 0, 0, "@keyspace @read @slow"},
     {"dbsize", 1, kCmdReadOnly | kCmdFast, DbSizeCommand, 0, 0, 0, "@keyspace @read @fast"},
     {"flushall", -1, kCmdWrite, FlushCommand, 0, 0, 0, "@keyspace @write @slow @dangerous"},

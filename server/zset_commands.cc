@@ -1,9 +1,11 @@
 // The sorted-set commands: ZADD (NX XX GT LT CH INCR) ZINCRBY ZREM ZSCORE ZMSCORE ZCARD
 // ZRANGE (BYSCORE BYLEX REV LIMIT WITHSCORES) ZRANGESTORE ZREVRANGE ZRANGEBYSCORE
 // ZREVRANGEBYSCORE ZRANGEBYLEX ZREVRANGEBYLEX ZCOUNT ZLEXCOUNT ZREMRANGEBYRANK
-// ZREMRANGEBYSCORE ZREMRANGEBYLEX ZRANK ZREVRANK ZPOPMIN ZPOPMAX, over
-// mirrorkv::SortedSets, with Redis 7.0's option grammar, error texts and replies
-// (scores as doubles in RESP3, member/score pairs nested in RESP3 where Redis nests).
+// ZREMRANGEBYSCORE ZREMRANGEBYLEX ZRANK ZREVRANK ZPOPMIN ZPOPMAX ZMPOP ZRANDMEMBER ZUNION
+// ZINTER ZDIFF (and their STORE forms), over mirrorkv::SortedSets, with Redis 7.0's option
+// grammar, error texts and replies (scores as doubles in RESP3, member/score pairs nested
+// in RESP3 where Redis nests).
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <optional>
@@ -11,6 +13,9 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+#include "engine/base/check.h"
 #include "engine/base/numbers.h"
 #include "mirrorkv/collections.h"
 #include "mirrorkv/store.h"
@@ -385,6 +390,263 @@ void PopGeneric(CommandContext& ctx, bool max) {
 void ZPopMinCommand(CommandContext& ctx) { PopGeneric(ctx, false); }
 void ZPopMaxCommand(CommandContext& ctx) { PopGeneric(ctx, true); }
 
+// ZRANDMEMBER key [count [WITHSCORES]]: without a count a bulk (null when missing); with
+// one an array (repeats possible for a negative count), empty when missing, of members
+// or, WITHSCORES, of member/score pairs (flat in RESP2, nested pairs in RESP3).
+void ZRandMemberCommand(CommandContext& ctx) {
+  int64_t count = 1;
+  bool with_scores = false;
+  const bool has_count = ctx.argc() >= 3;
+  if (has_count) {
+    if (!ParseIntegerArg(ctx, ctx.args[2], &count)) return;
+    if (count == INT64_MIN) {
+      return ctx.reply.Error(
+          "ERR value is out of range, value must between -9223372036854775807 and "
+          "9223372036854775807");
+    }
+    if (ctx.argc() > 4 || (ctx.argc() == 4 && !EqualsIgnoreCase(ctx.args[3], "withscores"))) {
+      return ReplySyntaxError(ctx);
+    }
+    with_scores = ctx.argc() == 4;
+    if (with_scores && (count < -INT64_MAX / 2 || count > INT64_MAX / 2)) {
+      return ctx.reply.Error("ERR value is out of range");
+    }
+  }
+  PairWriter writer(ctx.reply, with_scores, true);
+  bool started = false;
+  Result<bool> found =
+      SortedSets(ctx.server.store()).RandomMembers(ctx.args[1], count, [&](const Element& e) {
+        started = true;
+        if (has_count) return writer.Item(e);
+        ctx.reply.Bulk(e.member);
+      });
+  if (!found.ok()) return ReplyStatusError(ctx, found.status());
+  if (started) return;
+  if (has_count) return writer.Finish();
+  ctx.reply.Null();
+}
+
+// ZMPOP numkeys key [key ...] MIN|MAX [COUNT count]: pops from the first non-empty key
+// (alone, RunExclusive, so the keys are seen at one point) and replies its name and the
+// member/score pairs (nested in RESP2 too), or a null array when every key is empty.
+void ZMPopCommand(CommandContext& ctx) {
+  int64_t keys;
+  if (!ParseIntegerArg(ctx, ctx.args[1], &keys, "ERR numkeys should be greater than 0")) return;
+  if (keys <= 0) return ctx.reply.Error("ERR numkeys should be greater than 0");
+  if (static_cast<uint64_t>(keys) > ctx.argc() - 3) return ReplySyntaxError(ctx);
+  const size_t where_at = 2 + static_cast<size_t>(keys);
+  const bool max = EqualsIgnoreCase(ctx.args[where_at], "max");
+  if (!max && !EqualsIgnoreCase(ctx.args[where_at], "min")) return ReplySyntaxError(ctx);
+  int64_t count = -1;
+  for (size_t i = where_at + 1; i < ctx.argc(); ++i) {
+    if (count == -1 && EqualsIgnoreCase(ctx.args[i], "count") && i + 1 < ctx.argc()) {
+      if (!ParseIntegerArg(ctx, ctx.args[++i], &count, "ERR count should be greater than 0")) {
+        return;
+      }
+      if (count <= 0) return ctx.reply.Error("ERR count should be greater than 0");
+    } else {
+      return ReplySyntaxError(ctx);
+    }
+  }
+  if (count == -1) count = 1;
+  RunExclusive(ctx, [&] {
+    SortedSets zsets(ctx.server.store());
+    for (size_t k = 2; k < where_at; ++k) {
+      Result<bool> found =
+          zsets.Pop(ctx.args[k], static_cast<size_t>(count), max, [&](const Element& e) {
+            if (e.index == 0) {
+              ctx.reply.ArrayHeader(2);
+              ctx.reply.Bulk(ctx.args[k]);
+              ctx.reply.ArrayHeader(e.count);
+            }
+            ctx.reply.ArrayHeader(2);
+            ctx.reply.Bulk(e.member);
+            ctx.reply.Double(e.score);
+          });
+      if (!found.ok()) return ReplyStatusError(ctx, found.status());
+      if (*found) return;
+    }
+    ctx.reply.NullArray();
+  });
+}
+
+enum class ZSetOp : uint8_t { kUnion, kInter, kDiff };
+enum class Aggregate : uint8_t { kSum, kMin, kMax };
+
+using ScoreMap = absl::flat_hash_map<std::string, double>;
+
+// Folds `value` into `*target` as AGGREGATE does; a sum of opposite infinities is 0, as
+// in Redis.
+void AggregateInto(Aggregate aggregate, double value, double* target) {
+  switch (aggregate) {
+    case Aggregate::kSum:
+      *target += value;
+      if (std::isnan(*target)) *target = 0;
+      break;
+    case Aggregate::kMin:
+      *target = std::min(*target, value);
+      break;
+    case Aggregate::kMax:
+      *target = std::max(*target, value);
+      break;
+  }
+}
+
+// A weighted score: 0 where the product is NaN (a zero weight times an infinity).
+double Weighted(double weight, double score) {
+  const double product = weight * score;
+  return std::isnan(product) ? 0 : product;
+}
+
+// Reads the set or sorted set at `key` (type checked by the caller, under the gate) into
+// `out`; a set's members score 1.
+void ReadScored(Store& store, std::string_view key, KeyType type, ScoreMap* out) {
+  if (type == KeyType::kSet) {
+    Result<bool> found =
+        Sets(store).Members(key, [&](const Element& e) { (*out)[std::string(e.member)] = 1; });
+    MIRRORKV_DCHECK(found.ok());
+  } else if (type == KeyType::kSortedSet) {
+    Result<bool> found = SortedSets(store).RangeByRank(
+        key, 0, -1, false, [&](const Element& e) { (*out)[std::string(e.member)] = e.score; });
+    MIRRORKV_DCHECK(found.ok());
+  }
+}
+
+// Combines the inputs by `op`: union and intersection visit the inputs from the smallest
+// (as Redis does, which fixes the order of a sum's additions) and weigh every score; a
+// difference keeps the first input's scores.
+ScoreMap CombineScored(std::vector<ScoreMap>& inputs, std::span<const double> weights, ZSetOp op,
+                       Aggregate aggregate) {
+  ScoreMap result;
+  if (op == ZSetOp::kDiff) {
+    result = std::move(inputs[0]);
+    for (size_t i = 1; i < inputs.size() && !result.empty(); ++i) {
+      for (const auto& [member, score] : inputs[i]) result.erase(member);
+    }
+    return result;
+  }
+  std::vector<size_t> order(inputs.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return inputs[a].size() < inputs[b].size(); });
+  if (op == ZSetOp::kUnion) {
+    for (size_t i : order) {
+      for (const auto& [member, score] : inputs[i]) {
+        const double value = Weighted(weights[i], score);
+        auto [it, inserted] = result.try_emplace(member, value);
+        if (!inserted) AggregateInto(aggregate, value, &it->second);
+      }
+    }
+    return result;
+  }
+  for (const auto& [member, score] : inputs[order[0]]) {
+    double value = Weighted(weights[order[0]], score);
+    bool everywhere = true;
+    for (size_t k = 1; k < order.size() && everywhere; ++k) {
+      auto it = inputs[order[k]].find(member);
+      everywhere = it != inputs[order[k]].end();
+      if (everywhere) AggregateInto(aggregate, Weighted(weights[order[k]], it->second), &value);
+    }
+    if (everywhere) result.emplace(member, value);
+  }
+  return result;
+}
+
+// ZUNION ZINTER ZDIFF numkeys key [key ...] [WEIGHTS weight ...] [AGGREGATE SUM|MIN|MAX]
+// [WITHSCORES], and the STORE forms with a destination before numkeys and no WITHSCORES
+// (ZDIFF takes neither WEIGHTS nor AGGREGATE). Sets count as sorted sets of score 1. Redis's
+// order of checks: numkeys, then every key's type, then the options. The keys are read and
+// the destination replaced alone (RunExclusive); the stream carries the destination's DEL
+// and a ZADD of the result.
+void CombineGeneric(CommandContext& ctx, ZSetOp op, bool store) {
+  const size_t numkeys_at = store ? 2 : 1;
+  int64_t numkeys;
+  if (!ParseIntegerArg(ctx, ctx.args[numkeys_at], &numkeys)) return;
+  if (numkeys < 1) {
+    return ctx.reply.Error(absl::StrCat("ERR at least 1 input key is needed for '",
+                                        CommandFullName(ctx.spec, ctx.container), "' command"));
+  }
+  if (static_cast<uint64_t>(numkeys) > ctx.argc() - numkeys_at - 1) {
+    return ReplySyntaxError(ctx);
+  }
+  const std::span<const std::string_view> keys =
+      ctx.args.subspan(numkeys_at + 1, static_cast<size_t>(numkeys));
+  RunExclusive(ctx, [&] {
+    Store& db = ctx.server.store();
+    std::vector<KeyType> types;
+    types.reserve(keys.size());
+    for (std::string_view key : keys) {
+      types.push_back(TypeOf(db, key));
+      if (types.back() != KeyType::kNone && types.back() != KeyType::kSet &&
+          types.back() != KeyType::kSortedSet) {
+        return ctx.reply.Error(kWrongTypeMessage);
+      }
+    }
+    std::vector<double> weights(keys.size(), 1.0);
+    Aggregate aggregate = Aggregate::kSum;
+    bool with_scores = false;
+    for (size_t i = numkeys_at + 1 + keys.size(); i < ctx.argc(); ++i) {
+      const size_t remaining = ctx.argc() - i;
+      if (op != ZSetOp::kDiff && remaining > keys.size() &&
+          EqualsIgnoreCase(ctx.args[i], "weights")) {
+        for (double& weight : weights) {
+          if (!internal::ParseScore(ctx.args[++i], &weight)) {
+            return ctx.reply.Error("ERR weight value is not a float");
+          }
+        }
+      } else if (op != ZSetOp::kDiff && remaining >= 2 &&
+                 EqualsIgnoreCase(ctx.args[i], "aggregate")) {
+        std::string_view name = ctx.args[++i];
+        if (EqualsIgnoreCase(name, "sum")) {
+          aggregate = Aggregate::kSum;
+        } else if (EqualsIgnoreCase(name, "min")) {
+          aggregate = Aggregate::kMin;
+        } else if (EqualsIgnoreCase(name, "max")) {
+          aggregate = Aggregate::kMax;
+        } else {
+          return ReplySyntaxError(ctx);
+        }
+      } else if (!store && EqualsIgnoreCase(ctx.args[i], "withscores")) {
+        with_scores = true;
+      } else {
+        return ReplySyntaxError(ctx);
+      }
+    }
+    std::vector<ScoreMap> inputs(keys.size());
+    for (size_t i = 0; i < keys.size(); ++i) ReadScored(db, keys[i], types[i], &inputs[i]);
+    const ScoreMap combined = CombineScored(inputs, weights, op, aggregate);
+    // Sorted-set order: by score, then by member's bytes.
+    std::vector<std::pair<double, std::string_view>> pairs;
+    pairs.reserve(combined.size());
+    for (const auto& [member, score] : combined) pairs.emplace_back(score, member);
+    std::sort(pairs.begin(), pairs.end());
+    if (!store) {
+      PairWriter writer(ctx.reply, with_scores, true);
+      for (size_t i = 0; i < pairs.size(); ++i) {
+        writer.Item({.index = i,
+                     .count = pairs.size(),
+                     .member = pairs[i].second,
+                     .score = pairs[i].first});
+      }
+      return writer.Finish();
+    }
+    Result<bool> deleted = db.Del(ctx.args[1]);
+    if (!deleted.ok()) return ReplyStatusError(ctx, deleted.status());
+    if (!pairs.empty()) {
+      Result<SortedSetAddResult> added = SortedSets(db).Add(ctx.args[1], pairs);
+      if (!added.ok()) return ReplyStatusError(ctx, added.status());
+    }
+    ctx.reply.Integer(static_cast<int64_t>(pairs.size()));
+  });
+}
+
+void ZUnionCommand(CommandContext& ctx) { CombineGeneric(ctx, ZSetOp::kUnion, false); }
+void ZInterCommand(CommandContext& ctx) { CombineGeneric(ctx, ZSetOp::kInter, false); }
+void ZDiffCommand(CommandContext& ctx) { CombineGeneric(ctx, ZSetOp::kDiff, false); }
+void ZUnionStoreCommand(CommandContext& ctx) { CombineGeneric(ctx, ZSetOp::kUnion, true); }
+void ZInterStoreCommand(CommandContext& ctx) { CombineGeneric(ctx, ZSetOp::kInter, true); }
+void ZDiffStoreCommand(CommandContext& ctx) { CombineGeneric(ctx, ZSetOp::kDiff, true); }
+
 constexpr uint32_t kWriteOom = kCmdWrite | kCmdDenyOom | kCmdFast;
 
 const CommandSpec kCommands[] = {
@@ -412,6 +674,17 @@ const CommandSpec kCommands[] = {
     {"zrevrank", 3, kCmdReadOnly | kCmdFast, ZRevRankCommand, 1, 1, 1, "@read @sortedset @fast"},
     {"zpopmin", -2, kCmdWrite | kCmdFast, ZPopMinCommand, 1, 1, 1, "@write @sortedset @fast"},
     {"zpopmax", -2, kCmdWrite | kCmdFast, ZPopMaxCommand, 1, 1, 1, "@write @sortedset @fast"},
+    {"zrandmember", -2, kCmdReadOnly, ZRandMemberCommand, 1, 1, 1, "@read @sortedset @slow"},
+    {"zmpop", -4, kCmdWrite, ZMPopCommand, 0, 0, 0, "@write @sortedset @slow"},
+    {"zunion", -3, kCmdReadOnly, ZUnionCommand, 0, 0, 0, "@read @sortedset @slow"},
+    {"zinter", -3, kCmdReadOnly, ZInterCommand, 0, 0, 0, "@read @sortedset @slow"},
+    {"zdiff", -3, kCmdReadOnly, ZDiffCommand, 0, 0, 0, "@read @sortedset @slow"},
+    {"zunionstore", -4, kCmdWrite | kCmdDenyOom, ZUnionStoreCommand, 1, 1, 1,
+     "@write @sortedset @slow"},
+    {"zinterstore", -4, kCmdWrite | kCmdDenyOom, ZInterStoreCommand, 1, 1, 1,
+     "@write @sortedset @slow"},
+    {"zdiffstore", -4, kCmdWrite | kCmdDenyOom, ZDiffStoreCommand, 1, 1, 1,
+     "@write @sortedset @slow"},
 };
 
 }  // namespace

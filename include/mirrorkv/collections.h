@@ -331,10 +331,19 @@ class SortedSets {
   // kNotFound when the key or member is missing. O(N) (the order is a B-tree without
   // subtree counts).
   Result<size_t> Rank(std::string_view key, std::string_view member, bool reverse) const;
+  // ZRANDMEMBER: passes members chosen at random with their scores, without removing
+  // them: min(count, N) distinct ones when `count` >= 0, or -count of them, repeats
+  // possible, when < 0. Returns whether the key existed. O(N + M).
+  template <typename V>
+  Result<bool> RandomMembers(std::string_view key, int64_t count, V&& visitor) const {
+    return RandomMembersWith(key, count, internal::ElementVisitor::Of(visitor));
+  }
 
  private:
   Result<bool> PopWith(std::string_view key, size_t count, bool max,
                        internal::ElementVisitor visitor);
+  Result<bool> RandomMembersWith(std::string_view key, int64_t count,
+                                 internal::ElementVisitor visitor) const;
   Result<bool> RangeByRankWith(std::string_view key, int64_t start, int64_t stop, bool reverse,
                                internal::ElementVisitor visitor) const;
   Result<bool> RangeByScoreWith(std::string_view key, const ScoreRange& range, bool reverse,

@@ -451,6 +451,38 @@ TEST(CollectionsTest, RandomMembersAndFieldsAreDistinctOrRepeatedByTheCountsSign
   EXPECT_EQ(*sets.Size("s"), 4u);  // nothing removed
 }
 
+TEST(CollectionsTest, RandomSortedSetMembersCarryTheirScores) {
+  auto store = OpenStore();
+  SortedSets zsets(*store);
+  const std::pair<double, std::string_view> pairs[] = {{1, "a"}, {2.5, "b"}, {-3, "c"}};
+  ASSERT_TRUE(zsets.Add("z", pairs).ok());
+  const std::map<std::string, double> expected = {{"a", 1}, {"b", 2.5}, {"c", -3}};
+  std::map<std::string, double> distinct;
+  size_t passed = 0;
+  auto collect = [&](const Element& e) {
+    ++passed;
+    distinct[std::string(e.member)] = e.score;
+  };
+  ASSERT_TRUE(*zsets.RandomMembers("z", 2, collect));
+  EXPECT_EQ(passed, 2u);
+  EXPECT_EQ(distinct.size(), 2u);
+  for (const auto& [member, score] : distinct) EXPECT_EQ(score, expected.at(member));
+  distinct.clear();
+  ASSERT_TRUE(*zsets.RandomMembers("z", 10, collect));
+  EXPECT_EQ(distinct, expected);
+  passed = 0;
+  std::map<std::string, double> repeated;
+  ASSERT_TRUE(*zsets.RandomMembers("z", -7, [&](const Element& e) {
+    ++passed;
+    EXPECT_EQ(e.count, 7u);
+    repeated[std::string(e.member)] = e.score;
+  }));
+  EXPECT_EQ(passed, 7u);
+  for (const auto& [member, score] : repeated) EXPECT_EQ(score, expected.at(member));
+  ASSERT_FALSE(*zsets.RandomMembers("missing", 3, collect));
+  EXPECT_EQ(*zsets.Size("z"), 3u);  // nothing removed
+}
+
 TEST(CollectionsTest, HashIncrByFloatStoresAndLogsTheFormattedResult) {
   testutil::RecordingListener log;
   auto store = OpenStore(nullptr, &log);

@@ -80,7 +80,8 @@ class NewCommandsWithReplicaTest(MultiServerTestCase):
     the primary's data, and both hold what redis-server holds."""
 
     CASES = ["zset_ranges", "zset_range_removals", "zrangestore", "list_moves", "set_algebra",
-             "hash_float"]
+             "hash_float", "zset_combine", "zmpop",
+             "collection_scan"]
 
     def test_replica_and_redis_end_with_the_same_content(self):
         import test_vs_redis

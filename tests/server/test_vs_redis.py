@@ -544,6 +544,121 @@ CASES["zrangestore"] = ZSET_SETUP + [
     ["ZRANGESTORE", "z", "z", "0", "1"], ["ZRANGE", "z", "0", "-1", "WITHSCORES"],
     ["MULTI"], ["ZRANGESTORE", "m", "z", "0", "-1"], ["EXEC"], ["ZRANGE", "m", "0", "-1"]]
 
+# ZUNION ZINTER ZDIFF and their STORE forms: WEIGHTS (a zero weight times an infinity is
+# 0), AGGREGATE, sets as score-1 inputs, ties ordered by member, the checks in Redis's order
+# (numkeys, every key's type, then the options), a missing input, an empty result deleting
+# the destination, and a destination that is also an input.
+ZCOMBINE_SETUP = [["ZADD", "z1", "1", "a", "2", "b", "3", "c"],
+                  ["ZADD", "z2", "4", "b", "5", "c", "6", "d", "+inf", "e"],
+                  ["ZADD", "z3", "-inf", "e", "0.5", "c"], ["SADD", "s", "a", "c", "x"],
+                  ["SET", "str", "v"]]
+CASES["zset_combine"] = ZCOMBINE_SETUP + [
+    ["ZUNION", "2", "z1", "z2"], ["ZUNION", "2", "z1", "z2", "WITHSCORES"],
+    ["ZUNION", "3", "z1", "z2", "z3", "WITHSCORES"], ["ZUNION", "2", "z2", "z3", "withscores"],
+    ["ZUNION", "2", "z1", "s", "WITHSCORES"],
+    ["ZUNION", "2", "z1", "z2", "WEIGHTS", "2", "0.5", "WITHSCORES"],
+    ["ZUNION", "2", "z2", "z3", "WEIGHTS", "0", "1", "WITHSCORES"],
+    ["ZUNION", "2", "z1", "z2", "AGGREGATE", "MIN", "WITHSCORES"],
+    ["ZUNION", "2", "z1", "z2", "aggregate", "max", "WITHSCORES", "WEIGHTS", "1", "-1"],
+    ["ZUNION", "2", "z1", "nokey", "WITHSCORES"], ["ZUNION", "1", "nokey"],
+    ["ZINTER", "2", "z1", "z2", "WITHSCORES"], ["ZINTER", "3", "z1", "z2", "z3", "WITHSCORES"],
+    ["ZINTER", "2", "z1", "s", "WITHSCORES"], ["ZINTER", "2", "z2", "z3", "WITHSCORES"],
+    ["ZINTER", "2", "z1", "z2", "AGGREGATE", "MAX", "WEIGHTS", "10", "1", "WITHSCORES"],
+    ["ZINTER", "2", "z1", "nokey"], ["ZINTER", "1", "s", "WITHSCORES"],
+    ["ZDIFF", "2", "z2", "z1", "WITHSCORES"], ["ZDIFF", "3", "z2", "z1", "z3"],
+    ["ZDIFF", "2", "s", "z1", "WITHSCORES"], ["ZDIFF", "1", "nokey"], ["ZDIFF", "2", "z1", "nokey"],
+    ["ZDIFF", "2", "z1", "z2", "WEIGHTS", "1", "1"], ["ZDIFF", "2", "z1", "z2", "AGGREGATE", "SUM"],
+    ["ZUNION", "0", "z1"], ["ZUNION", "-1", "z1"], ["ZUNION", "x", "z1"], ["ZUNION", "3", "z1"],
+    ["ZUNION", "2", "z1", "str"], ["ZUNION", "2", "str", "z1", "WEIGHTS", "x"],
+    ["ZINTER", "2", "nokey", "str"], ["ZDIFF", "2", "nokey", "str"],
+    ["ZUNION", "1", "z1", "WEIGHTS", "x"], ["ZUNION", "1", "z1", "WEIGHTS", "nan"],
+    ["ZUNION", "1", "z1", "WEIGHTS", "inf", "WITHSCORES"],
+    ["ZUNION", "2", "z1", "z2", "WEIGHTS", "1"],
+    ["ZUNION", "1", "z1", "AGGREGATE"], ["ZUNION", "1", "z1", "AGGREGATE", "AVG"],
+    ["ZUNION", "1", "z1", "FOO"], ["ZUNION", "1"], ["ZDIFF", "0", "z1"], ["ZINTER", "0", "z1"],
+    ["ZUNIONSTORE", "d", "2", "z1", "z2"], ["ZRANGE", "d", "0", "-1", "WITHSCORES"],
+    ["ZUNIONSTORE", "d", "2", "z1", "s", "WEIGHTS", "1", "3", "AGGREGATE", "MAX"],
+    ["ZRANGE", "d", "0", "-1", "WITHSCORES"], ["ZINTERSTORE", "d", "2", "z1", "z2"],
+    ["ZRANGE", "d", "0", "-1", "WITHSCORES"], ["ZINTERSTORE", "d", "2", "z1", "nokey"],
+    ["EXISTS", "d"], ["ZDIFFSTORE", "d", "2", "z2", "z1"], ["ZRANGE", "d", "0", "-1", "WITHSCORES"],
+    ["ZDIFFSTORE", "d", "2", "z1", "z1"], ["EXISTS", "d"], ["ZUNIONSTORE", "str", "1", "z3"],
+    ["TYPE", "str"], ["ZRANGE", "str", "0", "-1", "WITHSCORES"], ["SET", "str", "v"],
+    ["ZUNIONSTORE", "d", "1", "z1", "WITHSCORES"], ["ZUNIONSTORE", "d", "0", "z1"],
+    ["ZINTERSTORE", "d", "0", "z1"], ["ZDIFFSTORE", "d", "0", "z1"],
+    ["ZDIFFSTORE", "d", "1", "z1", "WEIGHTS", "2"], ["ZUNIONSTORE", "d", "2", "z1", "str"],
+    ["ZUNIONSTORE", "d", "1", "z1", "WEIGHTS", "x"], ["ZUNIONSTORE", "d", "1"],
+    ["ZUNIONSTORE", "z1", "2", "z1", "s"], ["ZRANGE", "z1", "0", "-1", "WITHSCORES"],
+    ["ZINTERSTORE", "s", "2", "s", "z2"], ["TYPE", "s"], ["ZRANGE", "s", "0", "-1", "WITHSCORES"],
+    ["MULTI"], ["ZUNIONSTORE", "m", "2", "z1", "z2"], ["EXEC"], ["ZRANGE", "m", "0", "-1"],
+    _eval("return redis.call('zinterstore', KEYS[1], 2, KEYS[2], KEYS[3])", "3", "e", "z1",
+          "z2"), ["ZRANGE", "e", "0", "-1", "WITHSCORES"]]
+CASES["zset_combine_resp3"] = [["HELLO", "3"]] + ZCOMBINE_SETUP + [
+    ["ZUNION", "2", "z1", "z2", "WITHSCORES"], ["ZINTER", "2", "z1", "s"],
+    ["ZDIFF", "2", "z1", "nokey", "WITHSCORES"], ["ZINTER", "2", "z1", "nokey", "WITHSCORES"]]
+
+# ZMPOP: the first non-empty key, MIN and MAX, COUNT past the size emptying (and deleting)
+# the key, the option errors in Redis's order, wrong types, and nothing to pop.
+CASES["zmpop"] = [
+    ["ZADD", "z", "1", "a", "2", "b", "3", "c", "inf", "d"], ["ZADD", "y", "5", "e"],
+    ["SET", "str", "v"], ["ZMPOP", "1", "z", "MIN"], ["ZMPOP", "2", "nokey", "z", "max"],
+    ["ZMPOP", "1", "z", "MIN", "COUNT", "1"], ["ZMPOP", "2", "z", "y", "MAX", "COUNT", "10"],
+    ["EXISTS", "z"], ["ZMPOP", "2", "z", "y", "MIN"], ["ZMPOP", "2", "z", "y", "MIN"],
+    ["ZADD", "z", "1", "a"], ["ZMPOP", "2", "str", "z", "MIN"],
+    ["ZMPOP", "2", "nokey", "str", "MIN"],
+    ["ZMPOP", "1", "z", "FOO"], ["ZMPOP", "1", "z", "MIN", "COUNT", "0"],
+    ["ZMPOP", "1", "z", "MIN", "COUNT", "-1"], ["ZMPOP", "1", "z", "MIN", "COUNT", "x"],
+    ["ZMPOP", "1", "z", "MIN", "COUNT", "1", "COUNT", "2"], ["ZMPOP", "1", "z", "MIN", "COUNT"],
+    ["ZMPOP", "0", "z", "MIN"], ["ZMPOP", "-1", "z", "MIN"], ["ZMPOP", "x", "z", "MIN"],
+    ["ZMPOP", "5", "z", "MIN"], ["ZMPOP", "1", "z"], ["ZMPOP", "1", "z", "MIN", "FOO"],
+    ["MULTI"], ["ZMPOP", "1", "z", "MAX"], ["EXEC"], ["ZADD", "z", "7", "k", "8", "l"]]
+CASES["zmpop_resp3"] = [["HELLO", "3"], ["ZADD", "z", "1", "a", "2.5", "b"],
+                        ["ZMPOP", "1", "z", "MAX"], ["ZMPOP", "1", "z", "MIN", "COUNT", "3"],
+                        ["ZMPOP", "1", "z", "MIN"]]
+
+# ZRANDMEMBER on a one-member set (so that the choice is fixed): counts past the size,
+# negative counts repeating, WITHSCORES, the range and option errors, a missing key.
+CASES["zrandmember"] = [
+    ["ZADD", "one", "1.5", "a"], ["SET", "str", "v"], ["ZRANDMEMBER", "one"],
+    ["ZRANDMEMBER", "one", "3"], ["ZRANDMEMBER", "one", "-3"], ["ZRANDMEMBER", "one", "0"],
+    ["ZRANDMEMBER", "one", "2", "WITHSCORES"], ["ZRANDMEMBER", "one", "-2", "withscores"],
+    ["ZRANDMEMBER", "one", "0", "WITHSCORES"], ["ZRANDMEMBER", "nokey"],
+    ["ZRANDMEMBER", "nokey", "2"], ["ZRANDMEMBER", "nokey", "-2", "WITHSCORES"],
+    ["ZRANDMEMBER", "str"], ["ZRANDMEMBER", "str", "1"], ["ZRANDMEMBER", "one", "x"],
+    ["ZRANDMEMBER", "one", "1", "WITHSCORE"], ["ZRANDMEMBER", "one", "1", "WITHSCORES", "x"],
+    ["ZRANDMEMBER", "one", "x", "WITHSCORES"], ["ZRANDMEMBER", "one", "-9223372036854775808"],
+    ["ZRANDMEMBER", "one", "9223372036854775807", "WITHSCORES"],
+    ["ZRANDMEMBER", "one", "4611686018427387904", "WITHSCORES"], ["ZCARD", "one"]]
+CASES["zrandmember_resp3"] = [["HELLO", "3"], ["ZADD", "one", "1.5", "a"],
+                              ["ZRANDMEMBER", "one", "1", "WITHSCORES"],
+                              ["ZRANDMEMBER", "one", "-2", "WITHSCORES"],
+                              ["ZRANDMEMBER", "one", "1"], ["ZRANDMEMBER", "nokey"],
+                              ["ZRANDMEMBER", "nokey", "1", "WITHSCORES"]]
+
+# SSCAN HSCAN ZSCAN on small collections (one page, cursor 0, as Redis's compact encodings
+# give): MATCH, COUNT, scores as ZSCAN formats them, the checks in Redis's order (cursor,
+# key, options: a missing key is an empty page even with a bad option). Non-integer sets
+# are hash tables in Redis 7.0, whose pages depend on its hash seed: they are scanned from
+# cursor 0 with the default COUNT only, which returns them whole.
+CASES["collection_scan"] = [
+    ["SADD", "s", "m1"], ["SADD", "s2", "apple", "banana", "avocado"], ["HSET", "h", "f", "1"],
+    ["HSET", "h2", "name", "x", "age", "3", "nick", "y"],
+    ["ZADD", "z", "0.1", "a", "1e20", "b", "1.5", "c", "-inf", "d", "3", "e"], ["SET", "str", "v"],
+    ["SSCAN", "s", "0"], ["ZSCAN", "z", "7", "COUNT", "100"], ["SSCAN", "s2", "0", "MATCH", "b*"],
+    ["SSCAN", "s2", "0", "MATCH", "x*"], ["ZSCAN", "z", "0", "MATCH", "*", "COUNT", "1"],
+    ["HSCAN", "h", "0"], ["HSCAN", "h2", "0", "MATCH", "n?me"], ["HSCAN", "h2", "0", "MATCH", "*k"],
+    ["ZSCAN", "z", "0"], ["ZSCAN", "z", "0", "MATCH", "[a-c]", "COUNT", "2"],
+    ["ZSCAN", "z", "0", "match", "e"], ["SSCAN", "nokey", "0"],
+    ["HSCAN", "nokey", "0", "COUNT", "0"],
+    ["ZSCAN", "nokey", "0", "FOO"], ["SSCAN", "str", "0"], ["HSCAN", "s", "0"], ["ZSCAN", "h", "0"],
+    ["SSCAN", "s", "x"], ["ZSCAN", "z", "-1"], ["SSCAN", "s", "18446744073709551616"],
+    ["SSCAN", "nokey", "x"], ["SSCAN", "s", "0", "COUNT", "0"], ["SSCAN", "s", "0", "COUNT", "x"],
+    ["SSCAN", "s", "0", "MATCH"], ["SSCAN", "s", "0", "TYPE", "set"],
+    ["SSCAN", "s", "0", "FOO", "1"],
+    ["HSCAN", "h", "0", "NOVALUES"], ["SSCAN", "s"]]
+CASES["collection_scan_resp3"] = [["HELLO", "3"], ["ZADD", "z", "2.5", "a"],
+                                  ["HSET", "h", "f", "v"], ["ZSCAN", "z", "0"],
+                                  ["HSCAN", "h", "0"], ["SSCAN", "nokey", "0"]]
+
 # LPOS, LMOVE, RPOPLPUSH and LMPOP: option errors in Redis's order, missing and wrong-type
 # sources and destinations, rotation of one list, and an emptied source.
 CASES["list_moves"] = [
@@ -667,7 +782,9 @@ CASES["eval_resp3_client"] = [["HELLO", "3"]] + [
 # Cases whose first reply differs by design (HELLO reports this server's version and
 # client id): compare from the second reply on.
 SKIP_FIRST_REPLY = {"resp3", "eval_resp3_client", "collections_resp3", "zset_ranges_resp3",
-                    "list_moves_resp3", "set_algebra_resp3", "hash_float_resp3"}
+                    "list_moves_resp3", "set_algebra_resp3", "hash_float_resp3",
+                    "zset_combine_resp3", "zmpop_resp3", "zrandmember_resp3",
+                    "collection_scan_resp3"}
 
 
 def run_case(port, case):
