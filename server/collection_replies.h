@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <string_view>
 
+#include "absl/functional/function_ref.h"
 #include "mirrorkv/collections.h"
 #include "server/commands.h"
 #include "server/reply_builder.h"
@@ -81,6 +82,80 @@ inline bool ParsePositiveArg(CommandContext& ctx, std::string_view text, int64_t
     ctx.reply.Error("ERR value is out of range, must be positive");
     return false;
   }
+  return true;
+}
+
+// The "key [count [<pair option>]]" of SRANDMEMBER (no pair option), HRANDFIELD
+// (WITHVALUES) and ZRANDMEMBER (WITHSCORES), checked in Redis's order with its errors.
+// Replies and returns false on failure.
+struct RandomCountArgs {
+  bool has_count = false;   // without one: a single bulk reply, null when missing
+  int64_t count = 1;        // negative: that many, repeats allowed
+  bool with_pairs = false;  // the pair option was given
+};
+inline bool ParseRandomCountArgs(CommandContext& ctx, std::string_view pair_option,
+                                 RandomCountArgs* out) {
+  if (pair_option.empty() && ctx.argc() > 3) {
+    ReplySyntaxError(ctx);
+    return false;
+  }
+  out->has_count = ctx.argc() >= 3;
+  if (!out->has_count) return true;
+  if (!ParseIntegerArg(ctx, ctx.args[2], &out->count)) return false;
+  if (out->count == INT64_MIN) {
+    ctx.reply.Error(
+        "ERR value is out of range, value must between -9223372036854775807 and "
+        "9223372036854775807");
+    return false;
+  }
+  if (ctx.argc() > 4 || (ctx.argc() == 4 && !EqualsIgnoreCase(ctx.args[3], pair_option))) {
+    ReplySyntaxError(ctx);
+    return false;
+  }
+  out->with_pairs = ctx.argc() == 4;
+  if (out->with_pairs && (out->count < -INT64_MAX / 2 || out->count > INT64_MAX / 2)) {
+    ctx.reply.Error("ERR value is out of range");
+    return false;
+  }
+  return true;
+}
+
+// The "numkeys key [key ...] <where> [COUNT count]" of LMPOP and ZMPOP, checked in
+// Redis's order with its errors; `parse_where` reads the <where> word (LEFT|RIGHT,
+// MIN|MAX) and says whether it is one. Sets the position of the <where> word (the keys
+// are args[2, where_at)) and the count (1 when not given). Replies and returns false on
+// failure.
+inline bool ParseMultiPopArgs(CommandContext& ctx,
+                              absl::FunctionRef<bool(std::string_view)> parse_where,
+                              size_t* where_at, int64_t* count) {
+  int64_t keys;
+  if (!ParseIntegerArg(ctx, ctx.args[1], &keys, "ERR numkeys should be greater than 0")) {
+    return false;
+  }
+  if (keys <= 0) {
+    ctx.reply.Error("ERR numkeys should be greater than 0");
+    return false;
+  }
+  if (static_cast<uint64_t>(keys) > ctx.argc() - 3 || !parse_where(ctx.args[2 + keys])) {
+    ReplySyntaxError(ctx);
+    return false;
+  }
+  *where_at = 2 + static_cast<size_t>(keys);
+  *count = -1;
+  for (size_t i = *where_at + 1; i < ctx.argc(); ++i) {
+    if (*count != -1 || !EqualsIgnoreCase(ctx.args[i], "count") || i + 1 == ctx.argc()) {
+      ReplySyntaxError(ctx);
+      return false;
+    }
+    if (!ParseIntegerArg(ctx, ctx.args[++i], count, "ERR count should be greater than 0")) {
+      return false;
+    }
+    if (*count <= 0) {
+      ctx.reply.Error("ERR count should be greater than 0");
+      return false;
+    }
+  }
+  if (*count == -1) *count = 1;
   return true;
 }
 

@@ -136,24 +136,11 @@ void HIncrByFloatCommand(CommandContext& ctx) {
 // one an array (repeats possible for a negative count), empty when missing, of fields
 // or, WITHVALUES, of field/value pairs (flat in RESP2, nested pairs in RESP3).
 void HRandFieldCommand(CommandContext& ctx) {
-  int64_t count = 1;
-  bool with_values = false;
-  const bool has_count = ctx.argc() >= 3;
-  if (has_count) {
-    if (!ParseIntegerArg(ctx, ctx.args[2], &count)) return;
-    if (count == INT64_MIN) {
-      return ctx.reply.Error(
-          "ERR value is out of range, value must between -9223372036854775807 and "
-          "9223372036854775807");
-    }
-    if (ctx.argc() > 4 || (ctx.argc() == 4 && !EqualsIgnoreCase(ctx.args[3], "withvalues"))) {
-      return ReplySyntaxError(ctx);
-    }
-    with_values = ctx.argc() == 4;
-    if (with_values && (count < -INT64_MAX / 2 || count > INT64_MAX / 2)) {
-      return ctx.reply.Error("ERR value is out of range");
-    }
-  }
+  RandomCountArgs args;
+  if (!ParseRandomCountArgs(ctx, "withvalues", &args)) return;
+  const bool has_count = args.has_count;
+  const int64_t count = args.count;
+  const bool with_values = args.with_pairs;
   const bool nested = with_values && ctx.reply.resp() >= 3;
   bool started = false;
   Result<bool> found =

@@ -212,25 +212,11 @@ void RPopLPushCommand(CommandContext& ctx) { MoveGeneric(ctx, ListEnd::kRight, L
 // list of the keys (exclusively, so that the choice and the pop are one step); replies
 // [key, [items]], or a null array when every list is empty.
 void LMPopCommand(CommandContext& ctx) {
-  int64_t keys;
-  if (!ParseIntegerArg(ctx, ctx.args[1], &keys, "ERR numkeys should be greater than 0")) return;
-  if (keys <= 0) return ctx.reply.Error("ERR numkeys should be greater than 0");
-  if (static_cast<uint64_t>(keys) > ctx.argc() - 3) return ReplySyntaxError(ctx);
-  const size_t end_at = 2 + static_cast<size_t>(keys);
   ListEnd end;
-  if (!ParseListEnd(ctx.args[end_at], &end)) return ReplySyntaxError(ctx);
-  int64_t count = -1;
-  for (size_t i = end_at + 1; i < ctx.argc(); ++i) {
-    if (count == -1 && EqualsIgnoreCase(ctx.args[i], "count") && i + 1 < ctx.argc()) {
-      if (!ParseIntegerArg(ctx, ctx.args[++i], &count, "ERR count should be greater than 0")) {
-        return;
-      }
-      if (count <= 0) return ctx.reply.Error("ERR count should be greater than 0");
-    } else {
-      return ReplySyntaxError(ctx);
-    }
-  }
-  if (count == -1) count = 1;
+  size_t end_at;
+  int64_t count;
+  auto parse_end = [&](std::string_view word) { return ParseListEnd(word, &end); };
+  if (!ParseMultiPopArgs(ctx, parse_end, &end_at, &count)) return;
   RunExclusive(ctx, [&] {
     Lists lists(ctx.server.store());
     for (size_t k = 2; k < end_at; ++k) {

@@ -81,17 +81,10 @@ void SPopCommand(CommandContext& ctx) {
 // SRANDMEMBER key [count]: without a count a bulk (null when missing); with one an
 // array (repeats possible for a negative count), empty when missing.
 void SRandMemberCommand(CommandContext& ctx) {
-  if (ctx.argc() > 3) return ReplySyntaxError(ctx);
-  const bool has_count = ctx.argc() == 3;
-  int64_t count = 1;
-  if (has_count) {
-    if (!ParseIntegerArg(ctx, ctx.args[2], &count)) return;
-    if (count == INT64_MIN) {
-      return ctx.reply.Error(
-          "ERR value is out of range, value must between -9223372036854775807 and "
-          "9223372036854775807");
-    }
-  }
+  RandomCountArgs args;
+  if (!ParseRandomCountArgs(ctx, /*pair_option=*/"", &args)) return;
+  const bool has_count = args.has_count;
+  const int64_t count = args.count;
   ArrayWriter writer(ctx.reply, has_count);
   Result<bool> found =
       Sets(ctx.server.store()).RandomMembers(ctx.args[1], count, [&](const Element& e) {

@@ -394,24 +394,11 @@ void ZPopMaxCommand(CommandContext& ctx) { PopGeneric(ctx, true); }
 // one an array (repeats possible for a negative count), empty when missing, of members
 // or, WITHSCORES, of member/score pairs (flat in RESP2, nested pairs in RESP3).
 void ZRandMemberCommand(CommandContext& ctx) {
-  int64_t count = 1;
-  bool with_scores = false;
-  const bool has_count = ctx.argc() >= 3;
-  if (has_count) {
-    if (!ParseIntegerArg(ctx, ctx.args[2], &count)) return;
-    if (count == INT64_MIN) {
-      return ctx.reply.Error(
-          "ERR value is out of range, value must between -9223372036854775807 and "
-          "9223372036854775807");
-    }
-    if (ctx.argc() > 4 || (ctx.argc() == 4 && !EqualsIgnoreCase(ctx.args[3], "withscores"))) {
-      return ReplySyntaxError(ctx);
-    }
-    with_scores = ctx.argc() == 4;
-    if (with_scores && (count < -INT64_MAX / 2 || count > INT64_MAX / 2)) {
-      return ctx.reply.Error("ERR value is out of range");
-    }
-  }
+  RandomCountArgs args;
+  if (!ParseRandomCountArgs(ctx, "withscores", &args)) return;
+  const bool has_count = args.has_count;
+  const int64_t count = args.count;
+  const bool with_scores = args.with_pairs;
   PairWriter writer(ctx.reply, with_scores, true);
   bool started = false;
   Result<bool> found =
@@ -430,25 +417,14 @@ void ZRandMemberCommand(CommandContext& ctx) {
 // (alone, RunExclusive, so the keys are seen at one point) and replies its name and the
 // member/score pairs (nested in RESP2 too), or a null array when every key is empty.
 void ZMPopCommand(CommandContext& ctx) {
-  int64_t keys;
-  if (!ParseIntegerArg(ctx, ctx.args[1], &keys, "ERR numkeys should be greater than 0")) return;
-  if (keys <= 0) return ctx.reply.Error("ERR numkeys should be greater than 0");
-  if (static_cast<uint64_t>(keys) > ctx.argc() - 3) return ReplySyntaxError(ctx);
-  const size_t where_at = 2 + static_cast<size_t>(keys);
-  const bool max = EqualsIgnoreCase(ctx.args[where_at], "max");
-  if (!max && !EqualsIgnoreCase(ctx.args[where_at], "min")) return ReplySyntaxError(ctx);
-  int64_t count = -1;
-  for (size_t i = where_at + 1; i < ctx.argc(); ++i) {
-    if (count == -1 && EqualsIgnoreCase(ctx.args[i], "count") && i + 1 < ctx.argc()) {
-      if (!ParseIntegerArg(ctx, ctx.args[++i], &count, "ERR count should be greater than 0")) {
-        return;
-      }
-      if (count <= 0) return ctx.reply.Error("ERR count should be greater than 0");
-    } else {
-      return ReplySyntaxError(ctx);
-    }
-  }
-  if (count == -1) count = 1;
+  bool max = false;
+  size_t where_at;
+  int64_t count;
+  auto parse_where = [&](std::string_view word) {
+    max = EqualsIgnoreCase(word, "max");
+    return max || EqualsIgnoreCase(word, "min");
+  };
+  if (!ParseMultiPopArgs(ctx, parse_where, &where_at, &count)) return;
   RunExclusive(ctx, [&] {
     SortedSets zsets(ctx.server.store());
     for (size_t k = 2; k < where_at; ++k) {
