@@ -594,8 +594,8 @@ Status Primary::Impl::FullResync(Session& session, uint64_t offset) {
     // replica skips the collection effects its copy already holds (docs/design.md).
     return internal::SendFramed(
         *session.transport, session.handshake.eof(), [&](WritableFile& out) {
-          return internal::WriteSnapshotAt(store_, position, out, {},
-                                           [this] { return log_->reserved_end(); })
+          return internal::WriteSnapshotAt(
+                     store_, position, out, {}, [this] { return log_->reserved_end(); }, nullptr)
               .status();
         });
   }
@@ -605,6 +605,46 @@ Status Primary::Impl::FullResync(Session& session, uint64_t offset) {
   rdb.position = position;
   return internal::SendFramed(*session.transport, session.handshake.eof(), [&](WritableFile& out) {
     return WriteRdb(store_, out, rdb).status();
+  });
+}
+
+// A save to disk is a full resync whose stream is kept in the file: the fuzzy walk
+// starts at S, and the history [S, E) covers every change the walk may have seen, so a
+// loader that replays it over the copy (with the copy offsets, as a replica does) holds
+// the data exactly as it was at E. Both ends are outside effect groups, so the history
+// never opens a MULTI it does not close.
+Result<SnapshotInfo> Primary::Impl::SaveSnapshotFile(const std::string& path,
+                                                     const SnapshotOptions& options) {
+  // Cancellable waits: the thread that holds a group open may be the one cancelling
+  // this save (REPLICAOF inside MULTI/EXEC destroys the Primary).
+  const std::function<bool()> cancelled =
+      options.cancelled != nullptr ? options.cancelled : [] { return false; };
+  const std::optional<uint64_t> start = log_->OffsetOutsideGroupsUnless(cancelled);
+  if (!start.has_value()) return internal::CancelledStatus();
+  const SnapshotPosition position{replication_id_, *start};
+  auto history = [this, from = *start, &cancelled]() -> std::optional<std::string> {
+    const std::optional<uint64_t> end_outside_groups = log_->OffsetOutsideGroupsUnless(cancelled);
+    if (!end_outside_groups.has_value()) return std::nullopt;  // the writer reports it
+    const uint64_t end = *end_outside_groups;
+    std::string stream;
+    for (uint64_t at = from; at < end;) {
+      Result<size_t> n = log_->Read(at, end - at, &stream);
+      if (!n.ok() || *n == 0) {
+        Log(
+            absl::StrCat("Snapshot saved without its replication history: the backlog no "
+                         "longer holds offsets ",
+                         from, " to ", end,
+                         " written during the save, so a node restarted from it will need a full "
+                         "resync (a larger repl-backlog-size keeps it)"));
+        return std::nullopt;
+      }
+      at += *n;
+    }
+    return stream;
+  };
+  return internal::WriteFileAtomically(path, "snapshot", {}, [&](WritableFile& out) {
+    return internal::WriteSnapshotAt(
+        store_, position, out, options, [this] { return log_->reserved_end(); }, history);
   });
 }
 
@@ -907,6 +947,11 @@ size_t Primary::replica_count() const { return impl_->replica_count(); }
 ResyncCounters Primary::resync_counters() const { return impl_->resync_counters(); }
 
 uint64_t Primary::backlog_first_offset() const { return impl_->backlog_first_offset(); }
+
+Result<SnapshotInfo> Primary::SaveSnapshotFile(const std::string& path,
+                                               const SnapshotOptions& options) {
+  return impl_->SaveSnapshotFile(path, options);
+}
 
 void Primary::SetMinReplicas(size_t count, std::chrono::milliseconds max_lag) {
   impl_->SetMinReplicas(count, max_lag);

@@ -88,6 +88,7 @@ class Primary::Impl {
   size_t replica_count() const;
   ResyncCounters resync_counters() const;
   uint64_t backlog_first_offset() const { return log_->first_offset(); }
+  Result<SnapshotInfo> SaveSnapshotFile(const std::string& path, const SnapshotOptions& options);
   internal::CommandLog& log() { return *log_; }
   void SetMinReplicas(size_t count, std::chrono::milliseconds max_lag);
 

@@ -174,6 +174,40 @@ class MirrorkvReplicaTest(ReplicationTestCase):
         wait_until(lambda: info_fields(replica.port, "replication")["connected_slaves"] == "2",
                    SYNC_TIMEOUT, what="two replicas")
 
+    def test_restarted_primary_resumes_from_its_snapshot_with_partial_resync(self):
+        primary = self.start()
+        replica = self.replica_of(primary)
+        self.wait_link_up(replica)
+        p = primary.client()
+        for i in range(2000):
+            p.set("key:%d" % i, "v%d" % i)
+            p.rpush("list:%d" % (i % 10), i)
+        self.assertTrue(p.save())
+        # Written after the save: the restarted process gets them from the stream.
+        for i in range(2000, 2100):
+            p.set("key:%d" % i, "v%d" % i)
+            p.rpush("list:%d" % (i % 10), i)
+        self.wait_value(replica, "key:2099", b"v2099")
+        primary.proc.kill()
+        primary.proc.wait(timeout=10)
+
+        r = replica.client()
+        self.assertEqual(r.execute_command("REPLICAOF", "NO", "ONE"), b"OK")
+        r.set("after", "promotion")
+        r.rpush("list:0", "after")
+        primary.start()
+        self.assertIn("The snapshot continues replication history", primary.log())
+        p = primary.client()
+        self.assertEqual(p.execute_command("REPLICAOF", "127.0.0.1", str(replica.port)), b"OK")
+        self.wait_link_up(primary)
+        self.wait_value(primary, "after", b"promotion")
+        fields = info_fields(primary.port, "replication")
+        self.assertEqual((fields["mirrorkv_partial_resyncs"], fields["mirrorkv_full_resyncs"]),
+                         ("1", "0"))
+        self.assertEqual(p.dbsize(), r.dbsize())
+        for i in range(10):
+            self.assertEqual(p.lrange("list:%d" % i, 0, -1), r.lrange("list:%d" % i, 0, -1))
+
     def test_slaveof_in_multi_as_sentinel_sends_it(self):
         primary = self.start()
         directory = tempfile.mkdtemp(prefix="mkvconf-")
