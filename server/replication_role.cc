@@ -126,6 +126,9 @@ Result<SnapshotInfo> ServerReplication::SaveSnapshotFile(const std::string& path
            (cancelled != nullptr && cancelled());
   };
   Result<SnapshotInfo> saved = primary->SaveSnapshotFile(path, options);
+  if (!saved.ok() && cancel_primary_saves_.load(std::memory_order_relaxed)) {
+    saved = saved.status().WithContext("the server stopped being a primary (REPLICAOF)");
+  }
   MutexLock lock(&mu_);
   primary.reset();  // before the count: the last owner must be primary_
   if (--primary_saves_ == 0) primary_saves_done_.SignalAll();

@@ -7,13 +7,14 @@ Every server runs on a free loopback port and is stopped (bounded) in tearDown.
 """
 
 import os
+import subprocess
 import sys
 import tempfile
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (MultiServerTestCase, RespReader, connect,  # noqa: E402
+from harness import (REDIS_CLI, MultiServerTestCase, RespReader, connect,  # noqa: E402
                      encode_command, info_fields, recv_until_closed, stop_and_check,
                      wait_until)
 
@@ -207,6 +208,32 @@ class MirrorkvReplicaTest(ReplicationTestCase):
         self.assertEqual(p.dbsize(), r.dbsize())
         for i in range(10):
             self.assertEqual(p.lrange("list:%d" % i, 0, -1), r.lrange("list:%d" % i, 0, -1))
+
+    def test_replicaof_during_a_background_save_cancels_it(self):
+        other = self.start()
+        primary = self.start()
+        replica = self.replica_of(primary)  # the Primary exists: saves carry its history
+        self.wait_link_up(replica)
+        load = b"".join(encode_command("SET", "key:%d" % i, "x" * 200) for i in range(300000))
+        subprocess.run([REDIS_CLI, "-p", str(primary.port), "--pipe"], input=load, check=True,
+                       stdout=subprocess.DEVNULL, timeout=60)
+        p = primary.client()
+        p.execute_command("BGSAVE")
+        # Inside MULTI, as Sentinel sends it: the transaction's group is open while the
+        # save may be waiting for the stream to leave it.
+        with connect(primary.port) as s:
+            reader = RespReader(s)
+            started = time.monotonic()
+            for command in (("MULTI",), ("SET", "in", "multi"),
+                            ("SLAVEOF", "127.0.0.1", str(other.port)), ("EXEC",)):
+                s.sendall(encode_command(*command))
+            replies = [reader.read() for _ in range(4)]
+            self.assertLess(time.monotonic() - started, 5.0)
+        self.assertEqual(replies[3], b"*2\r\n+OK\r\n+OK\r\n")
+        wait_until(lambda: info_fields(primary.port, "persistence")["rdb_bgsave_in_progress"]
+                   == "0", SYNC_TIMEOUT, what="the background save to end")
+        self.wait_link_up(primary)
+        self.assertEqual(p.dbsize(), 0)  # a replica of the empty server now
 
     def test_slaveof_in_multi_as_sentinel_sends_it(self):
         primary = self.start()
