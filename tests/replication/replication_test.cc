@@ -5,6 +5,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <cstdlib>
@@ -1173,8 +1174,7 @@ TEST_F(ReplicationTest, ManyReplicasAreServedByAFixedSetOfThreads) {
   std::vector<std::unique_ptr<Transport>> idle;
   for (int i = 0; i < 300; ++i) {
     // Room for the whole full sync (an RDB of the store as it is then, up to the 2000
-    // keys written below): these replicas stop reading after it. One that stops reading
-    // during its sync holds a sync worker until it disconnects (a known limit).
+    // keys written below): these replicas stop reading after it.
     auto [near, far] = CreateInProcessTransportPair(1 << 20);
     ASSERT_TRUE(near->Send("*3\r\n$5\r\nPSYNC\r\n$1\r\n?\r\n$2\r\n-1\r\n").ok());
     primary_->Serve(std::move(far));
@@ -1190,6 +1190,84 @@ TEST_F(ReplicationTest, ManyReplicasAreServedByAFixedSetOfThreads) {
   EXPECT_LE(ThreadCount(), before + 2);
   EXPECT_GE(primary_->replica_count(), 2u);
   EXPECT_GE(primary_->resync_counters().full, 301u);
+}
+
+// Replicas that stop reading in the middle of their full sync occupy every sync worker;
+// each is dropped once its sync has waited replica_timeout for it, and the next replica
+// is served.
+TEST(ReplicationSyncTimeoutTest, ReplicasThatStopReadingMidSyncAreDropped) {
+  auto primary_store = OpenStore();
+  for (int i = 0; i < 20000; ++i) {
+    ASSERT_TRUE(primary_store->Set("k" + std::to_string(i), std::string(100, 'x')).ok());
+  }
+  std::mutex events_mu;
+  std::vector<std::string> events;
+  PrimaryOptions options;
+  options.replica_timeout = 500ms;
+  options.event_logger = [&](std::string_view line) {
+    std::lock_guard<std::mutex> lock(events_mu);
+    events.emplace_back(line);
+  };
+  auto primary = std::move(*Primary::Create(*primary_store, options));
+  std::vector<std::unique_ptr<Transport>> stuck;
+  for (size_t i = 0; i < 2; ++i) {  // Primary::Impl::kSyncWorkers
+    // 64 KiB of room for a snapshot of about 2 MB: the sync blocks in its first blocks.
+    auto [near, far] = CreateInProcessTransportPair(64 << 10);
+    ASSERT_TRUE(near->Send("*3\r\n$5\r\nPSYNC\r\n$1\r\n?\r\n$2\r\n-1\r\n").ok());
+    primary->Serve(std::move(far));
+    stuck.push_back(std::move(near));
+  }
+  auto replica_store = OpenStore();
+  PrimarySlot slot(primary.get());
+  auto replica =
+      std::move(*Replica::Create(*replica_store, ConnectTo(&slot), FastReplicaOptions()));
+  replica->Start();
+  ASSERT_TRUE(CaughtUp(*replica, *primary, 20s)) << replica->status().last_error.ToString();
+  EXPECT_EQ(ContentOf(*replica_store), ContentOf(*primary_store));
+  std::lock_guard<std::mutex> lock(events_mu);
+  EXPECT_EQ(std::count_if(events.begin(), events.end(),
+                          [](const std::string& line) {
+                            return line.find("it has read nothing of its sync for") !=
+                                   std::string::npos;
+                          }),
+            2)
+      << testing::PrintToString(events);
+  replica->Stop();
+}
+
+// A peer that pipelines handshake commands and never reads the replies is dropped, and
+// the thread that reads every replica keeps serving the others.
+TEST(ReplicationSyncTimeoutTest, PeerThatReadsNoHandshakeReplyIsDropped) {
+  auto primary_store = OpenStore();
+  std::mutex events_mu;
+  std::vector<std::string> events;
+  PrimaryOptions options;
+  options.event_logger = [&](std::string_view line) {
+    std::lock_guard<std::mutex> lock(events_mu);
+    events.emplace_back(line);
+  };
+  auto primary = std::move(*Primary::Create(*primary_store, options));
+  Result<uint16_t> port = primary->ListenTcp("127.0.0.1", 0);
+  ASSERT_TRUE(port.ok()) << port.status().ToString();
+  auto flooder = ConnectTcp("127.0.0.1", *port, 5s);
+  ASSERT_TRUE(flooder.ok());
+  std::string pings;
+  for (int i = 0; i < 10000; ++i) pings += "*1\r\n$4\r\nPING\r\n";
+  Status sent;
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (sent.ok() && std::chrono::steady_clock::now() < deadline) sent = (*flooder)->Send(pings);
+  EXPECT_FALSE(sent.ok()) << "the primary kept reading a peer that reads nothing";
+  // A replica still syncs and streams.
+  ASSERT_TRUE(primary_store->Set("k", "v").ok());
+  auto replica_store = OpenStore();
+  auto replica = std::move(*Replica::Create(
+      *replica_store, [port = *port] { return ConnectTcp("127.0.0.1", port, 5s); },
+      FastReplicaOptions()));
+  replica->Start();
+  ASSERT_TRUE(CaughtUp(*replica, *primary, 20s)) << replica->status().last_error.ToString();
+  replica->Stop();
+  std::lock_guard<std::mutex> lock(events_mu);
+  EXPECT_THAT(testing::PrintToString(events), HasSubstr("does not read the replies"));
 }
 
 // A replica far behind keeps its place in the replication buffer, whatever the backlog
