@@ -335,9 +335,12 @@ void Primary::Impl::ReceiverMain() {
     for (const SessionPtr& s : sessions) {
       if (!s->handshaking || s->closed.load(std::memory_order_acquire)) continue;
       std::vector<std::string_view> args;
+      // Erased once at the end: a peer pipelining many small commands costs linear time.
+      size_t parsed_total = 0;
       while (s->handshaking && !s->closed.load(std::memory_order_acquire)) {
         size_t consumed = 0;
-        Status parsed = internal::ParseCommand(s->inbound, {}, &args, &consumed);
+        Status parsed = internal::ParseCommand(std::string_view(s->inbound).substr(parsed_total),
+                                               {}, &args, &consumed);
         if (!parsed.ok()) {
           Drop(*s, absl::StrCat("Replica ", s->peer,
                                 " sent a malformed command during the "
@@ -346,8 +349,13 @@ void Primary::Impl::ReceiverMain() {
           break;
         }
         if (consumed == 0) break;
+        parsed_total += consumed;
         HandleHandshakeCommand(s, args);
-        s->inbound.erase(0, consumed);
+      }
+      s->inbound.erase(0, parsed_total);
+      if (s->handshaking && s->inbound.size() >= kMaxInbound) {
+        Drop(*s, absl::StrCat("Replica ", s->peer, " sent a handshake command of ", kMaxInbound,
+                              " bytes or more"));
       }
     }
     CompleteWaiters(/*all=*/false);
@@ -361,7 +369,9 @@ void Primary::Impl::ReceiverMain() {
 
 void Primary::Impl::ReceiveFrom(Session& session) {
   char buffer[16 << 10];
-  while (true) {
+  // At most about kMaxInbound is taken in per round: a peer sending faster than its
+  // commands are handled leaves the rest in its socket, not in our memory.
+  while (session.inbound.size() < kMaxInbound) {
     Result<size_t> n =
         session.transport->Receive(buffer, sizeof(buffer), std::chrono::milliseconds(0));
     if (!n.ok()) {
@@ -400,9 +410,9 @@ void Primary::Impl::ReceiveFrom(Session& session) {
     }
   }
   session.inbound.erase(0, parsed_total);
-  if (session.inbound.size() > kMaxInbound) {
-    Drop(session, absl::StrCat("Replica ", session.peer, " sent a command longer than ",
-                               kMaxInbound, " bytes"));
+  if (session.inbound.size() >= kMaxInbound) {
+    Drop(session, absl::StrCat("Replica ", session.peer, " sent a command of ", kMaxInbound,
+                               " bytes or more"));
     return;
   }
   if (acked) {
@@ -570,12 +580,14 @@ void Primary::Impl::Resync(const SessionPtr& session) {
 
 uint64_t Primary::Impl::AttachAtEnd(const SessionPtr& session) {
   // A replica must not start inside an effect group (it would get an EXEC without its
-  // MULTI). With no other replica streaming, the sender restarts at an offset outside
-  // every group; a replica that joins others starts where the sender is, which is
-  // outside a group unless a script or transaction is being logged right then.
-  const uint64_t outside_groups = log_->OffsetOutsideGroups();
+  // MULTI). OffsetOutsideGroups is such a boundary. The sender may since have pulled the
+  // log past it, into a group begun later, so the stream starts at the boundary itself:
+  // behind the buffer's end if the buffer still holds it, or ahead of it, where the
+  // sender will get to (SendTo waits for it). Only if the other replicas' sends let the
+  // buffer drop it meanwhile (microseconds) is a newer boundary taken.
   uint64_t offset;
-  {
+  while (true) {
+    const uint64_t outside_groups = log_->OffsetOutsideGroups();
     MutexLock lock(&stream_mu_);
     if (streams_.empty()) {
       // The sender may not have looked at the log for a while: start at its end.
@@ -583,10 +595,12 @@ uint64_t Primary::Impl::AttachAtEnd(const SessionPtr& session) {
       buffer_end_ = outside_groups;
       log_->Retain(buffer_end_);
     }
-    offset = buffer_end_;
+    if (outside_groups < buffer_start()) continue;
+    offset = outside_groups;
     session->stream_pos = offset;
     session->sent_offset.store(offset, std::memory_order_relaxed);
     streams_.push_back(session);
+    break;
   }
   stream_cv_.Signal();
   return offset;
@@ -814,7 +828,8 @@ void Primary::Impl::EnforceLimits(int64_t now_ms) {
   const size_t soft = options_.sync_buffer_soft_limit;
   for (const SessionPtr& s : streams_) {
     if (s->closed.load(std::memory_order_acquire)) continue;
-    uint64_t pending = buffer_end_ - s->stream_pos;
+    // A session that starts ahead of the buffer (AttachAtEnd) has nothing pending yet.
+    uint64_t pending = buffer_end_ - std::min(buffer_end_, s->stream_pos);
     bool over = hard > 0 && pending > hard;
     if (soft > 0 && pending > soft) {
       if (s->over_soft_since_ms == 0) s->over_soft_since_ms = now_ms;

@@ -671,6 +671,42 @@ TEST_F(ReplicationTest, PromotionLetsOthersAndTheOldPrimaryContinuePartially) {
   c->Stop();
 }
 
+// A replica that joins while another streams starts outside every effect group, even
+// while groups are being logged: it never sees an EXEC without its MULTI, so its one full
+// resync is all it needs.
+TEST_F(ReplicationTest, ReplicaJoiningOthersMidGroupStartsOutsideIt) {
+  auto first = StartReplica(*replica_store_);
+  ASSERT_TRUE(CaughtUp(*first, *primary_));
+  std::atomic<bool> stop{false};
+  std::thread groups([&] {
+    for (int n = 0; !stop.load(); ++n) {
+      primary_->BeginEffectGroup();
+      for (int k = 0; k < 20; ++k) {
+        (void)primary_store_->Set("g" + std::to_string(k), std::to_string(n));
+      }
+      primary_->EndEffectGroup();
+    }
+  });
+  for (int i = 0; i < 20; ++i) {
+    auto store = OpenStore();
+    auto joining = StartReplica(*store);
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (joining->status().link != LinkState::kConnected &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(1ms);
+    }
+    std::this_thread::sleep_for(20ms);  // streaming while the groups go on
+    ReplicaStatus status = joining->status();
+    EXPECT_EQ(status.full_resyncs, 1u) << "join " << i << ": " << status.last_error.ToString();
+    EXPECT_TRUE(status.last_error.ok()) << "join " << i << ": " << status.last_error.ToString();
+    joining->Stop();
+  }
+  stop = true;
+  groups.join();
+  ASSERT_TRUE(CaughtUp(*first, *primary_));
+  EXPECT_EQ(ContentOf(*replica_store_), ContentOf(*primary_store_));
+}
+
 // --- A primary's snapshot on disk, resumed after a restart ---
 
 class SavedSnapshotTest : public ReplicationTest {
@@ -1251,12 +1287,23 @@ TEST(ReplicationSyncTimeoutTest, PeerThatReadsNoHandshakeReplyIsDropped) {
   ASSERT_TRUE(port.ok()) << port.status().ToString();
   auto flooder = ConnectTcp("127.0.0.1", *port, 5s);
   ASSERT_TRUE(flooder.ok());
-  std::string pings;
-  for (int i = 0; i < 10000; ++i) pings += "*1\r\n$4\r\nPING\r\n";
-  Status sent;
+  // Flooded from a thread: if the primary never dropped it, its Send would block for
+  // good once the primary stopped reading; the test then closes it after 20 s.
+  std::atomic<bool> dropped{false};
+  std::thread flood([&, transport = flooder->get()] {
+    std::string pings;
+    for (int i = 0; i < 10000; ++i) pings += "*1\r\n$4\r\nPING\r\n";
+    while (transport->Send(pings).ok()) {
+    }
+    dropped = true;
+  });
   const auto deadline = std::chrono::steady_clock::now() + 20s;
-  while (sent.ok() && std::chrono::steady_clock::now() < deadline) sent = (*flooder)->Send(pings);
-  EXPECT_FALSE(sent.ok()) << "the primary kept reading a peer that reads nothing";
+  while (!dropped.load() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_TRUE(dropped.load()) << "the primary kept a peer that reads nothing";
+  (*flooder)->Close();
+  flood.join();
   // A replica still syncs and streams.
   ASSERT_TRUE(primary_store->Set("k", "v").ok());
   auto replica_store = OpenStore();
