@@ -408,8 +408,10 @@ void Server::CloseIdleClients(int64_t now_ms) {
     thread->Post([thread, now_ms, timeout_ms] {
       std::vector<Client*> idle;
       for (Client* client : thread->clients()) {
-        // Subscribers wait for messages by design, so they never time out (as in Redis).
-        if (!client->is_pubsub() && now_ms - client->last_interaction_ms() > timeout_ms) {
+        // Subscribers wait for messages by design, and blocked clients for their
+        // command's data or timeout, so neither is closed (as in Redis).
+        if (!client->is_pubsub() && !client->blocked() &&
+            now_ms - client->last_interaction_ms() > timeout_ms) {
           idle.push_back(client);
         }
       }

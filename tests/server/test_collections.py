@@ -10,6 +10,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -104,6 +105,116 @@ class NewCommandsWithReplicaTest(MultiServerTestCase):
             self.assertTrue(expected, name)
             self.assertEqual(dataset(primary), expected, name)
             self.assertEqual(dataset(replica), expected, name)
+
+
+class BlockingWithReplicaTest(MultiServerTestCase):
+    """The blocking scenarios of test_vs_redis (wake-ups by pushes, MULTI, scripts, BLMOVE
+    chains) run on a primary with a replica and on redis-server: what the served clients
+    popped and moved reaches the replica as the pops and moves, so all three end equal."""
+
+    def test_replica_and_redis_end_with_the_same_content(self):
+        import test_vs_redis
+        primary = self.start()
+        replica = self.start("--replicaof", "127.0.0.1", str(primary.port))
+        redis = self.start(redis=True)
+        wait_until(lambda: harness.info_fields(replica.port, "replication").get(
+            "master_link_status") == "up", what="the replica's link")
+
+        def offsets_equal():
+            master = harness.info_fields(primary.port, "replication")["master_repl_offset"]
+            slave = harness.info_fields(replica.port, "replication").get("slave_repl_offset")
+            return master == slave
+
+        for name, steps in test_vs_redis.BLOCKING_SCENARIOS.items():
+            # The scenarios end with FLUSHALL's successor state; add a marker so that an
+            # empty end state is still compared against something.
+            steps = steps + [("admin", ["SET", "marker", name])]
+            test_vs_redis.run_blocking_scenario(primary.port, steps)
+            test_vs_redis.run_blocking_scenario(redis.port, steps)
+            wait_until(offsets_equal, timeout=30, what="the replica to catch up")
+            expected = dataset(redis)
+            self.assertEqual(dataset(primary), expected, name)
+            self.assertEqual(dataset(replica), expected, name)
+
+    def test_blocking_commands_on_a_replica_are_refused(self):
+        primary = self.start()
+        replica = self.start("--replicaof", "127.0.0.1", str(primary.port))
+        wait_until(lambda: harness.info_fields(replica.port, "replication").get(
+            "master_link_status") == "up", what="the replica's link")
+        with harness.connect(replica.port) as s:
+            reader = harness.RespReader(s)
+            for command in (["BLPOP", "k", "0"], ["BRPOPLPUSH", "a", "b", "0"],
+                            ["BLMPOP", "0", "1", "k", "LEFT"], ["BZPOPMIN", "z", "0"]):
+                s.sendall(harness.encode_command(*command))
+                self.assertEqual(reader.read(),
+                                 b"-READONLY You can't write against a read only replica.\r\n")
+
+
+def thread_count(server):
+    with open("/proc/%d/status" % server.proc.pid) as status:
+        for line in status:
+            if line.startswith("Threads:"):
+                return int(line.split()[1])
+    raise AssertionError("no Threads line")
+
+
+class ManyBlockedClientsTest(MultiServerTestCase):
+    """Blocked clients are state in the event loop: 1000 of them add no thread, go away
+    with their connections, and do not delay a shutdown."""
+
+    CLIENTS = 1000
+
+    def block_clients(self, server, count):
+        socks = []
+        for i in range(count):
+            sock = harness.connect(server.port)
+            sock.sendall(harness.encode_command("BLPOP", "key%d" % (i % 10), "shared", "0"))
+            socks.append(sock)
+        wait_until(lambda: int(harness.info_fields(server.port, "clients")["blocked_clients"])
+                   == count, timeout=30, what="%d blocked clients" % count)
+        return socks
+
+    def test_thousand_blocked_clients_keep_the_thread_count(self):
+        server = self.start("--maxclients", "2000")
+        before = thread_count(server)
+        socks = self.block_clients(server, self.CLIENTS)
+        try:
+            self.assertEqual(thread_count(server), before)
+            # One push serves exactly the first client blocked on "shared".
+            with harness.connect(server.port) as s:
+                reader = harness.RespReader(s)
+                s.sendall(harness.encode_command("RPUSH", "shared", "v"))
+                self.assertEqual(reader.read(), b":1\r\n")
+            first = harness.RespReader(socks[0]).read()
+            self.assertEqual(first, b"*2\r\n$6\r\nshared\r\n$1\r\nv\r\n")
+            wait_until(lambda: int(harness.info_fields(server.port, "clients")
+                                   ["blocked_clients"]) == self.CLIENTS - 1,
+                       what="one client served")
+        finally:
+            for sock in socks:
+                sock.close()
+        wait_until(lambda: int(harness.info_fields(server.port, "clients")["blocked_clients"])
+                   == 0 and int(harness.info_fields(server.port, "clients")
+                                ["connected_clients"]) == 1,
+                   timeout=30, what="the disconnected clients to be freed")
+        self.assertEqual(thread_count(server), before)
+
+    def test_shutdown_with_blocked_clients_is_prompt(self):
+        server = self.start("--maxclients", "2000")
+        socks = self.block_clients(server, 300)
+        try:
+            started = time.monotonic()
+            with harness.connect(server.port) as s:
+                s.sendall(harness.encode_command("SHUTDOWN", "NOSAVE"))
+                harness.recv_until_closed(s)
+            server.wait_exit()
+            elapsed = time.monotonic() - started
+            print("shutdown with 300 blocked clients: %.3f s" % elapsed)
+            self.assertLess(elapsed, 1.0)
+            self.assertEqual(server.exit_code, 0)
+        finally:
+            for sock in socks:
+                sock.close()
 
 
 if __name__ == "__main__":
