@@ -452,9 +452,13 @@ std::string Client::Describe(int64_t now_ms) const {
   int multi = multi_count_.load(std::memory_order_relaxed);
   int subs = subscriptions_.load(std::memory_order_relaxed);
   int psubs = pattern_subscriptions_.load(std::memory_order_relaxed);
-  // Redis's flag letters: P subscriber, x in MULTI, N none.
-  bool pubsub = subs + psubs > 0;
-  std::string_view flags = pubsub ? (multi >= 0 ? "Px" : "P") : (multi >= 0 ? "x" : "N");
+  // Redis's flag letters, in its order: P subscriber, x in MULTI, b blocked on keys, N
+  // none.
+  std::string flags;
+  if (subs + psubs > 0) flags += 'P';
+  if (multi >= 0) flags += 'x';
+  if (blocked_on_keys()) flags += 'b';
+  if (flags.empty()) flags = "N";
   size_t qbuf = query_buffer_bytes_.load(std::memory_order_relaxed);
   size_t obl = output_bytes_.load(std::memory_order_relaxed);
   return absl::StrFormat(

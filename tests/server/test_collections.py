@@ -180,6 +180,9 @@ class ManyBlockedClientsTest(MultiServerTestCase):
         socks = self.block_clients(server, self.CLIENTS)
         try:
             self.assertEqual(thread_count(server), before)
+            listing = server.client().client_list()
+            self.assertEqual(sum(1 for c in listing if c["flags"] == "b" and c["cmd"] == "blpop"),
+                             self.CLIENTS)
             # One push serves exactly the first client blocked on "shared".
             with harness.connect(server.port) as s:
                 reader = harness.RespReader(s)
