@@ -8,8 +8,10 @@ MIRRORKV_BENCH_REQUESTS sets -n (default 3000: a unit-sized run; the slow varian
 
 import os
 import re
+import socket
 import subprocess
 import sys
+import threading
 import time
 import unittest
 
@@ -201,6 +203,57 @@ class ManyBlockedClientsTest(MultiServerTestCase):
                                 ["connected_clients"]) == 1,
                    timeout=30, what="the disconnected clients to be freed")
         self.assertEqual(thread_count(server), before)
+
+    def test_concurrent_pushes_lose_no_wake_up(self):
+        """Consumers on four I/O threads block without a timeout (so a lost wake-up would
+        leave items behind with consumers still blocked) while producers push to the keys
+        they wait on: every item is popped exactly once."""
+        server = self.start("--io-threads", "4")
+        consumers, items = 60, 8000
+        popped = []
+        lock = threading.Lock()
+        socks = [harness.connect(server.port) for _ in range(consumers)]
+
+        def consume(sock, i):
+            reader = harness.RespReader(sock, timeout=60)
+            while True:
+                sock.sendall(harness.encode_command("BLPOP", "q", "q%d" % (i % 3), "0"))
+                try:
+                    reply = reader.read()
+                except (OSError, AssertionError, ValueError):
+                    return
+                if not reply:
+                    return
+                with lock:
+                    popped.append(reply.split(b"\r\n")[4])
+
+        def produce(p):
+            with harness.connect(server.port) as sock:
+                reader = harness.RespReader(sock)
+                for k in range(p, items, 4):
+                    key = "q" if k % 2 else "q%d" % (k % 3)
+                    sock.sendall(harness.encode_command("RPUSH", key, str(k)))
+                    reader.read()
+
+        threads = [threading.Thread(target=consume, args=(sock, i)) for i, sock in enumerate(socks)]
+        for thread in threads:
+            thread.start()
+        wait_until(lambda: int(harness.info_fields(server.port, "clients")["blocked_clients"])
+                   == consumers, what="the consumers to block")
+        producers = [threading.Thread(target=produce, args=(p,)) for p in range(4)]
+        for thread in producers:
+            thread.start()
+        for thread in producers:
+            thread.join()
+        wait_until(lambda: len(popped) == items, timeout=30,
+                   what="every item to be popped")
+        for sock in socks:
+            sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+        for thread in threads:
+            thread.join(timeout=10)
+        self.assertEqual(sorted(int(item) for item in popped), list(range(items)))
+        self.assertEqual(harness.info_fields(server.port, "keyspace"), {})
 
     def test_shutdown_with_blocked_clients_is_prompt(self):
         server = self.start("--maxclients", "2000")
