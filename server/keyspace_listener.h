@@ -79,8 +79,10 @@ class KeyspaceListener final : public MutationListener {
 
   // How many clients are blocked on keys; relaxed, read on every mutation to skip the
   // lock when none is. A client blocks by registering here and only then retrying its
-  // command once (Client::BlockOnKeys): a write that read 0 here happened before the
-  // registration (the mutex orders them), so that retry sees its data.
+  // command once (Client::BlockOnKeys). The key's stripe lock, held by the write while
+  // it calls this listener and taken by the retry's read, orders the two: either the
+  // write comes first and the retry sees its data, or the retry comes first and the
+  // write's load sees the registration.
   std::atomic<size_t> blocked_clients_{0};
   // Per key, its blocked clients, the longest-waiting first.
   StringMap<std::vector<Client*>> key_waiters_ ABSL_GUARDED_BY(mu_);
