@@ -42,6 +42,12 @@ void ReplyUnblockedError(ReplyBuilder& reply) {
   reply.Error("UNBLOCKED client unblocked via CLIENT UNBLOCK");
 }
 
+void ReplyRoleChangeError(ReplyBuilder& reply) {
+  reply.Error(
+      "UNBLOCKED force unblock from blocking operation, instance state changed (master -> "
+      "replica?)");
+}
+
 bool ArityAllows(const CommandSpec& spec, size_t argc) {
   int n = static_cast<int>(argc);
   return spec.arity > 0 ? spec.arity == n : n >= -spec.arity;
@@ -379,11 +385,21 @@ void Client::RetryBlocked() {
   if (!retry_kept_blocked_) EndKeyWait(nullptr);
 }
 
-bool Client::RequestUnblock(bool error) {
+bool Client::RequestUnblock(UnblockReason reason) {
   if (!blocked_on_keys()) return false;
-  thread_.Post([self = shared_from_this(), error] {
+  thread_.Post([self = shared_from_this(), reason] {
     if (self->key_wait_ == nullptr || self->closed()) return;
-    self->EndKeyWait(error ? &ReplyUnblockedError : self->key_wait_->timeout_null);
+    switch (reason) {
+      case UnblockReason::kTimeout:
+        return self->EndKeyWait(self->key_wait_->timeout_null);
+      case UnblockReason::kError:
+        return self->EndKeyWait(&ReplyUnblockedError);
+      case UnblockReason::kRoleChange:
+        // As Redis: the command cannot go on on a replica, and neither can the
+        // connection's pipeline, which was sent to a primary.
+        self->close_after_reply_ = true;
+        return self->EndKeyWait(&ReplyRoleChangeError);
+    }
   });
   return true;
 }

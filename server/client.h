@@ -157,10 +157,15 @@ class Client : public std::enable_shared_from_this<Client> {
   bool retrying_blocked() const { return retrying_; }
   // Owner thread. Runs the blocked command again, if the client is still blocked on keys.
   void RetryBlocked();
-  // Any thread (CLIENT UNBLOCK). Ends a wait on keys as its timeout would, or with
-  // `-UNBLOCKED client unblocked via CLIENT UNBLOCK` if `error`. Returns whether the
-  // client was blocked on keys when asked (the wait may still end otherwise first).
-  bool RequestUnblock(bool error);
+  // How a wait on keys is ended from outside.
+  enum class UnblockReason : uint8_t {
+    kTimeout,     // CLIENT UNBLOCK [TIMEOUT]: the timeout's reply
+    kError,       // CLIENT UNBLOCK ERROR: -UNBLOCKED client unblocked via CLIENT UNBLOCK
+    kRoleChange,  // the server became a replica: Redis's -UNBLOCKED error, then close
+  };
+  // Any thread. Ends a wait on keys for `reason`. Returns whether the client was blocked
+  // on keys when asked (the wait may still end otherwise first).
+  bool RequestUnblock(UnblockReason reason);
   // Whether the client waits on keys (relaxed: a hint for CLIENT UNBLOCK).
   bool blocked_on_keys() const { return blocked_on_keys_.load(std::memory_order_relaxed); }
   // Whether the client waits for anything (WAIT, keys, a script): the idle timeout spares

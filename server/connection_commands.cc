@@ -357,7 +357,8 @@ void ClientUnblockCommand(CommandContext& ctx) {
   if (!ParseIntegerArg(ctx, ctx.args[2], &id)) return;
   for (const std::shared_ptr<Client>& client : ctx.server.clients().Snapshot()) {
     if (static_cast<int64_t>(client->id()) != id) continue;
-    return ctx.reply.Integer(client->RequestUnblock(error) ? 1 : 0);
+    const auto reason = error ? Client::UnblockReason::kError : Client::UnblockReason::kTimeout;
+    return ctx.reply.Integer(client->RequestUnblock(reason) ? 1 : 0);
   }
   ctx.reply.Integer(0);
 }

@@ -6,10 +6,10 @@
 // It also wakes the clients blocked on keys (BLPOP, BZPOPMIN ...): a write to a key with
 // waiters asks the one that blocked first on it (FIFO per key) to retry its command, on
 // that client's own I/O thread (Client::RetryBlocked). Because every write reaches the
-// Store's listener — any client's command, MULTI/EXEC, a script, a replica's stream —
-// this one hook covers them all. A retry that finds nothing leaves the client blocked; a
-// retry that pops makes a mutation of its own, which wakes the next waiter of the key if
-// data is left.
+// Store's listener — any client's command, MULTI/EXEC, a script (and a replica's
+// stream, though a replica refuses blocking commands) — this one hook covers them all. A retry that
+// finds nothing leaves the client blocked; a retry that pops makes a mutation of its own, which
+// wakes the next waiter of the key if data is left.
 //
 // The Store calls OnMutations with stripe locks held, from any writing thread, so the
 // common path is cheap: one relaxed add on a counter slot of the calling thread's own and,

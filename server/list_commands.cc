@@ -327,13 +327,15 @@ const CommandSpec kCommands[] = {
     {"rpoplpush", 3, kCmdWrite | kCmdDenyOom, RPopLPushCommand, 1, 2, 1, "@write @list @slow"},
     {"lmpop", -4, kCmdWrite, LMPopCommand, 0, 0, 0, "@write @list @slow"},
     // Blocking: no-script as in Redis 7.0; inside MULTI they do not block.
-    {"blpop", -3, kCmdWrite | kCmdNoScript, BLPopCommand, 1, -2, 1, "@write @list @slow @blocking"},
-    {"brpop", -3, kCmdWrite | kCmdNoScript, BRPopCommand, 1, -2, 1, "@write @list @slow @blocking"},
-    {"blmove", 6, kCmdWrite | kCmdDenyOom | kCmdNoScript, BLMoveCommand, 1, 2, 1,
+    {"blpop", -3, kCmdWrite | kCmdNoScript | kCmdBlocking, BLPopCommand, 1, -2, 1,
      "@write @list @slow @blocking"},
-    {"brpoplpush", 4, kCmdWrite | kCmdDenyOom | kCmdNoScript, BRPopLPushCommand, 1, 2, 1,
+    {"brpop", -3, kCmdWrite | kCmdNoScript | kCmdBlocking, BRPopCommand, 1, -2, 1,
      "@write @list @slow @blocking"},
-    {"blmpop", -5, kCmdWrite | kCmdNoScript, BLMPopCommand, 0, 0, 0,
+    {"blmove", 6, kCmdWrite | kCmdDenyOom | kCmdNoScript | kCmdBlocking, BLMoveCommand, 1, 2, 1,
+     "@write @list @slow @blocking"},
+    {"brpoplpush", 4, kCmdWrite | kCmdDenyOom | kCmdNoScript | kCmdBlocking, BRPopLPushCommand, 1,
+     2, 1, "@write @list @slow @blocking"},
+    {"blmpop", -5, kCmdWrite | kCmdNoScript | kCmdBlocking, BLMPopCommand, 0, 0, 0,
      "@write @list @slow @blocking"},
 };
 

@@ -278,6 +278,11 @@ bool Server::ReplicaOf(const std::string& host, uint16_t port) {
     config_.replicaof_host = host;
     config_.replicaof_port = port;
   }
+  // As Redis: clients blocked on keys of what is now a replica get an UNBLOCKED error
+  // and are closed (their command is a write, which a replica refuses).
+  for (const std::shared_ptr<Client>& client : clients_.Snapshot()) {
+    client->RequestUnblock(Client::UnblockReason::kRoleChange);
+  }
   if (role_listener_) role_listener_(host, port);
   return true;
 }

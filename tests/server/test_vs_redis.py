@@ -1014,6 +1014,15 @@ class BlockingVersusRedisTest(unittest.TestCase):
         actual = run_blocking_scenario(self.mirrorkv.port, steps)
         self.assertEqual(actual, expected, name)
 
+    def test_becoming_a_replica_unblocks_with_an_error(self):
+        # Not in BLOCKING_SCENARIOS: those also run on a primary with a replica.
+        steps = [("a", ["BLPOP", "k", "0"], "wait"), ("b3", ["BZPOPMIN", "z", "5"], "wait"),
+                 ("blocked", 2), ("c", ["REPLICAOF", "127.0.0.1", str(harness.free_port())]),
+                 ("read", "a"), ("read", "b3"), ("blocked", 0), ("c", ["REPLICAOF", "NO", "ONE"])]
+        expected = run_blocking_scenario(self.redis.port, steps)
+        actual = run_blocking_scenario(self.mirrorkv.port, steps)
+        self.assertEqual(actual, expected)
+
 
 def _add_tests():
     for name in CASES:
