@@ -48,12 +48,28 @@ constexpr size_t kMaxIdleOutputCapacity = 1u << 20;
 // After the process runs out of file descriptors, accepting pauses this long.
 constexpr auto kAcceptRetryDelay = std::chrono::milliseconds(100);
 
+// Destroying the steady_timer cancels its wait: the handler then runs with
+// operation_aborted and drops the task, so a Stop() with blocked clients (whose timers
+// go with them) leaves io_context::run() nothing to wait for.
+struct AsioTimer final : IoTimer {
+  AsioTimer(asio::io_context& io, std::chrono::milliseconds delay) : timer(io, delay) {}
+  asio::steady_timer timer;
+};
+
 class AsioIoThread final : public IoThread {
  public:
   explicit AsioIoThread(size_t index)
       : IoThread(index), io_(1), work_(asio::make_work_guard(io_)) {}
 
   void Post(std::function<void()> task) override { asio::post(io_, std::move(task)); }
+  std::unique_ptr<IoTimer> StartTimer(std::chrono::milliseconds delay,
+                                      std::function<void()> task) override {
+    auto timer = std::make_unique<AsioTimer>(io_, delay);
+    timer->timer.async_wait([task = std::move(task)](const asio::error_code& error) {
+      if (!error) task();
+    });
+    return timer;
+  }
   asio::io_context& io() { return io_; }
 
   void Start() {

@@ -2,6 +2,8 @@
 // view of it. See client.h.
 #include "server/client.h"
 
+#include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <utility>
 
@@ -9,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "mirrorkv/clock.h"
+#include "server/exec_gate.h"
 #include "server/io_thread.h"
 #include "server/keyspace_listener.h"
 #include "server/logger.h"
@@ -29,6 +32,20 @@ constexpr size_t kBatchOutputBytes = 1u << 20;
 std::string_view UpToNul(std::string_view text) {
   size_t nul = text.find('\0');
   return nul == std::string_view::npos ? text : text.substr(0, nul);
+}
+
+// While a slow script holds the server busy, a blocked command waits this long before it
+// tries again (it must not run beside the script).
+constexpr std::chrono::milliseconds kBusyRetryDelay{10};
+
+void ReplyUnblockedError(ReplyBuilder& reply) {
+  reply.Error("UNBLOCKED client unblocked via CLIENT UNBLOCK");
+}
+
+void ReplyRoleChangeError(ReplyBuilder& reply) {
+  reply.Error(
+      "UNBLOCKED force unblock from blocking operation, instance state changed (master -> "
+      "replica?)");
 }
 
 bool ArityAllows(const CommandSpec& spec, size_t argc) {
@@ -308,6 +325,95 @@ void Client::Unblock(std::function<void(ReplyBuilder&)> reply) {
   Flush();
 }
 
+void Client::BlockOnKeys(CommandContext& ctx, std::span<const std::string_view> keys,
+                         int64_t timeout_ms, void (*timeout_null)(ReplyBuilder&)) {
+  if (retrying_) {
+    retry_kept_blocked_ = true;
+    return;
+  }
+  auto wait = std::make_unique<KeyWait>();
+  wait->spec = &ctx.spec;
+  wait->container = ctx.container;
+  wait->args.assign(ctx.args.begin(), ctx.args.end());
+  for (std::string_view key : keys) {
+    if (std::find(wait->keys.begin(), wait->keys.end(), key) == wait->keys.end()) {
+      wait->keys.emplace_back(key);
+    }
+  }
+  wait->timeout_null = timeout_null;
+  const uint64_t generation = ++key_wait_generation_;
+  if (timeout_ms > 0) {
+    wait->timer = thread_.StartTimer(std::chrono::milliseconds(timeout_ms),
+                                     [weak = weak_from_this(), generation] {
+                                       std::shared_ptr<Client> self = weak.lock();
+                                       if (self == nullptr || !self->WaitingOnKeys(generation))
+                                         return;
+                                       self->EndKeyWait(self->key_wait_->timeout_null);
+                                     });
+  }
+  key_wait_ = std::move(wait);
+  blocked_ = true;
+  blocked_on_keys_.store(true, std::memory_order_relaxed);
+  server_.keyspace().AddKeyWaiter(this, key_wait_->keys);
+  // One retry now: a write that came between the first run and the registration saw no
+  // waiter to wake (see KeyspaceListener::blocked_clients_).
+  thread_.Post([self = shared_from_this()] { self->RetryBlocked(); });
+}
+
+void Client::RetryBlocked() {
+  if (key_wait_ == nullptr || closed_.load(std::memory_order_relaxed) || server_.shutting_down()) {
+    return;
+  }
+  if (server_.scripting().busy()) {
+    // The script has let go of the gate; the wake-ups it causes meanwhile would run
+    // beside it. Try again shortly, until it ends.
+    key_wait_->busy_retry = thread_.StartTimer(
+        kBusyRetryDelay, [weak = weak_from_this(), generation = key_wait_generation_] {
+          std::shared_ptr<Client> self = weak.lock();
+          if (self != nullptr && self->WaitingOnKeys(generation)) self->RetryBlocked();
+        });
+    return;
+  }
+  retrying_ = true;
+  retry_kept_blocked_ = false;
+  {
+    ExecGateShare share(server_.gate(), thread_.index());
+    std::vector<std::string_view> views(key_wait_->args.begin(), key_wait_->args.end());
+    Execute(*key_wait_->spec, key_wait_->container, views, /*in_exec=*/false);
+  }
+  retrying_ = false;
+  if (!retry_kept_blocked_) EndKeyWait(nullptr);
+}
+
+bool Client::RequestUnblock(UnblockReason reason) {
+  if (!blocked_on_keys()) return false;
+  thread_.Post([self = shared_from_this(), reason] {
+    if (self->key_wait_ == nullptr || self->closed()) return;
+    switch (reason) {
+      case UnblockReason::kTimeout:
+        return self->EndKeyWait(self->key_wait_->timeout_null);
+      case UnblockReason::kError:
+        return self->EndKeyWait(&ReplyUnblockedError);
+      case UnblockReason::kRoleChange:
+        // As Redis: the command cannot go on on a replica, and neither can the
+        // connection's pipeline, which was sent to a primary.
+        self->close_after_reply_ = true;
+        return self->EndKeyWait(&ReplyRoleChangeError);
+    }
+  });
+  return true;
+}
+
+void Client::EndKeyWait(void (*reply)(ReplyBuilder&)) {
+  std::unique_ptr<KeyWait> wait = std::move(key_wait_);  // its timers go with it
+  server_.keyspace().RemoveKeyWaiter(this, wait->keys);
+  blocked_on_keys_.store(false, std::memory_order_relaxed);
+  blocked_ = false;
+  if (reply != nullptr) reply(reply_);
+  ProcessInput();
+  Flush();
+}
+
 // Only the owner thread appends to output_, so a delivery from another thread is posted;
 // the message is shared, not copied, between subscribers.
 void Client::Deliver(std::shared_ptr<const OutOfBandMessage> message) {
@@ -334,6 +440,11 @@ void Client::OnClosed() {
   patterns_.clear();
   UpdateSubscriptionCounts();
   Unwatch();
+  if (key_wait_ != nullptr) {
+    server_.keyspace().RemoveKeyWaiter(this, key_wait_->keys);
+    key_wait_.reset();
+    blocked_on_keys_.store(false, std::memory_order_relaxed);
+  }
   thread_.RemoveClient(this);
   server_.clients().Remove(id_);
   Log(LogLevel::kVerbose, "Client closed connection id=%d addr=%s", id_, address_.peer);
@@ -357,9 +468,13 @@ std::string Client::Describe(int64_t now_ms) const {
   int multi = multi_count_.load(std::memory_order_relaxed);
   int subs = subscriptions_.load(std::memory_order_relaxed);
   int psubs = pattern_subscriptions_.load(std::memory_order_relaxed);
-  // Redis's flag letters: P subscriber, x in MULTI, N none.
-  bool pubsub = subs + psubs > 0;
-  std::string_view flags = pubsub ? (multi >= 0 ? "Px" : "P") : (multi >= 0 ? "x" : "N");
+  // Redis's flag letters, in its order: P subscriber, x in MULTI, b blocked on keys, N
+  // none.
+  std::string flags;
+  if (subs + psubs > 0) flags += 'P';
+  if (multi >= 0) flags += 'x';
+  if (blocked_on_keys()) flags += 'b';
+  if (flags.empty()) flags = "N";
   size_t qbuf = query_buffer_bytes_.load(std::memory_order_relaxed);
   size_t obl = output_bytes_.load(std::memory_order_relaxed);
   return absl::StrFormat(

@@ -26,6 +26,7 @@
 
 #include "engine/base/mutex.h"
 #include "server/commands.h"
+#include "server/io_thread.h"
 #include "server/pubsub.h"
 #include "server/replication_role.h"
 #include "server/reply_builder.h"
@@ -34,7 +35,6 @@
 
 namespace mirrorkv::server {
 
-class IoThread;
 class Server;
 
 // Who is on the other end, fixed at accept time.
@@ -133,6 +133,45 @@ class Client : public std::enable_shared_from_this<Client> {
   // commands that arrived meanwhile run. Dropped if the connection closed.
   void Unblock(std::function<void(ReplyBuilder&)> reply);
 
+  // --- Commands blocked on keys (BLPOP, BLMOVE, BZPOPMIN ...) ---
+  //
+  // Such a command first runs as its non-blocking form. Finding nothing, it calls
+  // BlockOnKeys: the client keeps a copy of the command, registers as a waiter of its
+  // keys (KeyspaceListener) and, when the timeout is not 0, starts a timer on its thread.
+  // No thread waits: the client is state in its I/O thread's event loop. When a key gets
+  // data the command runs again (RetryBlocked) on this thread, under the thread's share
+  // of the EXEC gate like any command; if it pops, its reply and its effects (the LPOP,
+  // the LMOVE ... it made, replicated as such) are those of the non-blocking form, and
+  // the client goes on with the commands that arrived meanwhile. If it finds nothing
+  // again (another client was quicker) it calls BlockOnKeys again, which keeps it
+  // blocked. The timer, CLIENT UNBLOCK and a disconnect end the wait too.
+
+  // Blocks the running command (args in `ctx`) on `keys` for `timeout_ms` (0: no limit);
+  // `timeout_null` writes the reply given when the time runs out. During a retry: stay
+  // blocked.
+  void BlockOnKeys(CommandContext& ctx, std::span<const std::string_view> keys, int64_t timeout_ms,
+                   void (*timeout_null)(ReplyBuilder&));
+  // Whether the running command is a retry of a blocked one (a key's type or contents
+  // changed since it blocked): Redis 7.0 keeps such a client blocked on a key that now
+  // holds another type, where the first run replies WRONGTYPE.
+  bool retrying_blocked() const { return retrying_; }
+  // Owner thread. Runs the blocked command again, if the client is still blocked on keys.
+  void RetryBlocked();
+  // How a wait on keys is ended from outside.
+  enum class UnblockReason : uint8_t {
+    kTimeout,     // CLIENT UNBLOCK [TIMEOUT]: the timeout's reply
+    kError,       // CLIENT UNBLOCK ERROR: -UNBLOCKED client unblocked via CLIENT UNBLOCK
+    kRoleChange,  // the server became a replica: Redis's -UNBLOCKED error, then close
+  };
+  // Any thread. Ends a wait on keys for `reason`. Returns whether the client was blocked
+  // on keys when asked (the wait may still end otherwise first).
+  bool RequestUnblock(UnblockReason reason);
+  // Whether the client waits on keys (relaxed: a hint for CLIENT UNBLOCK).
+  bool blocked_on_keys() const { return blocked_on_keys_.load(std::memory_order_relaxed); }
+  // Whether the client waits for anything (WAIT, keys, a script): the idle timeout spares
+  // it, as in Redis.
+  bool blocked() const { return blocked_; }
+
   // What the connection announced with REPLCONF, kept until its PSYNC.
   ReplicaHandshake& replica_handshake() { return replica_handshake_; }
   // PSYNC or SYNC was accepted: see handover_pending().
@@ -180,6 +219,9 @@ class Client : public std::enable_shared_from_this<Client> {
   void Reject(std::string_view message);
   void RejectUnknownCommand(std::span<const std::string_view> args);
   void OnProtocolError();
+  // Ends a wait on keys: unregisters it and drops its timer; `reply` (if set) writes the
+  // command's reply. Then the client goes on with its input.
+  void EndKeyWait(void (*reply)(ReplyBuilder&));
   // Redis's checkClientOutputBufferLimits: if the unsent output passed the limit of this
   // client's class (client-output-buffer-limit normal or pubsub), logs Redis's line and
   // closes the connection. Returns whether it did.
@@ -200,6 +242,28 @@ class Client : public std::enable_shared_from_this<Client> {
   bool blocked_ = false;
   ReplicaHandshake replica_handshake_;
   bool authenticated_ = false;
+
+  // The command blocked on keys (BlockOnKeys), null when there is none.
+  struct KeyWait {
+    const CommandSpec* spec;
+    const CommandSpec* container;
+    std::vector<std::string> args;
+    std::vector<std::string> keys;  // distinct
+    void (*timeout_null)(ReplyBuilder&);
+    std::unique_ptr<IoTimer> timer;
+    std::unique_ptr<IoTimer> busy_retry;  // see RetryBlocked
+  };
+  // Whether the wait numbered `generation` is still on: a timer whose task was already
+  // queued when its wait ended must not end the next one.
+  bool WaitingOnKeys(uint64_t generation) const {
+    return key_wait_ != nullptr && key_wait_generation_ == generation &&
+           !closed_.load(std::memory_order_relaxed);
+  }
+  std::unique_ptr<KeyWait> key_wait_;
+  uint64_t key_wait_generation_ = 0;
+  bool retrying_ = false;
+  bool retry_kept_blocked_ = false;  // set by BlockOnKeys during a retry
+  std::atomic<bool> blocked_on_keys_{false};
   // True while OnRead runs: deliveries then wait for the batch's flush.
   bool processing_ = false;
   // Since when (ms) the unsent output has been over the soft limit; 0 if it is not.

@@ -1,13 +1,19 @@
 // Reply helpers shared by the list, set, hash and sorted-set commands.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
+#include <span>
 #include <string_view>
 
 #include "absl/functional/function_ref.h"
+#include "engine/base/numbers.h"
 #include "mirrorkv/collections.h"
+#include "mirrorkv/store.h"
+#include "server/client.h"
 #include "server/commands.h"
 #include "server/reply_builder.h"
+#include "server/server.h"
 
 namespace mirrorkv::server {
 
@@ -125,22 +131,25 @@ inline bool ParseRandomCountArgs(CommandContext& ctx, std::string_view pair_opti
 // MIN|MAX) and says whether it is one. Sets the position of the <where> word (the keys
 // are args[2, where_at)) and the count (1 when not given). Replies and returns false on
 // failure.
+// `numkeys_at` is where numkeys is: 1, or 2 in BLMPOP/BZMPOP (after the timeout).
 inline bool ParseMultiPopArgs(CommandContext& ctx,
                               absl::FunctionRef<bool(std::string_view)> parse_where,
-                              size_t* where_at, int64_t* count) {
+                              size_t* where_at, int64_t* count, size_t numkeys_at = 1) {
   int64_t keys;
-  if (!ParseIntegerArg(ctx, ctx.args[1], &keys, "ERR numkeys should be greater than 0")) {
+  if (!ParseIntegerArg(ctx, ctx.args[numkeys_at], &keys, "ERR numkeys should be greater than 0")) {
     return false;
   }
   if (keys <= 0) {
     ctx.reply.Error("ERR numkeys should be greater than 0");
     return false;
   }
-  if (static_cast<uint64_t>(keys) > ctx.argc() - 3 || !parse_where(ctx.args[2 + keys])) {
+  const size_t first_key = numkeys_at + 1;
+  if (static_cast<uint64_t>(keys) > ctx.argc() - first_key - 1 ||
+      !parse_where(ctx.args[first_key + keys])) {
     ReplySyntaxError(ctx);
     return false;
   }
-  *where_at = 2 + static_cast<size_t>(keys);
+  *where_at = first_key + static_cast<size_t>(keys);
   *count = -1;
   for (size_t i = *where_at + 1; i < ctx.argc(); ++i) {
     if (*count != -1 || !EqualsIgnoreCase(ctx.args[i], "count") || i + 1 == ctx.argc()) {
@@ -157,6 +166,58 @@ inline bool ParseMultiPopArgs(CommandContext& ctx,
   }
   if (*count == -1) *count = 1;
   return true;
+}
+
+// --- Blocking commands (BLPOP BRPOP BLMOVE BRPOPLPUSH BLMPOP BZPOPMIN BZPOPMAX BZMPOP) ---
+
+// Parses a blocking command's timeout as Redis 7.0 does: seconds as a long double
+// (string2ld), turned into milliseconds rounded up; 0 waits forever. A value whose
+// milliseconds do not fit a long long (inf, 1e300) converts as Redis's cast does on x86,
+// to a negative number. Replies and returns false on failure.
+inline bool ParseBlockTimeout(CommandContext& ctx, std::string_view text, int64_t* timeout_ms) {
+  long double seconds;
+  if (!internal::ParseLongDouble(text, &seconds)) {
+    ctx.reply.Error("ERR timeout is not a float or out of range");
+    return false;
+  }
+  const long double ms = std::ceil(seconds * 1000.0L);
+  if (!(ms >= 0) || ms >= 9223372036854775808.0L) {
+    ctx.reply.Error("ERR timeout is negative");
+    return false;
+  }
+  *timeout_ms = static_cast<int64_t>(ms);
+  return true;
+}
+
+// A blocking command is a write (it pops): a replica refuses it before it looks at its
+// keys, as Redis refuses write commands from its clients, even on an empty key where the
+// Store would refuse nothing. Replies and returns false on a replica.
+inline bool CheckBlockingWriteAllowed(CommandContext& ctx) {
+  if (!ctx.server.store().replica_mode()) return true;
+  ctx.reply.Error("READONLY You can't write against a read only replica.");
+  return false;
+}
+
+// Whether a blocking command should pass over a key whose read failed with `status`: on
+// a retry, a key that now holds another type is skipped (Redis 7.0 serves a blocked
+// client only from a key of its type and leaves it blocked otherwise); on the first run
+// the error is the reply.
+inline bool SkipOnRetry(CommandContext& ctx, const Status& status) {
+  return ctx.client.retrying_blocked() && status.message() == kWrongTypeMessage;
+}
+
+inline void ReplyNullArray(ReplyBuilder& reply) { reply.NullArray(); }
+
+// What a blocking command does when none of its keys had anything: inside MULTI/EXEC it
+// may not block and replies `null` at once (the non-blocking form's empty reply: a null
+// array, or a null bulk for BLMOVE/BRPOPLPUSH); otherwise the client blocks on `keys`
+// (see Client::BlockOnKeys) and a timeout replies a null array, as Redis 7.0's
+// replyToBlockedClientTimedOut does for every list and sorted-set command. Scripts never
+// get here: the blocking commands are no-script, as in Redis 7.0.
+inline void BlockOrReplyNull(CommandContext& ctx, std::span<const std::string_view> keys,
+                             int64_t timeout_ms, void (*null)(ReplyBuilder&)) {
+  if (ctx.in_exec) return null(ctx.reply);
+  ctx.client.BlockOnKeys(ctx, keys, timeout_ms, &ReplyNullArray);
 }
 
 }  // namespace mirrorkv::server

@@ -125,10 +125,13 @@ namespace {
 
 void ReplyFlags(ReplyBuilder& reply, uint32_t flags) {
   static constexpr std::pair<uint32_t, std::string_view> kNames[] = {
-      {kCmdWrite, "write"},     {kCmdReadOnly, "readonly"}, {kCmdDenyOom, "denyoom"},
-      {kCmdAdmin, "admin"},     {kCmdPubSub, "pubsub"},     {kCmdNoScript, "noscript"},
-      {kCmdLoading, "loading"}, {kCmdStale, "stale"},       {kCmdFast, "fast"},
-      {kCmdNoAuth, "no_auth"},  {kCmdNoMulti, "no_multi"},  {kCmdAllowBusy, "allow_busy"},
+      {kCmdWrite, "write"},          {kCmdReadOnly, "readonly"},
+      {kCmdDenyOom, "denyoom"},      {kCmdAdmin, "admin"},
+      {kCmdPubSub, "pubsub"},        {kCmdNoScript, "noscript"},
+      {kCmdBlocking, "blocking"},    {kCmdLoading, "loading"},
+      {kCmdStale, "stale"},          {kCmdFast, "fast"},
+      {kCmdNoAuth, "no_auth"},       {kCmdNoMulti, "no_multi"},
+      {kCmdAllowBusy, "allow_busy"},
   };
   size_t count = 0;
   for (const auto& [bit, name] : kNames) count += (flags & bit) != 0;

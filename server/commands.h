@@ -67,6 +67,7 @@ enum CommandFlag : uint32_t {
   kCmdSubscribeContext = 1u << 11,
   kCmdNoMulti = 1u << 12,  // "no-multi": rejected inside MULTI
   kCmdAllowBusy = 1u << 13,
+  kCmdBlocking = 1u << 14,  // may block the client (BLPOP ...): COMMAND INFO's "blocking"
 };
 
 struct CommandSpec {

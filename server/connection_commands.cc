@@ -337,8 +337,29 @@ void ClientKillCommand(CommandContext& ctx) {
 
 void ClientOkCommand(CommandContext& ctx) { ctx.reply.Ok(); }
 
+// CLIENT UNBLOCK id [TIMEOUT|ERROR]: ends the wait of a client blocked on keys (BLPOP
+// ...) as its timeout would, or with an UNBLOCKED error; 1 if it was blocked. Clients
+// waiting in WAIT are not unblocked here (0).
 void ClientUnblockCommand(CommandContext& ctx) {
-  // No command blocks on this server, so there is never a client to unblock.
+  if (ctx.argc() > 4) {
+    return ctx.reply.Error(absl::StrCat("ERR unknown subcommand or wrong number of arguments for '",
+                                        internal::AsAbsl(ctx.args[1].substr(0, 128)),
+                                        "'. Try CLIENT HELP."));
+  }
+  bool error = false;
+  if (ctx.argc() == 4) {
+    error = EqualsIgnoreCase(ctx.args[3], "error");
+    if (!error && !EqualsIgnoreCase(ctx.args[3], "timeout")) {
+      return ctx.reply.Error("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR");
+    }
+  }
+  int64_t id;
+  if (!ParseIntegerArg(ctx, ctx.args[2], &id)) return;
+  for (const std::shared_ptr<Client>& client : ctx.server.clients().Snapshot()) {
+    if (static_cast<int64_t>(client->id()) != id) continue;
+    const auto reason = error ? Client::UnblockReason::kError : Client::UnblockReason::kTimeout;
+    return ctx.reply.Integer(client->RequestUnblock(reason) ? 1 : 0);
+  }
   ctx.reply.Integer(0);
 }
 

@@ -21,6 +21,7 @@
 #include "mirrorkv/clock.h"
 #include "mirrorkv/store.h"
 #include "server/io_thread.h"
+#include "server/keyspace_listener.h"
 #include "server/persistence.h"
 #include "server/pubsub.h"
 #include "server/replication_role.h"
@@ -117,7 +118,8 @@ void ClientsSection(Server& server, const ServerConfig& config, std::string* out
   Field(out, "maxclients", config.maxclients);
   Field(out, "client_recent_max_input_buffer", 0);
   Field(out, "client_recent_max_output_buffer", 0);
-  Field(out, "blocked_clients", 0);
+  // Clients blocked on keys (BLPOP ...); WAIT and script callers are not counted.
+  Field(out, "blocked_clients", server.keyspace().blocked_clients());
   Field(out, "tracking_clients", 0);
   Field(out, "clients_in_timeout_table", 0);
 }

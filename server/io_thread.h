@@ -7,15 +7,24 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 
 #include "absl/container/flat_hash_set.h"
 
 namespace mirrorkv::server {
 
 class Client;
+
+// A one-shot timer of an IoThread (StartTimer). Destroying it cancels the task, unless
+// the task is already on its way to run: the task must check that it is still wanted.
+class IoTimer {
+ public:
+  virtual ~IoTimer() = default;
+};
 
 // Counters written by one thread and read by INFO from any thread. Relaxed: each is an
 // independent statistic; INFO may see them a little out of date.
@@ -46,6 +55,15 @@ class IoThread {
   // Runs `task` on this thread, soon. Callable from any thread, including this one
   // (the task then runs after the current handler returns).
   virtual void Post(std::function<void()> task) = 0;
+
+  // This thread only. Runs `task` on this thread once `delay` has passed, unless the
+  // returned timer was destroyed first. A pending timer keeps no connection alive and
+  // holds no thread: it is an entry in the event loop. Threads without an event loop
+  // (the script thread, whose commands never wait) return null.
+  virtual std::unique_ptr<IoTimer> StartTimer(std::chrono::milliseconds /*delay*/,
+                                              std::function<void()> /*task*/) {
+    return nullptr;
+  }
 
   // The IoThread running the calling code; null outside I/O threads.
   static IoThread* Current() { return current_; }

@@ -1,6 +1,9 @@
 // The list commands: LPUSH RPUSH LPUSHX RPUSHX LPOP RPOP LLEN LRANGE LINDEX LSET LREM
-// LTRIM LINSERT LPOS LMOVE RPOPLPUSH LMPOP, over mirrorkv::Lists, with Redis 7.0's argument checks
-// (in its order) and replies. Reads copy items from the Store straight into the output buffer.
+// LTRIM LINSERT LPOS LMOVE RPOPLPUSH LMPOP and the blocking BLPOP BRPOP BLMOVE BRPOPLPUSH
+// BLMPOP, over mirrorkv::Lists, with Redis 7.0's argument checks (in its order) and
+// replies. Reads copy items from the Store straight into the output buffer. A blocking
+// command runs as its non-blocking form and, finding nothing, blocks (BlockOrReplyNull in
+// collection_replies.h); what it pops replicates as the pop or the move it made.
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -178,13 +181,20 @@ bool ParseListEnd(std::string_view text, ListEnd* end) {
 // or null when the source is missing. Runs exclusively (RunExclusive): it reads the
 // item, pushes it onto the destination and only then pops it from the source, so a
 // refused push (WRONGTYPE, OOM) changes nothing, and a rotation of one list comes out
-// right. The stream carries the push and the pop as their own effects.
-void MoveGeneric(CommandContext& ctx, ListEnd from, ListEnd to) {
+// right. The stream carries the push and the pop as their own effects. BLMOVE and
+// BRPOPLPUSH pass their timeout: a missing source then blocks the client on it.
+void MoveGeneric(CommandContext& ctx, ListEnd from, ListEnd to,
+                 const int64_t* block_timeout_ms = nullptr) {
   RunExclusive(ctx, [&] {
     Lists lists(ctx.server.store());
     Result<std::string> item = lists.Index(ctx.args[1], from == ListEnd::kLeft ? 0 : -1);
     if (!item.ok()) {
-      if (item.status().IsNotFound()) return ctx.reply.Null();
+      const bool empty = item.status().IsNotFound() || SkipOnRetry(ctx, item.status());
+      if (empty && block_timeout_ms != nullptr) {
+        return BlockOrReplyNull(ctx, ctx.args.subspan(1, 1), *block_timeout_ms,
+                                [](ReplyBuilder& reply) { reply.Null(); });
+      }
+      if (empty) return ctx.reply.Null();
       return ReplyStatusError(ctx, item.status());
     }
     const std::string_view value = *item;
@@ -208,33 +218,93 @@ void LMoveCommand(CommandContext& ctx) {
 
 void RPopLPushCommand(CommandContext& ctx) { MoveGeneric(ctx, ListEnd::kRight, ListEnd::kLeft); }
 
-// LMPOP numkeys key [key ...] LEFT|RIGHT [COUNT count]: pops from the first non-empty
-// list of the keys (exclusively, so that the choice and the pop are one step); replies
-// [key, [items]], or a null array when every list is empty.
-void LMPopCommand(CommandContext& ctx) {
+// BLMOVE source destination LEFT|RIGHT LEFT|RIGHT timeout.
+void BLMoveCommand(CommandContext& ctx) {
+  if (!CheckBlockingWriteAllowed(ctx)) return;
+  ListEnd from;
+  ListEnd to;
+  if (!ParseListEnd(ctx.args[3], &from) || !ParseListEnd(ctx.args[4], &to)) {
+    return ReplySyntaxError(ctx);
+  }
+  int64_t timeout_ms;
+  if (!ParseBlockTimeout(ctx, ctx.args[5], &timeout_ms)) return;
+  MoveGeneric(ctx, from, to, &timeout_ms);
+}
+
+// BRPOPLPUSH source destination timeout.
+void BRPopLPushCommand(CommandContext& ctx) {
+  if (!CheckBlockingWriteAllowed(ctx)) return;
+  int64_t timeout_ms;
+  if (!ParseBlockTimeout(ctx, ctx.args[3], &timeout_ms)) return;
+  MoveGeneric(ctx, ListEnd::kRight, ListEnd::kLeft, &timeout_ms);
+}
+
+// BLPOP/BRPOP key [key ...] timeout: the first item of the first non-empty list of the
+// keys, in their order, as [key, item].
+void BlockingPopGeneric(CommandContext& ctx, ListEnd end) {
+  if (!CheckBlockingWriteAllowed(ctx)) return;
+  int64_t timeout_ms;
+  if (!ParseBlockTimeout(ctx, ctx.args.back(), &timeout_ms)) return;
+  const std::span<const std::string_view> keys = ctx.args.subspan(1, ctx.argc() - 2);
+  Lists lists(ctx.server.store());
+  for (std::string_view key : keys) {
+    Result<bool> found = lists.Pop(key, end, 1, [&](const Element& e) {
+      ctx.reply.ArrayHeader(2);
+      ctx.reply.Bulk(key);
+      ctx.reply.Bulk(e.member);
+    });
+    if (!found.ok()) {
+      if (SkipOnRetry(ctx, found.status())) continue;
+      return ReplyStatusError(ctx, found.status());
+    }
+    if (*found) return;
+  }
+  BlockOrReplyNull(ctx, keys, timeout_ms, &ReplyNullArray);
+}
+
+void BLPopCommand(CommandContext& ctx) { BlockingPopGeneric(ctx, ListEnd::kLeft); }
+void BRPopCommand(CommandContext& ctx) { BlockingPopGeneric(ctx, ListEnd::kRight); }
+
+// LMPOP numkeys key [key ...] LEFT|RIGHT [COUNT count] and BLMPOP timeout numkeys ...:
+// pops from the first non-empty list of the keys (exclusively, so that the choice and the
+// pop are one step); replies [key, [items]], or a null array when every list is empty
+// (BLMPOP then blocks).
+void MultiPopGeneric(CommandContext& ctx, bool blocking) {
+  if (blocking && !CheckBlockingWriteAllowed(ctx)) return;
   ListEnd end;
   size_t end_at;
   int64_t count;
   auto parse_end = [&](std::string_view word) { return ParseListEnd(word, &end); };
-  if (!ParseMultiPopArgs(ctx, parse_end, &end_at, &count)) return;
+  const size_t numkeys_at = blocking ? 2 : 1;
+  if (!ParseMultiPopArgs(ctx, parse_end, &end_at, &count, numkeys_at)) return;
+  int64_t timeout_ms = 0;
+  if (blocking && !ParseBlockTimeout(ctx, ctx.args[1], &timeout_ms)) return;
+  const std::span<const std::string_view> keys =
+      ctx.args.subspan(numkeys_at + 1, end_at - numkeys_at - 1);
   RunExclusive(ctx, [&] {
     Lists lists(ctx.server.store());
-    for (size_t k = 2; k < end_at; ++k) {
+    for (std::string_view key : keys) {
       ArrayWriter writer(ctx.reply, true);
-      Result<bool> found =
-          lists.Pop(ctx.args[k], end, static_cast<size_t>(count), [&](const Element& e) {
-            if (e.index == 0) {
-              ctx.reply.ArrayHeader(2);
-              ctx.reply.Bulk(ctx.args[k]);
-            }
-            writer.Item(e, e.member);
-          });
-      if (!found.ok()) return ReplyStatusError(ctx, found.status());
+      Result<bool> found = lists.Pop(key, end, static_cast<size_t>(count), [&](const Element& e) {
+        if (e.index == 0) {
+          ctx.reply.ArrayHeader(2);
+          ctx.reply.Bulk(key);
+        }
+        writer.Item(e, e.member);
+      });
+      if (!found.ok()) {
+        if (SkipOnRetry(ctx, found.status())) continue;
+        return ReplyStatusError(ctx, found.status());
+      }
       if (*found) return;
     }
+    if (blocking) return BlockOrReplyNull(ctx, keys, timeout_ms, &ReplyNullArray);
     ctx.reply.NullArray();
   });
 }
+
+void LMPopCommand(CommandContext& ctx) { MultiPopGeneric(ctx, false); }
+void BLMPopCommand(CommandContext& ctx) { MultiPopGeneric(ctx, true); }
 
 constexpr uint32_t kWriteOom = kCmdWrite | kCmdDenyOom | kCmdFast;
 
@@ -256,6 +326,17 @@ const CommandSpec kCommands[] = {
     {"lmove", 5, kCmdWrite | kCmdDenyOom, LMoveCommand, 1, 2, 1, "@write @list @slow"},
     {"rpoplpush", 3, kCmdWrite | kCmdDenyOom, RPopLPushCommand, 1, 2, 1, "@write @list @slow"},
     {"lmpop", -4, kCmdWrite, LMPopCommand, 0, 0, 0, "@write @list @slow"},
+    // Blocking: no-script as in Redis 7.0; inside MULTI they do not block.
+    {"blpop", -3, kCmdWrite | kCmdNoScript | kCmdBlocking, BLPopCommand, 1, -2, 1,
+     "@write @list @slow @blocking"},
+    {"brpop", -3, kCmdWrite | kCmdNoScript | kCmdBlocking, BRPopCommand, 1, -2, 1,
+     "@write @list @slow @blocking"},
+    {"blmove", 6, kCmdWrite | kCmdDenyOom | kCmdNoScript | kCmdBlocking, BLMoveCommand, 1, 2, 1,
+     "@write @list @slow @blocking"},
+    {"brpoplpush", 4, kCmdWrite | kCmdDenyOom | kCmdNoScript | kCmdBlocking, BRPopLPushCommand, 1,
+     2, 1, "@write @list @slow @blocking"},
+    {"blmpop", -5, kCmdWrite | kCmdNoScript | kCmdBlocking, BLMPopCommand, 0, 0, 0,
+     "@write @list @slow @blocking"},
 };
 
 }  // namespace

@@ -278,6 +278,11 @@ bool Server::ReplicaOf(const std::string& host, uint16_t port) {
     config_.replicaof_host = host;
     config_.replicaof_port = port;
   }
+  // As Redis: clients blocked on keys of what is now a replica get an UNBLOCKED error
+  // and are closed (their command is a write, which a replica refuses).
+  for (const std::shared_ptr<Client>& client : clients_.Snapshot()) {
+    client->RequestUnblock(Client::UnblockReason::kRoleChange);
+  }
   if (role_listener_) role_listener_(host, port);
   return true;
 }
@@ -408,8 +413,10 @@ void Server::CloseIdleClients(int64_t now_ms) {
     thread->Post([thread, now_ms, timeout_ms] {
       std::vector<Client*> idle;
       for (Client* client : thread->clients()) {
-        // Subscribers wait for messages by design, so they never time out (as in Redis).
-        if (!client->is_pubsub() && now_ms - client->last_interaction_ms() > timeout_ms) {
+        // Subscribers wait for messages by design, and blocked clients for their
+        // command's data or timeout, so neither is closed (as in Redis).
+        if (!client->is_pubsub() && !client->blocked() &&
+            now_ms - client->last_interaction_ms() > timeout_ms) {
           idle.push_back(client);
         }
       }

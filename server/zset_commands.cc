@@ -413,10 +413,40 @@ void ZRandMemberCommand(CommandContext& ctx) {
   ctx.reply.Null();
 }
 
-// ZMPOP numkeys key [key ...] MIN|MAX [COUNT count]: pops from the first non-empty key
-// (alone, RunExclusive, so the keys are seen at one point) and replies its name and the
-// member/score pairs (nested in RESP2 too), or a null array when every key is empty.
-void ZMPopCommand(CommandContext& ctx) {
+// BZPOPMIN/BZPOPMAX key [key ...] timeout: the lowest (highest) member of the first
+// non-empty sorted set of the keys, in their order, as [key, member, score]; blocks when
+// every one is empty (BlockOrReplyNull).
+void BlockingPopGeneric(CommandContext& ctx, bool max) {
+  if (!CheckBlockingWriteAllowed(ctx)) return;
+  int64_t timeout_ms;
+  if (!ParseBlockTimeout(ctx, ctx.args.back(), &timeout_ms)) return;
+  const std::span<const std::string_view> keys = ctx.args.subspan(1, ctx.argc() - 2);
+  SortedSets zsets(ctx.server.store());
+  for (std::string_view key : keys) {
+    Result<bool> found = zsets.Pop(key, 1, max, [&](const Element& e) {
+      ctx.reply.ArrayHeader(3);
+      ctx.reply.Bulk(key);
+      ctx.reply.Bulk(e.member);
+      ctx.reply.Double(e.score);
+    });
+    if (!found.ok()) {
+      if (SkipOnRetry(ctx, found.status())) continue;
+      return ReplyStatusError(ctx, found.status());
+    }
+    if (*found) return;
+  }
+  BlockOrReplyNull(ctx, keys, timeout_ms, &ReplyNullArray);
+}
+
+void BZPopMinCommand(CommandContext& ctx) { BlockingPopGeneric(ctx, false); }
+void BZPopMaxCommand(CommandContext& ctx) { BlockingPopGeneric(ctx, true); }
+
+// ZMPOP numkeys key [key ...] MIN|MAX [COUNT count] and BZMPOP timeout numkeys ...: pops
+// from the first non-empty key (alone, RunExclusive, so the keys are seen at one point)
+// and replies its name and the member/score pairs (nested in RESP2 too), or a null array
+// when every key is empty (BZMPOP then blocks).
+void MultiPopGeneric(CommandContext& ctx, bool blocking) {
+  if (blocking && !CheckBlockingWriteAllowed(ctx)) return;
   bool max = false;
   size_t where_at;
   int64_t count;
@@ -424,27 +454,38 @@ void ZMPopCommand(CommandContext& ctx) {
     max = EqualsIgnoreCase(word, "max");
     return max || EqualsIgnoreCase(word, "min");
   };
-  if (!ParseMultiPopArgs(ctx, parse_where, &where_at, &count)) return;
+  const size_t numkeys_at = blocking ? 2 : 1;
+  if (!ParseMultiPopArgs(ctx, parse_where, &where_at, &count, numkeys_at)) return;
+  int64_t timeout_ms = 0;
+  if (blocking && !ParseBlockTimeout(ctx, ctx.args[1], &timeout_ms)) return;
+  const std::span<const std::string_view> keys =
+      ctx.args.subspan(numkeys_at + 1, where_at - numkeys_at - 1);
   RunExclusive(ctx, [&] {
     SortedSets zsets(ctx.server.store());
-    for (size_t k = 2; k < where_at; ++k) {
-      Result<bool> found =
-          zsets.Pop(ctx.args[k], static_cast<size_t>(count), max, [&](const Element& e) {
-            if (e.index == 0) {
-              ctx.reply.ArrayHeader(2);
-              ctx.reply.Bulk(ctx.args[k]);
-              ctx.reply.ArrayHeader(e.count);
-            }
-            ctx.reply.ArrayHeader(2);
-            ctx.reply.Bulk(e.member);
-            ctx.reply.Double(e.score);
-          });
-      if (!found.ok()) return ReplyStatusError(ctx, found.status());
+    for (std::string_view key : keys) {
+      Result<bool> found = zsets.Pop(key, static_cast<size_t>(count), max, [&](const Element& e) {
+        if (e.index == 0) {
+          ctx.reply.ArrayHeader(2);
+          ctx.reply.Bulk(key);
+          ctx.reply.ArrayHeader(e.count);
+        }
+        ctx.reply.ArrayHeader(2);
+        ctx.reply.Bulk(e.member);
+        ctx.reply.Double(e.score);
+      });
+      if (!found.ok()) {
+        if (SkipOnRetry(ctx, found.status())) continue;
+        return ReplyStatusError(ctx, found.status());
+      }
       if (*found) return;
     }
+    if (blocking) return BlockOrReplyNull(ctx, keys, timeout_ms, &ReplyNullArray);
     ctx.reply.NullArray();
   });
 }
+
+void ZMPopCommand(CommandContext& ctx) { MultiPopGeneric(ctx, false); }
+void BZMPopCommand(CommandContext& ctx) { MultiPopGeneric(ctx, true); }
 
 enum class ZSetOp : uint8_t { kUnion, kInter, kDiff };
 enum class Aggregate : uint8_t { kSum, kMin, kMax };
@@ -652,6 +693,13 @@ const CommandSpec kCommands[] = {
     {"zpopmax", -2, kCmdWrite | kCmdFast, ZPopMaxCommand, 1, 1, 1, "@write @sortedset @fast"},
     {"zrandmember", -2, kCmdReadOnly, ZRandMemberCommand, 1, 1, 1, "@read @sortedset @slow"},
     {"zmpop", -4, kCmdWrite, ZMPopCommand, 0, 0, 0, "@write @sortedset @slow"},
+    // Blocking: no-script as in Redis 7.0; inside MULTI they do not block.
+    {"bzpopmin", -3, kCmdWrite | kCmdNoScript | kCmdBlocking | kCmdFast, BZPopMinCommand, 1, -2, 1,
+     "@write @sortedset @fast @blocking"},
+    {"bzpopmax", -3, kCmdWrite | kCmdNoScript | kCmdBlocking | kCmdFast, BZPopMaxCommand, 1, -2, 1,
+     "@write @sortedset @fast @blocking"},
+    {"bzmpop", -5, kCmdWrite | kCmdNoScript | kCmdBlocking, BZMPopCommand, 0, 0, 0,
+     "@write @sortedset @slow @blocking"},
     {"zunion", -3, kCmdReadOnly, ZUnionCommand, 0, 0, 0, "@read @sortedset @slow"},
     {"zinter", -3, kCmdReadOnly, ZInterCommand, 0, 0, 0, "@read @sortedset @slow"},
     {"zdiff", -3, kCmdReadOnly, ZDiffCommand, 0, 0, 0, "@read @sortedset @slow"},

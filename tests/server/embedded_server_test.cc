@@ -51,6 +51,11 @@ class Connection {
     }
     return reply;
   }
+  // Sends an inline command without reading its reply (a command that blocks).
+  bool Send(const std::string& command) {
+    std::string line = command + "\r\n";
+    return connected_ && send(fd_, line.data(), line.size(), MSG_NOSIGNAL) >= 0;
+  }
 
  private:
   int fd_;
@@ -129,10 +134,14 @@ TEST(EmbeddedServerTest, StopUnder300ClientsAndTwoReplicasReturnsWithinASecond) 
   ASSERT_TRUE((*primary)->store().Set("k", "v").ok());
   ASSERT_EQ(*(*primary)->WaitForReplicas(2, 10s), 2u);
 
+  // Two thirds of the clients are blocked (BLPOP without and with a timeout): their
+  // wait is event-loop state with a timer, which must not hold Stop back.
   std::vector<std::unique_ptr<Connection>> clients;
   for (int i = 0; i < 300; ++i) {
     clients.push_back(std::make_unique<Connection>(port));
     ASSERT_EQ(clients.back()->Call("PING"), "+PONG") << "client " << i;
+    if (i % 3 == 1) ASSERT_TRUE(clients.back()->Send("BLPOP empty " + std::to_string(i) + " 0"));
+    if (i % 3 == 2) ASSERT_TRUE(clients.back()->Send("BLPOP empty 60"));
   }
   // Writers keep going while the node stops; their errors are expected.
   std::atomic<bool> stop{false};

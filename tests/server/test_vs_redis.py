@@ -779,12 +779,49 @@ CASES["eval_resp3_client"] = [["HELLO", "3"]] + [
     _eval("redis.setresp(3) return redis.call('get', 'nokey')", "0"),
     _eval("return redis.call('get', 'nokey')", "0")]
 
+# Blocking pops that need no second client: data there at once, the timeout (short,
+# and a fraction rounded up to a millisecond), the argument errors in Redis's order,
+# WRONGTYPE, and the non-blocking form they take inside MULTI. Wake-ups by another
+# client are in BlockingVersusRedisTest below.
+_BLOCKING = [
+    ["RPUSH", "l", "a", "b", "c"], ["BLPOP", "none", "l", "0"], ["BRPOP", "l", "0.01"],
+    ["BLPOP", "none", "0.01"], ["BRPOP", "none", "other", "0.0001"], ["BLPOP", "l", "-1"],
+    ["BLPOP", "l", "x"], ["BLPOP", "l", "nan"], ["BLPOP", "l", "inf"], ["BLPOP", "l", "1e400"],
+    ["BLPOP", "l", "-0.0001"], ["BLPOP", "l"], ["SET", "s", "v"], ["BLPOP", "none", "s", "l", "0"],
+    ["BLPOP", "l", "s", "0"], ["RPUSH", "src", "1", "2"],
+    ["BLMOVE", "src", "dst", "LEFT", "RIGHT", "0"], ["BLMOVE", "src", "dst", "UP", "RIGHT", "0"],
+    ["BLMOVE", "src", "dst", "LEFT", "RIGHT", "-1"], ["BLMOVE", "src", "s", "LEFT", "RIGHT", "0"],
+    ["BLMOVE", "s", "dst", "LEFT", "RIGHT", "0"], ["BLMOVE", "none", "dst", "LEFT", "LEFT", "0.01"],
+    ["BRPOPLPUSH", "src", "dst", "0"], ["BRPOPLPUSH", "none", "dst", "0.01"],
+    ["BRPOPLPUSH", "none", "dst", "x"], ["LRANGE", "dst", "0", "-1"], ["EXISTS", "src"],
+    ["RPUSH", "m", "1", "2", "3"], ["BLMPOP", "0", "2", "none", "m", "LEFT", "COUNT", "2"],
+    ["BLMPOP", "0", "1", "m", "RIGHT"], ["BLMPOP", "0.01", "1", "m", "RIGHT"],
+    ["BLMPOP", "-1", "1", "m", "LEFT"], ["BLMPOP", "0", "0", "m", "LEFT"],
+    ["BLMPOP", "0", "1", "m", "UP"], ["BLMPOP", "x", "1", "m", "FOO"],
+    ["BLMPOP", "0", "1", "m", "LEFT", "COUNT", "0"], ["BLMPOP", "0", "1", "s", "LEFT"],
+    ["ZADD", "z", "1", "a", "2", "b", "3", "c"], ["BZPOPMIN", "none", "z", "0"],
+    ["BZPOPMAX", "z", "0"], ["BZPOPMIN", "none", "0.01"], ["BZPOPMAX", "z", "-2"],
+    ["BZPOPMIN", "s", "0"], ["BZPOPMIN", "z"], ["ZADD", "z", "1.5", "x", "2.5", "y"],
+    ["BZMPOP", "0", "2", "none", "z", "MIN", "COUNT", "2"], ["BZMPOP", "0.01", "1", "none", "MAX"],
+    ["BZMPOP", "0", "1", "z", "MID"], ["BZMPOP", "-1", "1", "z", "MAX"],
+    ["BZMPOP", "0", "1", "s", "MAX"],
+    ["MULTI"], ["BLPOP", "none", "0"], ["BRPOP", "l", "0"], ["BLMOVE", "none", "d", "LEFT", "LEFT", "0"],
+    ["BRPOPLPUSH", "none", "d", "0"], ["BLMPOP", "0", "1", "none", "LEFT"],
+    ["BZPOPMIN", "none", "0"], ["BZMPOP", "0", "1", "none", "MIN"], ["BLPOP", "none", "-1"],
+    ["EXEC"],
+    ["MULTI"], ["BLPOP", "none", "0"], ["EXEC"],
+    _eval("return redis.call('blpop', 'l', 0)", "0"),
+    ["CLIENT", "UNBLOCK", "999999"], ["CLIENT", "UNBLOCK", "x"], ["CLIENT", "UNBLOCK", "1", "FOO"],
+    ["CLIENT", "UNBLOCK", "1", "error"], ["CLIENT", "UNBLOCK", "1", "TIMEOUT", "x"]]
+CASES["blocking"] = _BLOCKING
+CASES["blocking_resp3"] = [["HELLO", "3"]] + _BLOCKING
+
 # Cases whose first reply differs by design (HELLO reports this server's version and
 # client id): compare from the second reply on.
 SKIP_FIRST_REPLY = {"resp3", "eval_resp3_client", "collections_resp3", "zset_ranges_resp3",
                     "list_moves_resp3", "set_algebra_resp3", "hash_float_resp3",
                     "zset_combine_resp3", "zmpop_resp3", "zrandmember_resp3",
-                    "collection_scan_resp3"}
+                    "collection_scan_resp3", "blocking_resp3"}
 
 
 def run_case(port, case):
@@ -833,9 +870,165 @@ class VersusRedisTest(unittest.TestCase):
                              "%s: reply %d to %r differs" % (name, i, commands[i]))
 
 
+# Blocking commands served by another client's write. Each scenario is a list of steps
+# over named connections (opened on first use, in RESP3 when the name ends in "3"):
+#   (name, command)          send and read the reply
+#   (name, command, "wait")  send only: the command blocks; its reply is read by
+#   ("read", name)           ... this step, in the order the steps give
+#   ("blocked", n)           wait until INFO's blocked_clients is n (so the order in which
+#                            clients blocked is the steps' order)
+#   ("id", name)             remember the connection's CLIENT ID as "$name" (not compared)
+#   ("close", name)          disconnect
+BLOCKING_SCENARIOS = {
+    "wake_by_push": [
+        ("a", ["BLPOP", "none", "k", "0"], "wait"), ("blocked", 1),
+        ("b", ["RPUSH", "k", "v1", "v2"]), ("read", "a"), ("b", ["LRANGE", "k", "0", "-1"]),
+        ("a", ["PING"]), ("blocked", 0)],
+    "fifo_two_clients": [
+        ("a", ["BRPOP", "k", "0"], "wait"), ("blocked", 1), ("b3", ["BRPOP", "k", "0"], "wait"),
+        ("blocked", 2), ("c", ["LPUSH", "k", "x"]), ("read", "a"), ("blocked", 1),
+        ("c", ["LPUSH", "k", "y", "z"]), ("read", "b3"), ("c", ["LRANGE", "k", "0", "-1"])],
+    "fifo_one_push_serves_both": [
+        ("a", ["BLPOP", "k", "0"], "wait"), ("blocked", 1), ("b", ["BLPOP", "k", "0"], "wait"),
+        ("blocked", 2), ("c", ["RPUSH", "k", "1", "2", "3"]), ("read", "a"), ("read", "b"),
+        ("blocked", 0), ("c", ["LRANGE", "k", "0", "-1"])],
+    "second_key_gets_data": [
+        ("a", ["BLPOP", "k1", "k2", "0"], "wait"), ("blocked", 1), ("c", ["RPUSH", "k2", "v"]),
+        ("read", "a")],
+    "type_change_keeps_blocked": [
+        ("a", ["BLPOP", "k", "0"], "wait"), ("blocked", 1), ("c", ["SET", "k", "str"]),
+        ("c", ["DEL", "k"]), ("c", ["SADD", "k", "m"]), ("c", ["DEL", "k"]), ("blocked", 1),
+        ("c", ["RPUSH", "k", "v"]), ("read", "a"), ("c", ["EXISTS", "k"])],
+    "wake_by_multi_exec": [
+        ("a3", ["BLPOP", "k", "0"], "wait"), ("blocked", 1), ("c", ["MULTI"]),
+        ("c", ["RPUSH", "k", "a"]), ("c", ["RPUSH", "k", "b"]), ("c", ["EXEC"]), ("read", "a3"),
+        ("c", ["LRANGE", "k", "0", "-1"])],
+    "wake_by_script": [
+        ("a", ["BZPOPMAX", "z", "0"], "wait"), ("blocked", 1),
+        ("c", _eval("return redis.call('zadd', KEYS[1], 1, 'a', 2, 'b')", "1", "z")),
+        ("read", "a"), ("c", ["ZRANGE", "z", "0", "-1", "WITHSCORES"])],
+    "blmove_wake_and_wrong_destination": [
+        ("a", ["BLMOVE", "src", "dst", "RIGHT", "LEFT", "0"], "wait"), ("blocked", 1),
+        ("c", ["RPUSH", "src", "1", "2"]), ("read", "a"), ("c", ["LRANGE", "dst", "0", "-1"]),
+        ("c", ["DEL", "src"]), ("c", ["SET", "dst", "str"]),
+        ("a", ["BRPOPLPUSH", "src", "dst", "0"], "wait"), ("blocked", 1),
+        ("c", ["RPUSH", "src", "x"]), ("read", "a"), ("c", ["LRANGE", "src", "0", "-1"])],
+    "blmove_chain": [
+        ("a", ["BLMOVE", "one", "two", "LEFT", "LEFT", "0"], "wait"), ("blocked", 1),
+        ("b", ["BLPOP", "two", "0"], "wait"), ("blocked", 2), ("c", ["RPUSH", "one", "v"]),
+        ("read", "a"), ("read", "b"), ("c", ["EXISTS", "one", "two"])],
+    "bzpop_and_bzmpop": [
+        ("a3", ["BZPOPMIN", "z", "0"], "wait"), ("blocked", 1),
+        ("b", ["BZMPOP", "0", "2", "y", "z", "MAX", "COUNT", "5"], "wait"), ("blocked", 2),
+        ("c", ["ZADD", "z", "1", "a", "2", "b", "3", "c"]), ("read", "a3"), ("read", "b"),
+        ("b", ["BLMPOP", "0", "1", "l", "LEFT", "COUNT", "2"], "wait"), ("blocked", 1),
+        ("c", ["RPUSH", "l", "1", "2", "3"]), ("read", "b"), ("c", ["LRANGE", "l", "0", "-1"])],
+    "timeouts": [
+        ("a", ["BLPOP", "k", "0.2"], "wait"), ("b3", ["BLPOP", "k", "0.2"], "wait"),
+        ("c", ["BLMOVE", "k", "d", "LEFT", "LEFT", "0.2"], "wait"),
+        ("d3", ["BRPOPLPUSH", "k", "d", "0.2"], "wait"), ("read", "a"), ("read", "b3"),
+        ("read", "c"), ("read", "d3"), ("blocked", 0), ("e", ["RPUSH", "k", "v"]),
+        ("e", ["LLEN", "k"])],
+    "client_unblock": [
+        ("id", "a"), ("id", "b3"), ("a", ["BLPOP", "k", "0"], "wait"),
+        ("b3", ["BZPOPMIN", "k2", "0"], "wait"), ("blocked", 2),
+        ("c", ["CLIENT", "UNBLOCK", "$a"]), ("read", "a"),
+        ("c", ["CLIENT", "UNBLOCK", "$b3", "ERROR"]), ("read", "b3"),
+        ("c", ["CLIENT", "UNBLOCK", "$a"]), ("blocked", 0), ("a", ["PING"]), ("b3", ["PING"])],
+    "disconnect_frees": [
+        ("a", ["BLPOP", "k", "0"], "wait"), ("blocked", 1), ("close", "a"), ("blocked", 0),
+        ("c", ["RPUSH", "k", "v"]), ("c", ["LLEN", "k"])],
+    "pipelined_after_block": [
+        ("a", ["BLPOP", "k", "0"], "wait"), ("a", ["GET", "x"], "wait"), ("blocked", 1),
+        ("c", ["SET", "x", "1"]), ("c", ["RPUSH", "k", "v"]), ("read", "a"), ("read", "a")],
+}
+
+
+def blocked_clients(port):
+    return int(harness.info_fields(port, "clients")["blocked_clients"])
+
+
+def run_blocking_scenario(port, steps):
+    """Runs the steps on a fresh database; returns the replies read, in order."""
+    conns = {}
+    ids = {}
+
+    def conn(name):
+        if name not in conns:
+            sock = harness.connect(port)
+            reader = harness.RespReader(sock)
+            if name.endswith("3"):
+                sock.sendall(C("HELLO", "3"))
+                reader.read()
+            conns[name] = (sock, reader)
+        return conns[name]
+
+    replies = []
+    try:
+        sock, reader = conn("admin")
+        sock.sendall(C("FLUSHALL"))
+        reader.read()
+        for step in steps:
+            if step[0] == "blocked":
+                harness.wait_until(lambda: blocked_clients(port) == step[1],
+                                   what="%d blocked clients" % step[1])
+            elif step[0] == "read":
+                replies.append(conn(step[1])[1].read())
+            elif step[0] == "id":
+                sock, reader = conn(step[1])
+                sock.sendall(C("CLIENT", "ID"))
+                ids["$" + step[1]] = reader.read()[1:-2].decode()
+            elif step[0] == "close":
+                conns.pop(step[1])[0].close()
+            else:
+                sock, reader = conn(step[0])
+                sock.sendall(C(*[ids.get(arg, arg) for arg in step[1]]))
+                if len(step) == 2:
+                    replies.append(reader.read())
+        return replies
+    finally:
+        for sock, _ in conns.values():
+            sock.close()
+
+
+@unittest.skipUnless(os.path.exists(harness.REDIS_SERVER), "redis-server is not installed")
+class BlockingVersusRedisTest(unittest.TestCase):
+    """Blocking commands woken by other clients, side by side with redis-server."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.redis = harness.ServerProcess(redis=True).start()
+        cls.mirrorkv = harness.ServerProcess().start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.redis.cleanup()
+        try:
+            harness.stop_and_check(cls.mirrorkv)
+        finally:
+            cls.mirrorkv.cleanup()
+
+    def check(self, name):
+        steps = BLOCKING_SCENARIOS[name]
+        expected = run_blocking_scenario(self.redis.port, steps)
+        actual = run_blocking_scenario(self.mirrorkv.port, steps)
+        self.assertEqual(actual, expected, name)
+
+    def test_becoming_a_replica_unblocks_with_an_error(self):
+        # Not in BLOCKING_SCENARIOS: those also run on a primary with a replica.
+        steps = [("a", ["BLPOP", "k", "0"], "wait"), ("b3", ["BZPOPMIN", "z", "5"], "wait"),
+                 ("blocked", 2), ("c", ["REPLICAOF", "127.0.0.1", str(harness.free_port())]),
+                 ("read", "a"), ("read", "b3"), ("blocked", 0), ("c", ["REPLICAOF", "NO", "ONE"])]
+        expected = run_blocking_scenario(self.redis.port, steps)
+        actual = run_blocking_scenario(self.mirrorkv.port, steps)
+        self.assertEqual(actual, expected)
+
+
 def _add_tests():
     for name in CASES:
         setattr(VersusRedisTest, "test_" + name, lambda self, name=name: self.check(name))
+    for name in BLOCKING_SCENARIOS:
+        setattr(BlockingVersusRedisTest, "test_" + name, lambda self, name=name: self.check(name))
 
 
 _add_tests()
