@@ -16,7 +16,9 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <functional>
+#include <initializer_list>
 #include <span>
 #include <string>
 #include <string_view>
@@ -54,6 +56,29 @@ class StreamApplier {
   // `args`, which must outlive the batch's application.
   Status Translate(std::span<const std::string_view> args, std::vector<Mutation>* out);
 
+  // The forms a Redis primary propagates for collection commands that are not
+  // mirrorkv's effect commands: renamed ones (LPUSHX, LPOP without a count, HMSET,
+  // HSETNX, SMOVE) and relative ones (HINCRBY, ZINCRBY, ZPOPMIN/ZPOPMAX, ZREMRANGEBYRANK,
+  // LSET with a negative index, LMOVE, RPOPLPUSH), which are made absolute from the
+  // Store's state. Others are kInvalidArgument (unsupported).
+  Status TranslateRedisForm(std::span<const std::string_view> args, std::vector<Mutation>* out);
+  // Whether the translation of the command reads the Store.
+  static bool ReadsStore(std::span<const std::string_view> args);
+  // Whether the command is a Redis form under the name of one of mirrorkv's effects
+  // (LPOP without a count, LSET with a negative index).
+  static bool IsRedisForm(std::span<const std::string_view> args);
+  // Appends the kCollection mutation of `effect` (a command, key second).
+  static void AddEffect(std::span<const std::string_view> effect, std::vector<Mutation>* out);
+  // A rewritten command (`head` then `tail`) and an owned argument, kept until the next
+  // command (or EXEC) so that the mutations' views stay valid while they apply.
+  std::span<const std::string_view> Rewritten(std::initializer_list<std::string_view> head,
+                                              std::span<const std::string_view> tail);
+  std::string_view Owned(std::string s);
+  void ClearRewrites() {
+    rewritten_.clear();
+    owned_.clear();
+  }
+
   // Skips (and counts) an unsupported command, or returns `unsupported`.
   Status SkipOrFail(std::string_view name, Status unsupported);
 
@@ -70,6 +95,9 @@ class StreamApplier {
   std::vector<std::vector<std::string>> queued_;
   // Reused for every command outside MULTI, so that applying one allocates nothing.
   std::vector<Mutation> single_;
+  // See Rewritten; deques, so that what they hold never moves.
+  std::deque<std::vector<std::string_view>> rewritten_;
+  std::deque<std::string> owned_;
 };
 
 }  // namespace mirrorkv::internal

@@ -139,6 +139,11 @@ def assert_same(test, expected_server, actual_server, keys):
             test.fail("key %r differs:\n%r\nvs\n%r" % (k, want[k], got[k]))
 
 
+def touched(commands):
+    """The first key each command names (LMPOP and ZMPOP put a count before theirs)."""
+    return [next(a for a in command[1:] if isinstance(a, bytes)) for command in commands]
+
+
 def offset(server, field):
     return int(info_fields(server.port, "replication")[field])
 
@@ -156,6 +161,22 @@ LIVE_COMMANDS = [
     ("HSETNX", b"hash:5", b"fresh", b"v"), ("HMSET", b"hash:new", b"a", b"1"),
     ("ZADD", b"zset:2", 5, b"five"), ("ZREM", b"zset:4", b"gone"),
     ("DEL", b"list:10"), ("UNLINK", b"set:10"),
+]
+
+
+# Commands that Redis propagates as they are (or rewritten) where mirrorkv logs
+# absolute effects: the replica translates them.
+REDIS_FORMS = [
+    ("HINCRBY", b"hash:11", b"counter", 5), ("HINCRBY", b"hash:11", b"counter", -2),
+    ("HINCRBYFLOAT", b"hash:11", b"float", "1.5"), ("ZINCRBY", b"zset:11", 2, b"member"),
+    ("ZPOPMIN", b"zset:12", 2), ("ZPOPMAX", b"zset:13"), ("ZREMRANGEBYRANK", b"zset:14", 0, 1),
+    ("SPOP", b"set:12"), ("SPOP", b"set:15", 3), ("SPOP", b"set:17", 100),
+    ("SMOVE", b"set:13", b"set:14", b"m0"), ("LMOVE", b"list:11", b"list:12", "LEFT", "RIGHT"),
+    ("RPOPLPUSH", b"list:13", b"list:13"), ("LSET", b"list:14", -1, b"negative"),
+    ("LPOP", b"list:15", 2), ("BLPOP", b"list:16", 1), ("BLMOVE", b"list:17", b"list:18",
+                                                       "RIGHT", "LEFT", 1),
+    ("LMPOP", 1, b"list:19", "LEFT", "COUNT", 2), ("ZMPOP", 1, b"zset:15", "MAX", "COUNT", 2),
+    ("BZPOPMIN", b"zset:16", 1), ("GETDEL", b"nokey"),
 ]
 
 
@@ -242,12 +263,28 @@ class MirrorkvReplicaOfRedisCollectionsTest(MultiServerTestCase):
         keys = all_keys(PER_TYPE)
         assert_same(self, primary, replica, keys)
         p = primary.client()
-        for command in LIVE_COMMANDS:
+        for command in LIVE_COMMANDS + REDIS_FORMS:
             p.execute_command(*command)
+        # Relative commands inside a transaction: each one is made absolute from what
+        # the block's earlier commands left.
+        block = p.pipeline(transaction=True)
+        block.rpush(b"list:block", b"a", b"b", b"c")
+        block.lset(b"list:block", -1, b"last")
+        block.lmove(b"list:block", b"list:block-dst", "LEFT", "LEFT")
+        block.hincrby(b"hash:block", b"n", 3)
+        block.hincrby(b"hash:block", b"n", 4)
+        block.zincrby(b"zset:block", 1.5, b"m")
+        block.zadd(b"zset:block", {b"x": 0, b"y": 9})
+        block.zpopmax(b"zset:block")
+        block.execute()
         wait_until(lambda: offset(replica, "slave_repl_offset")
                    == offset(primary, "master_repl_offset"), SYNC_TIMEOUT, interval=0.1,
                    what="the replica to catch up")
-        assert_same(self, primary, replica, [c[1] for c in LIVE_COMMANDS])
+        assert_same(self, primary, replica, touched(LIVE_COMMANDS + REDIS_FORMS) + [
+            b"set:14", b"list:16", b"list:18", b"list:block", b"list:block-dst",
+            b"hash:block", b"zset:block"])
+        self.assertEqual(info_fields(replica.port, "replication")
+                         .get("mirrorkv_skipped_commands", "0"), "0")
         fields = info_fields(replica.port, "replication")
         self.assertEqual(fields["mirrorkv_full_resyncs"], "1")
         self.assertEqual(fields["master_link_status"], "up")
