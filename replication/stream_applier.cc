@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "engine/base/numbers.h"
@@ -107,6 +108,9 @@ bool StreamApplier::ReadsStore(std::span<const std::string_view> args) {
   const std::string_view name = args[0];
   // mirrorkv's own LSET effect has a non-negative index; Redis passes LSET's as given.
   if (EqualsIgnoreCase(name, "LSET")) return args.size() > 2 && args[2].starts_with('-');
+  // mirrorkv's own ZADD has no options (NX XX GT LT CH INCR), which depend on the scores.
+  double score;
+  if (EqualsIgnoreCase(name, "ZADD")) return args.size() > 2 && !ParseScore(args[2], &score);
   for (std::string_view computed :
        {"HINCRBY", "ZINCRBY", "ZPOPMIN", "ZPOPMAX", "LMOVE", "RPOPLPUSH", "ZREMRANGEBYRANK"}) {
     if (EqualsIgnoreCase(name, computed)) return true;
@@ -118,7 +122,7 @@ bool StreamApplier::IsRedisForm(std::span<const std::string_view> args) {
   // The ones whose names mirrorkv's effects share, with other arguments.
   const std::string_view name = args[0];
   if (EqualsIgnoreCase(name, "LPOP") || EqualsIgnoreCase(name, "RPOP")) return args.size() == 2;
-  return EqualsIgnoreCase(name, "LSET") && ReadsStore(args);
+  return (EqualsIgnoreCase(name, "LSET") || EqualsIgnoreCase(name, "ZADD")) && ReadsStore(args);
 }
 
 Status StreamApplier::TranslateRedisForm(std::span<const std::string_view> args,
@@ -220,6 +224,7 @@ Status StreamApplier::TranslateRedisForm(std::span<const std::string_view> args,
     if (removal.size() > 2) AddEffect(removal, out);
     return Status::Ok();
   }
+  if (EqualsIgnoreCase(name, "ZADD")) return TranslateZaddOptions(args, out);
   if (EqualsIgnoreCase(name, "LSET")) {
     // A negative index counts from the end, as the list's length here says.
     int64_t index;
@@ -259,6 +264,66 @@ Status StreamApplier::TranslateRedisForm(std::span<const std::string_view> args,
     return Status::Ok();
   }
   return Unsupported(args, "a command mirrorkv does not apply");
+}
+
+Status StreamApplier::TranslateZaddOptions(std::span<const std::string_view> args,
+                                           std::vector<Mutation>* out) {
+  SortedSetAddOptions options;
+  size_t i = 2;
+  for (; i < args.size(); ++i) {
+    const std::string_view flag = args[i];
+    if (EqualsIgnoreCase(flag, "NX")) {
+      options.only_if_absent = true;
+    } else if (EqualsIgnoreCase(flag, "XX")) {
+      options.only_if_present = true;
+    } else if (EqualsIgnoreCase(flag, "GT")) {
+      options.only_if_greater = true;
+    } else if (EqualsIgnoreCase(flag, "LT")) {
+      options.only_if_less = true;
+    } else if (EqualsIgnoreCase(flag, "INCR")) {
+      options.incr = true;
+    } else if (!EqualsIgnoreCase(flag, "CH")) {
+      break;  // the first score
+    }
+  }
+  const size_t pairs = (args.size() - i) / 2;
+  if (i == args.size() || (args.size() - i) % 2 != 0 || (options.incr && pairs != 1)) {
+    return Malformed(args, "wrong number of arguments");
+  }
+  // The scores the command leaves, member by member, in the order Redis applies them (a
+  // member given twice sees its first update).
+  std::vector<std::pair<std::string_view, double>> result;
+  const auto find = [&](std::string_view member) -> std::optional<double> {
+    for (auto it = result.rbegin(); it != result.rend(); ++it) {
+      if (it->first == member) return it->second;
+    }
+    Result<double> score = SortedSets(store_).Score(args[1], member);
+    if (score.ok()) return *score;
+    return std::nullopt;
+  };
+  for (; i < args.size(); i += 2) {
+    double score;
+    if (!ParseScore(args[i], &score)) return Malformed(args, "bad score");
+    const std::string_view member = args[i + 1];
+    const std::optional<double> current = find(member);
+    if (current.has_value() ? options.only_if_absent : options.only_if_present) continue;
+    if (options.incr && current.has_value()) score += *current;
+    if (std::isnan(score)) return Unsupported(args, "the increment gives NaN here");
+    if (current.has_value() && ((options.only_if_greater && !(score > *current)) ||
+                                (options.only_if_less && !(score < *current)))) {
+      continue;
+    }
+    result.emplace_back(member, score);
+  }
+  if (result.empty()) return Status::Ok();
+  std::vector<std::string_view>& effect = rewritten_.emplace_back();
+  effect = {"ZADD", args[1]};
+  for (const auto& [member, score] : result) {
+    effect.push_back(Owned(FormatScore(score)));
+    effect.push_back(member);
+  }
+  AddEffect(effect, out);
+  return Status::Ok();
 }
 
 Status StreamApplier::SkipOrFail(std::string_view name, Status unsupported) {

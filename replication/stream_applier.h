@@ -7,6 +7,11 @@
 // anything is applied; a MULTI block is applied at its EXEC as one atomic batch. A
 // malformed command is kCorruption and leaves the Store as it was before it.
 //
+// A Redis primary propagates many collection commands in forms of its own (LPOP without a
+// count, HINCRBY, ZADD with options, LMOVE ...): they are translated into the same
+// effects, relative ones made absolute from the Store's state at that point of the stream
+// (see TranslateRedisForm).
+//
 // A Redis primary's stream may also hold well-formed commands mirrorkv cannot apply
 // (other data types, other databases after a SELECT, options it lacks). They are
 // kInvalidArgument, with the Store unchanged, or, with `skip_unsupported`, skipped and
@@ -58,10 +63,13 @@ class StreamApplier {
 
   // The forms a Redis primary propagates for collection commands that are not
   // mirrorkv's effect commands: renamed ones (LPUSHX, LPOP without a count, HMSET,
-  // HSETNX, SMOVE) and relative ones (HINCRBY, ZINCRBY, ZPOPMIN/ZPOPMAX, ZREMRANGEBYRANK,
-  // LSET with a negative index, LMOVE, RPOPLPUSH), which are made absolute from the
-  // Store's state. Others are kInvalidArgument (unsupported).
+  // HSETNX, SMOVE) and relative ones (HINCRBY, ZINCRBY, ZADD with options,
+  // ZPOPMIN/ZPOPMAX, ZREMRANGEBYRANK, LSET with a negative index, LMOVE, RPOPLPUSH),
+  // which are made absolute from the Store's state. Others are kInvalidArgument
+  // (unsupported).
   Status TranslateRedisForm(std::span<const std::string_view> args, std::vector<Mutation>* out);
+  // ZADD with options (NX XX GT LT CH INCR) as the ZADD of the scores it leaves.
+  Status TranslateZaddOptions(std::span<const std::string_view> args, std::vector<Mutation>* out);
   // Whether the translation of the command reads the Store.
   static bool ReadsStore(std::span<const std::string_view> args);
   // Whether the command is a Redis form under the name of one of mirrorkv's effects

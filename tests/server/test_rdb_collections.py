@@ -177,6 +177,9 @@ REDIS_FORMS = [
                                                        "RIGHT", "LEFT", 1),
     ("LMPOP", 1, b"list:19", "LEFT", "COUNT", 2), ("ZMPOP", 1, b"zset:15", "MAX", "COUNT", 2),
     ("BZPOPMIN", b"zset:16", 1), ("GETDEL", b"nokey"),
+    ("ZADD", b"zset:17", "NX", 1, b"fresh", 2, b"fresh2"),
+    ("ZADD", b"zset:18", "XX", "CH", 100, b"m0-0", 5, b"absent"),
+    ("ZADD", b"zset:19", "GT", 1e300, b"m0-0", -5, b"m1-1", 3, b"new"),
 ]
 
 
@@ -265,6 +268,8 @@ class MirrorkvReplicaOfRedisCollectionsTest(MultiServerTestCase):
         p = primary.client()
         for command in LIVE_COMMANDS + REDIS_FORMS:
             p.execute_command(*command)
+        p.zadd(b"zset:20", {b"m0-0": 2.5}, incr=True)
+        p.zadd(b"zset:21", {b"m0-0": -1}, lt=True, incr=True)
         # Relative commands inside a transaction: each one is made absolute from what
         # the block's earlier commands left.
         block = p.pipeline(transaction=True)
@@ -281,7 +286,8 @@ class MirrorkvReplicaOfRedisCollectionsTest(MultiServerTestCase):
                    == offset(primary, "master_repl_offset"), SYNC_TIMEOUT, interval=0.1,
                    what="the replica to catch up")
         assert_same(self, primary, replica, touched(LIVE_COMMANDS + REDIS_FORMS) + [
-            b"set:14", b"list:16", b"list:18", b"list:block", b"list:block-dst",
+            b"set:14", b"list:16", b"list:18", b"zset:20", b"zset:21", b"list:block",
+            b"list:block-dst",
             b"hash:block", b"zset:block"])
         self.assertEqual(info_fields(replica.port, "replication")
                          .get("mirrorkv_skipped_commands", "0"), "0")
