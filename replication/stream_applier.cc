@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "engine/base/numbers.h"
 #include "engine/base/strings.h"
@@ -25,6 +26,12 @@ Status Unsupported(std::span<const std::string_view> args, std::string_view why)
   std::string name(args.empty() ? "" : args[0].substr(0, 32));
   return Status::InvalidArgument(
       absl::StrCat("replication stream: cannot apply '", name, "' (", AsAbsl(why), ")"));
+}
+
+// The store refused a read (the key holds another type): the primary's command did
+// something mirrorkv's copy cannot reproduce.
+Status DivergedRead(std::span<const std::string_view> args, const Status& refused) {
+  return Unsupported(args, refused.message());
 }
 
 Status ParseDeadline(std::span<const std::string_view> args, std::string_view text,
@@ -112,7 +119,9 @@ bool StreamApplier::ReadsStore(std::span<const std::string_view> args) {
   double score;
   if (EqualsIgnoreCase(name, "ZADD")) return args.size() > 2 && !ParseScore(args[2], &score);
   for (std::string_view computed :
-       {"HINCRBY", "ZINCRBY", "ZPOPMIN", "ZPOPMAX", "LMOVE", "RPOPLPUSH", "ZREMRANGEBYRANK"}) {
+       {"HINCRBY", "ZINCRBY", "ZPOPMIN", "ZPOPMAX", "LMOVE", "RPOPLPUSH", "ZREMRANGEBYRANK",
+        "ZREMRANGEBYSCORE", "ZREMRANGEBYLEX", "RENAME", "RENAMENX", "COPY", "SUNIONSTORE",
+        "SINTERSTORE", "SDIFFSTORE"}) {
     if (EqualsIgnoreCase(name, computed)) return true;
   }
   return false;
@@ -130,9 +139,6 @@ Status StreamApplier::TranslateRedisForm(std::span<const std::string_view> args,
   const std::string_view name = args[0];
   const size_t n = args.size();
   const auto wrong_count = [&] { return Malformed(args, "wrong number of arguments"); };
-  // The store refused the read (the key holds another type): the primary's command did
-  // something mirrorkv's copy cannot reproduce.
-  const auto diverged = [&](const Status& s) { return Unsupported(args, s.message()); };
   // Renamed forms: the same effect under mirrorkv's name.
   if (EqualsIgnoreCase(name, "LPUSHX") || EqualsIgnoreCase(name, "RPUSHX")) {
     // Propagated only when the list existed, where a push is the same.
@@ -171,7 +177,7 @@ Status StreamApplier::TranslateRedisForm(std::span<const std::string_view> args,
       return Unsupported(args, "the field does not hold an integer here");
     }
     if (!current.ok() && current.status().code() != StatusCode::kNotFound) {
-      return diverged(current.status());
+      return DivergedRead(args, current.status());
     }
     if ((delta > 0 && value > INT64_MAX - delta) || (delta < 0 && value < INT64_MIN - delta)) {
       return Unsupported(args, "the increment overflows here");
@@ -190,7 +196,7 @@ Status StreamApplier::TranslateRedisForm(std::span<const std::string_view> args,
     Result<double> current = SortedSets(store_).Score(args[1], args[3]);
     if (current.ok()) score = *current;
     if (!current.ok() && current.status().code() != StatusCode::kNotFound) {
-      return diverged(current.status());
+      return DivergedRead(args, current.status());
     }
     score += delta;
     if (std::isnan(score)) return Unsupported(args, "the increment gives NaN here");
@@ -220,17 +226,63 @@ Status StreamApplier::TranslateRedisForm(std::span<const std::string_view> args,
     Result<bool> found = SortedSets(store_).RangeByRank(
         args[1], start, stop, EqualsIgnoreCase(name, "ZPOPMAX"),
         [&](const Element& e) { removal.push_back(Owned(std::string(e.member))); });
-    if (!found.ok()) return diverged(found.status());
+    if (!found.ok()) return DivergedRead(args, found.status());
     if (removal.size() > 2) AddEffect(removal, out);
     return Status::Ok();
   }
   if (EqualsIgnoreCase(name, "ZADD")) return TranslateZaddOptions(args, out);
+  if (EqualsIgnoreCase(name, "ZREMRANGEBYSCORE") || EqualsIgnoreCase(name, "ZREMRANGEBYLEX")) {
+    if (n != 4) return wrong_count();
+    std::vector<std::string_view>& removal = rewritten_.emplace_back();
+    removal = {"ZREM", args[1]};
+    auto remove = [&](const Element& e) { removal.push_back(Owned(std::string(e.member))); };
+    Result<bool> found = false;
+    if (EqualsIgnoreCase(name, "ZREMRANGEBYSCORE")) {
+      ScoreRange range;
+      if (!ParseScoreBound(args[2], &range.min, &range.min_exclusive) ||
+          !ParseScoreBound(args[3], &range.max, &range.max_exclusive)) {
+        return Malformed(args, "bad score range");
+      }
+      found = SortedSets(store_).RangeByScore(args[1], range, false, {}, remove);
+    } else {
+      LexRange range;
+      if (!ParseLexBound(args[2], &range.min) || !ParseLexBound(args[3], &range.max)) {
+        return Malformed(args, "bad lex range");
+      }
+      found = SortedSets(store_).RangeByLex(args[1], range, false, {}, remove);
+    }
+    if (!found.ok()) return DivergedRead(args, found.status());
+    if (removal.size() > 2) AddEffect(removal, out);
+    return Status::Ok();
+  }
+  if (EqualsIgnoreCase(name, "RENAME") || EqualsIgnoreCase(name, "RENAMENX") ||
+      EqualsIgnoreCase(name, "COPY")) {
+    const bool copy = EqualsIgnoreCase(name, "COPY");
+    if (n < 3 || (!copy && n != 3)) return wrong_count();
+    for (size_t i = 3; i < n; ++i) {
+      // COPY's REPLACE changes nothing here: Redis propagates a COPY that copied only.
+      if (!EqualsIgnoreCase(args[i], "REPLACE")) {
+        return Unsupported(args, "COPY to another database");
+      }
+    }
+    // Propagated only when the source existed (and, for RENAMENX and COPY without
+    // REPLACE, the destination did not). A key renamed to itself stays.
+    if (args[1] == args[2]) return Status::Ok();
+    MIRRORKV_RETURN_IF_ERROR(AppendCopy(args, args[1], args[2], out));
+    if (!copy) out->push_back({MutationKind::kDelete, MutationCause::kWrite, args[1], {}, 0});
+    return Status::Ok();
+  }
+  if (EqualsIgnoreCase(name, "SUNIONSTORE") || EqualsIgnoreCase(name, "SINTERSTORE") ||
+      EqualsIgnoreCase(name, "SDIFFSTORE")) {
+    if (n < 3) return wrong_count();
+    return TranslateSetStore(args, out);
+  }
   if (EqualsIgnoreCase(name, "LSET")) {
     // A negative index counts from the end, as the list's length here says.
     int64_t index;
     if (n != 4 || !ParseInt64(args[2], &index)) return Malformed(args, "bad index");
     Result<size_t> length = Lists(store_).Length(args[1]);
-    if (!length.ok()) return diverged(length.status());
+    if (!length.ok()) return DivergedRead(args, length.status());
     if (index < 0) index += static_cast<int64_t>(*length);
     if (index < 0 || index >= static_cast<int64_t>(*length)) {
       return Unsupported(args, "the index is out of range here");
@@ -257,7 +309,7 @@ Status StreamApplier::TranslateRedisForm(std::span<const std::string_view> args,
     }
     Result<std::string> item = Lists(store_).Index(args[1], from_left ? 0 : -1);
     if (item.status().code() == StatusCode::kNotFound) return Status::Ok();  // nothing moved
-    if (!item.ok()) return diverged(item.status());
+    if (!item.ok()) return DivergedRead(args, item.status());
     const std::string_view moved = Owned(std::move(*item));
     AddEffect(Rewritten({from_left ? "LPOP" : "RPOP", args[1], "1"}, {}), out);
     AddEffect(Rewritten({to_left ? "LPUSH" : "RPUSH", args[2], moved}, {}), out);
@@ -323,6 +375,107 @@ Status StreamApplier::TranslateZaddOptions(std::span<const std::string_view> arg
     effect.push_back(member);
   }
   AddEffect(effect, out);
+  return Status::Ok();
+}
+
+bool StreamApplier::ParseScoreBound(std::string_view text, double* score, bool* exclusive) {
+  *exclusive = text.starts_with('(');
+  if (*exclusive) text.remove_prefix(1);
+  return ParseScore(text, score);
+}
+
+bool StreamApplier::ParseLexBound(std::string_view text, LexBound* bound) {
+  if (text == "-" || text == "+") {
+    bound->kind = text == "-" ? LexBound::Kind::kMinusInfinity : LexBound::Kind::kPlusInfinity;
+    return true;
+  }
+  if (text.empty() || (text[0] != '[' && text[0] != '(')) return false;
+  bound->kind = text[0] == '[' ? LexBound::Kind::kInclusive : LexBound::Kind::kExclusive;
+  bound->value = text.substr(1);
+  return true;
+}
+
+Status StreamApplier::AppendCopy(std::span<const std::string_view> args, std::string_view from,
+                                 std::string_view to, std::vector<Mutation>* out) {
+  const KeyType type = TypeOf(store_, from);
+  if (type == KeyType::kNone) return Unsupported(args, "the source does not exist here");
+  const int64_t deadline = store_.ExpireTime(from);
+  if (type == KeyType::kString) {
+    Result<std::string> value = store_.Get(from);
+    if (!value.ok()) return DivergedRead(args, value.status());
+    out->push_back({MutationKind::kSet, MutationCause::kWrite, to, Owned(std::move(*value)),
+                    deadline > 0 ? deadline : 0});
+    return Status::Ok();
+  }
+  // A collection: the destination deleted, then rebuilt element by element.
+  out->push_back({MutationKind::kDelete, MutationCause::kWrite, to, {}, 0});
+  std::vector<std::string_view>& rebuild = rewritten_.emplace_back();
+  Result<bool> read = false;
+  switch (type) {
+    case KeyType::kList:
+      rebuild = {"RPUSH", to};
+      read = Lists(store_).Range(
+          from, 0, -1, [&](const Element& e) { rebuild.push_back(Owned(std::string(e.member))); });
+      break;
+    case KeyType::kSet:
+      rebuild = {"SADD", to};
+      read = Sets(store_).Members(
+          from, [&](const Element& e) { rebuild.push_back(Owned(std::string(e.member))); });
+      break;
+    case KeyType::kHash:
+      rebuild = {"HSET", to};
+      read = Hashes(store_).GetAll(from, [&](const Element& e) {
+        rebuild.push_back(Owned(std::string(e.member)));
+        rebuild.push_back(Owned(std::string(e.value)));
+      });
+      break;
+    case KeyType::kSortedSet:
+      rebuild = {"ZADD", to};
+      read = SortedSets(store_).RangeByRank(from, 0, -1, false, [&](const Element& e) {
+        rebuild.push_back(Owned(FormatScore(e.score)));
+        rebuild.push_back(Owned(std::string(e.member)));
+      });
+      break;
+    case KeyType::kNone:
+    case KeyType::kString:
+      break;
+  }
+  if (!read.ok()) return DivergedRead(args, read.status());
+  AddEffect(rebuild, out);
+  if (deadline > 0)
+    out->push_back({MutationKind::kExpireAt, MutationCause::kWrite, to, {}, deadline});
+  return Status::Ok();
+}
+
+Status StreamApplier::TranslateSetStore(std::span<const std::string_view> args,
+                                        std::vector<Mutation>* out) {
+  const std::string_view name = args[0];
+  // The members of each source, a missing one empty.
+  std::vector<absl::flat_hash_set<std::string>> sources(args.size() - 2);
+  for (size_t i = 2; i < args.size(); ++i) {
+    Result<bool> read =
+        Sets(store_).Members(args[i], [&](const Element& e) { sources[i - 2].emplace(e.member); });
+    if (!read.ok()) return DivergedRead(args, read.status());
+  }
+  absl::flat_hash_set<std::string> result = std::move(sources[0]);
+  for (size_t i = 1; i < sources.size(); ++i) {
+    if (EqualsIgnoreCase(name, "SUNIONSTORE")) {
+      result.insert(sources[i].begin(), sources[i].end());
+    } else if (EqualsIgnoreCase(name, "SINTERSTORE")) {
+      absl::erase_if(result, [&](const std::string& m) { return !sources[i].contains(m); });
+    } else {
+      for (const std::string& m : sources[i]) result.erase(m);
+    }
+  }
+  out->push_back({MutationKind::kDelete, MutationCause::kWrite, args[1], {}, 0});
+  if (result.empty()) return Status::Ok();
+  std::vector<std::string_view>& add = rewritten_.emplace_back();
+  add = {"SADD", args[1]};
+  for (auto it = result.begin(); it != result.end();) {
+    auto node = result.extract(it++);
+    add.push_back(Owned(std::move(node.value())));
+  }
+  AddEffect(add, out);
   return Status::Ok();
 }
 

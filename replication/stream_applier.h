@@ -29,6 +29,7 @@
 #include <string_view>
 #include <vector>
 
+#include "mirrorkv/collections.h"
 #include "mirrorkv/mutation.h"
 #include "mirrorkv/status.h"
 #include "mirrorkv/store.h"
@@ -64,12 +65,22 @@ class StreamApplier {
   // The forms a Redis primary propagates for collection commands that are not
   // mirrorkv's effect commands: renamed ones (LPUSHX, LPOP without a count, HMSET,
   // HSETNX, SMOVE) and relative ones (HINCRBY, ZINCRBY, ZADD with options,
-  // ZPOPMIN/ZPOPMAX, ZREMRANGEBYRANK, LSET with a negative index, LMOVE, RPOPLPUSH),
-  // which are made absolute from the Store's state. Others are kInvalidArgument
-  // (unsupported).
+  // ZPOPMIN/ZPOPMAX, ZREMRANGEBYRANK/SCORE/LEX, LSET with a negative index, LMOVE,
+  // RPOPLPUSH, RENAME, RENAMENX, COPY, SUNIONSTORE SINTERSTORE SDIFFSTORE), which are
+  // made absolute from the Store's state. Others are kInvalidArgument (unsupported).
   Status TranslateRedisForm(std::span<const std::string_view> args, std::vector<Mutation>* out);
   // ZADD with options (NX XX GT LT CH INCR) as the ZADD of the scores it leaves.
   Status TranslateZaddOptions(std::span<const std::string_view> args, std::vector<Mutation>* out);
+  // RENAME, RENAMENX, COPY: `from`'s value and deadline as the writes that give `to` the
+  // same (a SET, or a DEL and the rebuild of a collection).
+  Status AppendCopy(std::span<const std::string_view> args, std::string_view from,
+                    std::string_view to, std::vector<Mutation>* out);
+  // SUNIONSTORE SINTERSTORE SDIFFSTORE as the DEL and SADD of the result.
+  Status TranslateSetStore(std::span<const std::string_view> args, std::vector<Mutation>* out);
+  // A ZREMRANGEBYSCORE bound ("1.5", "(1.5", "-inf") and a ZREMRANGEBYLEX one ("[a",
+  // "(a", "-", "+"); false when malformed.
+  static bool ParseScoreBound(std::string_view text, double* score, bool* exclusive);
+  static bool ParseLexBound(std::string_view text, LexBound* bound);
   // Whether the translation of the command reads the Store.
   static bool ReadsStore(std::span<const std::string_view> args);
   // Whether the command is a Redis form under the name of one of mirrorkv's effects

@@ -103,6 +103,45 @@ TEST_F(StreamApplierTest, RedisFormsOfHashSetAndSortedSetCommands) {
   EXPECT_NE(store_form.message().find("ZUNIONSTORE"), std::string_view::npos);
 }
 
+TEST_F(StreamApplierTest, RangeRemovalsRenamesCopiesAndSetStores) {
+  ASSERT_TRUE(Apply({"ZADD", "z", "1", "a", "2", "b", "3", "c", "4", "d"}).ok());
+  ASSERT_TRUE(Apply({"ZREMRANGEBYSCORE", "z", "(1", "2"}).ok());
+  ASSERT_TRUE(Apply({"ZREMRANGEBYSCORE", "z", "4", "+inf"}).ok());
+  EXPECT_EQ(Scores(*replica_, "z"), (std::map<std::string, double>{{"a", 1}, {"c", 3}}));
+  ASSERT_TRUE(Apply({"ZADD", "lex", "0", "a", "0", "b", "0", "c", "0", "d"}).ok());
+  ASSERT_TRUE(Apply({"ZREMRANGEBYLEX", "lex", "(a", "[c"}).ok());
+  EXPECT_EQ(Scores(*replica_, "lex"), (std::map<std::string, double>{{"a", 0}, {"d", 0}}));
+  EXPECT_EQ(Apply({"ZREMRANGEBYLEX", "lex", "a", "+"}).code(), StatusCode::kCorruption);
+
+  ASSERT_TRUE(Apply({"RPUSH", "l", "x", "y"}).ok());
+  ASSERT_TRUE(Apply({"PEXPIREAT", "l", "4000000000000"}).ok());
+  ASSERT_TRUE(Apply({"SET", "dst", "old"}).ok());
+  ASSERT_TRUE(Apply({"RENAME", "l", "dst"}).ok());
+  EXPECT_EQ(TypeOf(*replica_, "l"), KeyType::kNone);
+  EXPECT_EQ(Items(*replica_, "dst"), (std::vector<std::string>{"x", "y"}));
+  EXPECT_EQ(replica_->ExpireTime("dst"), 4000000000000);
+  ASSERT_TRUE(Apply({"COPY", "dst", "copy", "REPLACE"}).ok());
+  EXPECT_EQ(Items(*replica_, "copy"), (std::vector<std::string>{"x", "y"}));
+  EXPECT_EQ(replica_->ExpireTime("copy"), 4000000000000);
+  ASSERT_TRUE(Apply({"SET", "s", "v", "PXAT", "4000000000001"}).ok());
+  ASSERT_TRUE(Apply({"RENAMENX", "s", "t"}).ok());
+  EXPECT_EQ(*replica_->Get("t"), "v");
+  EXPECT_EQ(replica_->ExpireTime("t"), 4000000000001);
+  EXPECT_EQ(Apply({"COPY", "t", "u", "DB", "1"}).code(), StatusCode::kInvalidArgument);
+
+  ASSERT_TRUE(Apply({"SADD", "s1", "a", "b", "c"}).ok());
+  ASSERT_TRUE(Apply({"SADD", "s2", "b", "c", "d"}).ok());
+  ASSERT_TRUE(Apply({"SUNIONSTORE", "union", "s1", "s2", "missing"}).ok());
+  ASSERT_TRUE(Apply({"SINTERSTORE", "inter", "s1", "s2"}).ok());
+  ASSERT_TRUE(Apply({"SDIFFSTORE", "s1", "s1", "s2"}).ok());  // the destination a source
+  ASSERT_TRUE(Apply({"SINTERSTORE", "inter2", "s1", "missing"}).ok());
+  EXPECT_EQ(*Sets(*replica_).Size("union"), 4u);
+  EXPECT_EQ(*Sets(*replica_).Size("inter"), 2u);
+  EXPECT_EQ(*Sets(*replica_).Size("s1"), 1u);
+  EXPECT_TRUE(*Sets(*replica_).Contains("s1", "a"));
+  EXPECT_EQ(TypeOf(*replica_, "inter2"), KeyType::kNone);
+}
+
 TEST_F(StreamApplierTest, RelativeCommandsInATransactionSeeTheBlocksEarlierCommands) {
   ASSERT_TRUE(Apply({"MULTI"}).ok());
   ASSERT_TRUE(Apply({"RPUSH", "l", "a", "b", "c"}).ok());

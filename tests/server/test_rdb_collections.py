@@ -180,6 +180,12 @@ REDIS_FORMS = [
     ("ZADD", b"zset:17", "NX", 1, b"fresh", 2, b"fresh2"),
     ("ZADD", b"zset:18", "XX", "CH", 100, b"m0-0", 5, b"absent"),
     ("ZADD", b"zset:19", "GT", 1e300, b"m0-0", -5, b"m1-1", 3, b"new"),
+    ("ZREMRANGEBYSCORE", b"zset:22", "-inf", "(0"), ("ZREMRANGEBYLEX", b"zset:23", "-", "[n"),
+    ("RENAME", b"hash:22", b"hash:renamed"), ("RENAMENX", b"list:22", b"list:renamed"),
+    ("COPY", b"zset:24", b"zset:copied"), ("COPY", b"set:22", b"set:23", "REPLACE"),
+    ("SUNIONSTORE", b"set:union", b"set:24", b"set:25"), ("SINTERSTORE", b"set:26", b"set:26",
+                                                         b"set:27"),
+    ("SDIFFSTORE", b"set:diff", b"set:28", b"set:29"), ("RENAME", b"list:30", b"list:30"),
 ]
 
 
@@ -286,7 +292,8 @@ class MirrorkvReplicaOfRedisCollectionsTest(MultiServerTestCase):
                    == offset(primary, "master_repl_offset"), SYNC_TIMEOUT, interval=0.1,
                    what="the replica to catch up")
         assert_same(self, primary, replica, touched(LIVE_COMMANDS + REDIS_FORMS) + [
-            b"set:14", b"list:16", b"list:18", b"zset:20", b"zset:21", b"list:block",
+            b"set:14", b"list:16", b"list:18", b"zset:20", b"zset:21", b"hash:renamed",
+            b"list:renamed", b"zset:copied", b"set:23", b"list:block",
             b"list:block-dst",
             b"hash:block", b"zset:block"])
         self.assertEqual(info_fields(replica.port, "replication")
