@@ -1,10 +1,12 @@
 // StreamApplier: command translation and the MULTI/EXEC queue.
 #include "replication/stream_applier.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <optional>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "engine/base/numbers.h"
@@ -121,7 +123,7 @@ bool StreamApplier::ReadsStore(std::span<const std::string_view> args) {
   for (std::string_view computed :
        {"HINCRBY", "ZINCRBY", "ZPOPMIN", "ZPOPMAX", "LMOVE", "RPOPLPUSH", "ZREMRANGEBYRANK",
         "ZREMRANGEBYSCORE", "ZREMRANGEBYLEX", "RENAME", "RENAMENX", "COPY", "SUNIONSTORE",
-        "SINTERSTORE", "SDIFFSTORE"}) {
+        "SINTERSTORE", "SDIFFSTORE", "ZUNIONSTORE", "ZINTERSTORE", "ZDIFFSTORE"}) {
     if (EqualsIgnoreCase(name, computed)) return true;
   }
   return false;
@@ -276,6 +278,10 @@ Status StreamApplier::TranslateRedisForm(std::span<const std::string_view> args,
       EqualsIgnoreCase(name, "SDIFFSTORE")) {
     if (n < 3) return wrong_count();
     return TranslateSetStore(args, out);
+  }
+  if (EqualsIgnoreCase(name, "ZUNIONSTORE") || EqualsIgnoreCase(name, "ZINTERSTORE") ||
+      EqualsIgnoreCase(name, "ZDIFFSTORE")) {
+    return TranslateSortedSetStore(args, out);
   }
   if (EqualsIgnoreCase(name, "LSET")) {
     // A negative index counts from the end, as the list's length here says.
@@ -474,6 +480,106 @@ Status StreamApplier::TranslateSetStore(std::span<const std::string_view> args,
   for (auto it = result.begin(); it != result.end();) {
     auto node = result.extract(it++);
     add.push_back(Owned(std::move(node.value())));
+  }
+  AddEffect(add, out);
+  return Status::Ok();
+}
+
+Status StreamApplier::TranslateSortedSetStore(std::span<const std::string_view> args,
+                                              std::vector<Mutation>* out) {
+  const std::string_view name = args[0];
+  const bool diff = EqualsIgnoreCase(name, "ZDIFFSTORE");
+  int64_t numkeys;
+  if (args.size() < 4 || !ParseInt64(args[2], &numkeys) || numkeys < 1 ||
+      static_cast<uint64_t>(numkeys) > args.size() - 3) {
+    return Malformed(args, "bad number of keys");
+  }
+  const size_t keys = static_cast<size_t>(numkeys);
+  std::vector<double> weights(keys, 1.0);
+  enum class Aggregate { kSum, kMin, kMax } aggregate = Aggregate::kSum;
+  for (size_t i = 3 + keys; i < args.size();) {
+    if (!diff && EqualsIgnoreCase(args[i], "WEIGHTS") && args.size() - i > keys) {
+      for (size_t k = 0; k < keys; ++k) {
+        if (!ParseScore(args[i + 1 + k], &weights[k])) return Malformed(args, "bad weight");
+      }
+      i += 1 + keys;
+    } else if (!diff && EqualsIgnoreCase(args[i], "AGGREGATE") && i + 1 < args.size()) {
+      if (EqualsIgnoreCase(args[i + 1], "SUM")) {
+        aggregate = Aggregate::kSum;
+      } else if (EqualsIgnoreCase(args[i + 1], "MIN")) {
+        aggregate = Aggregate::kMin;
+      } else if (EqualsIgnoreCase(args[i + 1], "MAX")) {
+        aggregate = Aggregate::kMax;
+      } else {
+        return Malformed(args, "bad aggregate");
+      }
+      i += 2;
+    } else {
+      return Malformed(args, "bad option");
+    }
+  }
+  // Each source's members with their weighted scores; a set's members score 1 and a
+  // missing key is empty, as in Redis. An infinite score times a zero weight, or the sum
+  // of opposite infinities, is 0 there too.
+  const auto nan_to_zero = [](double v) { return std::isnan(v) ? 0.0 : v; };
+  std::vector<absl::flat_hash_map<std::string, double>> sources(keys);
+  for (size_t k = 0; k < keys; ++k) {
+    const std::string_view key = args[3 + k];
+    const KeyType type = TypeOf(store_, key);
+    auto add = [&](const Element& e) {
+      const double score = type == KeyType::kSet ? 1.0 : e.score;
+      sources[k].emplace(e.member, nan_to_zero(score * weights[k]));
+    };
+    Result<bool> read = false;
+    switch (type) {
+      case KeyType::kSet:
+        read = Sets(store_).Members(key, add);
+        break;
+      case KeyType::kSortedSet:
+        read = SortedSets(store_).RangeByRank(key, 0, -1, false, add);
+        break;
+      case KeyType::kNone:
+        break;
+      default:
+        return Unsupported(args, "a source holds another type here");
+    }
+    if (!read.ok()) return DivergedRead(args, read.status());
+  }
+  absl::flat_hash_map<std::string, double> result = std::move(sources[0]);
+  for (size_t k = 1; k < keys; ++k) {
+    if (diff) {
+      for (const auto& [member, score] : sources[k]) result.erase(member);
+      continue;
+    }
+    if (EqualsIgnoreCase(name, "ZINTERSTORE")) {
+      absl::erase_if(result, [&](const auto& kv) { return !sources[k].contains(kv.first); });
+    }
+    for (auto& [member, score] : sources[k]) {
+      auto [it, fresh] = result.try_emplace(member, score);
+      if (fresh) {
+        if (EqualsIgnoreCase(name, "ZINTERSTORE")) result.erase(it);  // not in every source
+        continue;
+      }
+      switch (aggregate) {
+        case Aggregate::kSum:
+          it->second = nan_to_zero(it->second + score);
+          break;
+        case Aggregate::kMin:
+          it->second = std::min(it->second, score);
+          break;
+        case Aggregate::kMax:
+          it->second = std::max(it->second, score);
+          break;
+      }
+    }
+  }
+  out->push_back({MutationKind::kDelete, MutationCause::kWrite, args[1], {}, 0});
+  if (result.empty()) return Status::Ok();
+  std::vector<std::string_view>& add = rewritten_.emplace_back();
+  add = {"ZADD", args[1]};
+  for (auto& [member, score] : result) {
+    add.push_back(Owned(FormatScore(score)));
+    add.push_back(Owned(member));
   }
   AddEffect(add, out);
   return Status::Ok();

@@ -66,8 +66,9 @@ class StreamApplier {
   // mirrorkv's effect commands: renamed ones (LPUSHX, LPOP without a count, HMSET,
   // HSETNX, SMOVE) and relative ones (HINCRBY, ZINCRBY, ZADD with options,
   // ZPOPMIN/ZPOPMAX, ZREMRANGEBYRANK/SCORE/LEX, LSET with a negative index, LMOVE,
-  // RPOPLPUSH, RENAME, RENAMENX, COPY, SUNIONSTORE SINTERSTORE SDIFFSTORE), which are
-  // made absolute from the Store's state. Others are kInvalidArgument (unsupported).
+  // RPOPLPUSH, RENAME, RENAMENX, COPY, the set and sorted-set STORE forms but
+  // ZRANGESTORE), which are made absolute from the Store's state. Others are
+  // kInvalidArgument (unsupported).
   Status TranslateRedisForm(std::span<const std::string_view> args, std::vector<Mutation>* out);
   // ZADD with options (NX XX GT LT CH INCR) as the ZADD of the scores it leaves.
   Status TranslateZaddOptions(std::span<const std::string_view> args, std::vector<Mutation>* out);
@@ -75,8 +76,11 @@ class StreamApplier {
   // same (a SET, or a DEL and the rebuild of a collection).
   Status AppendCopy(std::span<const std::string_view> args, std::string_view from,
                     std::string_view to, std::vector<Mutation>* out);
-  // SUNIONSTORE SINTERSTORE SDIFFSTORE as the DEL and SADD of the result.
+  // SUNIONSTORE SINTERSTORE SDIFFSTORE as the DEL and SADD of the result, and
+  // ZUNIONSTORE ZINTERSTORE ZDIFFSTORE (WEIGHTS, AGGREGATE) as the DEL and ZADD of it.
   Status TranslateSetStore(std::span<const std::string_view> args, std::vector<Mutation>* out);
+  Status TranslateSortedSetStore(std::span<const std::string_view> args,
+                                 std::vector<Mutation>* out);
   // A ZREMRANGEBYSCORE bound ("1.5", "(1.5", "-inf") and a ZREMRANGEBYLEX one ("[a",
   // "(a", "-", "+"); false when malformed.
   static bool ParseScoreBound(std::string_view text, double* score, bool* exclusive);

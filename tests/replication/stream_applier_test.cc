@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
 #include <map>
 #include <random>
 #include <string>
@@ -98,9 +99,10 @@ TEST_F(StreamApplierTest, RedisFormsOfHashSetAndSortedSetCommands) {
   ASSERT_TRUE(Apply({"ZREMRANGEBYRANK", "z", "-1", "-1"}).ok());
   EXPECT_EQ(Scores(*replica_, "z"), (std::map<std::string, double>{{"b", 2}, {"c", 3}}));
   // A command mirrorkv does not translate: named, and the store unchanged.
-  Status store_form = Apply({"ZUNIONSTORE", "u", "1", "z"});
+  Status store_form = Apply({"ZRANGESTORE", "u", "z", "0", "-1"});
   EXPECT_EQ(store_form.code(), StatusCode::kInvalidArgument);
-  EXPECT_NE(store_form.message().find("ZUNIONSTORE"), std::string_view::npos);
+  EXPECT_NE(store_form.message().find("ZRANGESTORE"), std::string_view::npos);
+  EXPECT_EQ(TypeOf(*replica_, "u"), KeyType::kNone);
 }
 
 TEST_F(StreamApplierTest, RangeRemovalsRenamesCopiesAndSetStores) {
@@ -140,6 +142,18 @@ TEST_F(StreamApplierTest, RangeRemovalsRenamesCopiesAndSetStores) {
   EXPECT_EQ(*Sets(*replica_).Size("s1"), 1u);
   EXPECT_TRUE(*Sets(*replica_).Contains("s1", "a"));
   EXPECT_EQ(TypeOf(*replica_, "inter2"), KeyType::kNone);
+
+  ASSERT_TRUE(Apply({"ZADD", "za", "1", "a", "2", "b", "inf", "c"}).ok());
+  ASSERT_TRUE(Apply({"ZADD", "zb", "10", "b", "20", "c", "30", "d"}).ok());
+  ASSERT_TRUE(Apply({"ZUNIONSTORE", "zu", "3", "za", "zb", "s2", "WEIGHTS", "2", "1", "0"}).ok());
+  EXPECT_EQ(Scores(*replica_, "zu"),
+            (std::map<std::string, double>{
+                {"a", 2}, {"b", 14}, {"c", std::numeric_limits<double>::infinity()}, {"d", 30}}));
+  ASSERT_TRUE(Apply({"ZINTERSTORE", "zi", "2", "za", "zb", "AGGREGATE", "MIN"}).ok());
+  EXPECT_EQ(Scores(*replica_, "zi"), (std::map<std::string, double>{{"b", 2}, {"c", 20}}));
+  ASSERT_TRUE(Apply({"ZDIFFSTORE", "zd", "2", "za", "zb"}).ok());
+  EXPECT_EQ(Scores(*replica_, "zd"), (std::map<std::string, double>{{"a", 1}}));
+  EXPECT_EQ(Apply({"ZUNIONSTORE", "zu", "3", "za"}).code(), StatusCode::kCorruption);
 }
 
 TEST_F(StreamApplierTest, RelativeCommandsInATransactionSeeTheBlocksEarlierCommands) {

@@ -186,6 +186,10 @@ REDIS_FORMS = [
     ("SUNIONSTORE", b"set:union", b"set:24", b"set:25"), ("SINTERSTORE", b"set:26", b"set:26",
                                                          b"set:27"),
     ("SDIFFSTORE", b"set:diff", b"set:28", b"set:29"), ("RENAME", b"list:30", b"list:30"),
+    ("ZUNIONSTORE", b"zset:union", 3, b"zset:31", b"zset:32", b"set:33", "WEIGHTS", 2, 0.5,
+     -1, "AGGREGATE", "MAX"),
+    ("ZINTERSTORE", b"zset:inter", 2, b"zset:34", b"zset:34"),
+    ("ZDIFFSTORE", b"zset:diff", 2, b"zset:35", b"zset:36"),
 ]
 
 
