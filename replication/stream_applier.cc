@@ -659,7 +659,10 @@ Status StreamApplier::ApplyCommand(std::span<const std::string_view> args, uint6
   // A data command for another database: never applied here.
   if (selected_db_ != 0) return SkipOrFail(name, Unsupported(args, "only database 0 exists"));
   if (in_transaction_ && ReadsStore(args)) {
-    // Its translation depends on the block's earlier commands: done at the EXEC.
+    // Its translation depends on the block's earlier commands: done again at the EXEC.
+    // Only a malformed command is refused now; what the state decides waits for then.
+    Status checked = Translate(args, &single_);
+    if (checked.code() == StatusCode::kCorruption) return checked;
     queued_.emplace_back(args.begin(), args.end());
     return Status::Ok();
   }

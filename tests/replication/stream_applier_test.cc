@@ -171,6 +171,10 @@ TEST_F(StreamApplierTest, RelativeCommandsInATransactionSeeTheBlocksEarlierComma
   EXPECT_EQ(Items(*replica_, "m"), (std::vector<std::string>{"a"}));
   EXPECT_EQ(*Hashes(*replica_).Get("h", "n"), "7");
   EXPECT_EQ(Scores(*replica_, "z"), (std::map<std::string, double>{{"a", 1}}));
+  // A malformed one is refused where it stands, not at the EXEC.
+  ASSERT_TRUE(Apply({"MULTI"}).ok());
+  EXPECT_EQ(Apply({"HINCRBY", "h", "n", "x"}).code(), StatusCode::kCorruption);
+  EXPECT_EQ(Apply({"RENAME", "l"}).code(), StatusCode::kCorruption);
 }
 
 // ZADD with options, on random sets and arguments, against SortedSets::Add (what the
