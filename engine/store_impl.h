@@ -119,6 +119,8 @@ class Store::Impl {
   // (SET, DEL, FLUSHALL) of the stream forgets the floor. Called on the staging Store of
   // a load; SwapContents moves the floors with the data.
   void AddReplayFloor(std::string_view key, uint64_t offset) ABSL_LOCKS_EXCLUDED(floors_mu_);
+  // Drops every floor: for a load that replayed the stream past all of them itself.
+  void ClearReplayFloors() ABSL_LOCKS_EXCLUDED(floors_mu_) { ForgetReplayFloor({}, /*all=*/true); }
   // Inserts a loaded collection (from a snapshot) as ApplyBatch inserts a kSet: no
   // checks, no eviction, replacing any entry of the key. Takes ownership.
   void InsertCollection(std::string_view key, internal::Collection* collection,

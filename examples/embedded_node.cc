@@ -4,7 +4,13 @@
 // three redis-sentinels, and Sentinel fails the nodes over as it would redis-servers;
 // the application only learns of it through on_role_change.
 //
-//   embedded_node --port 7001 [--replicaof 127.0.0.1 7000] [--write]
+//   embedded_node --port 7001 [--replicaof 127.0.0.1 7000] [--write] [--dir DIR]
+//
+// With --dir, the node saves its Store to DIR/dump.mkv once a second while it changes,
+// and starts from that file: a node restarted after a crash comes back with its data
+// and its place in the replication history, so that when Sentinel turns it into a
+// replica of the primary that replaced it, it catches up with a partial resync. Without
+// --dir it saves nothing.
 //
 // With --write, while the node is the primary, it writes one login session (1 h TTL)
 // and one one-time code (5 min TTL) per 10 ms and confirms them with WAIT for one
@@ -34,6 +40,7 @@ int main(int argc, char** argv) {
   mirrorkv::ServerOptions options;
   options.io_threads = 1;
   options.settings = {"--loglevel", "warning"};
+  std::string dir;
   bool write = false;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
@@ -44,10 +51,18 @@ int main(int argc, char** argv) {
       i += 2;
     } else if (arg == "--write") {
       write = true;
+    } else if (arg == "--dir" && i + 1 < argc) {
+      dir = argv[++i];
     } else {
-      std::fprintf(stderr, "usage: embedded_node --port P [--replicaof HOST PORT] [--write]\n");
+      std::fprintf(stderr,
+                   "usage: embedded_node --port P [--replicaof HOST PORT] [--write] [--dir DIR]\n");
       return 2;
     }
+  }
+  if (dir.empty()) {
+    options.settings.insert(options.settings.end(), {"--save", ""});
+  } else {
+    options.settings.insert(options.settings.end(), {"--dir", dir, "--save", "1 1"});
   }
   options.on_role_change = [](const mirrorkv::RoleChange& change) {
     if (change.replica) {

@@ -251,10 +251,18 @@ void CommandLog::EndGroup() {
 }
 
 uint64_t CommandLog::OffsetOutsideGroups() {
+  return *OffsetOutsideGroupsUnless([] { return false; });
+}
+
+std::optional<uint64_t> CommandLog::OffsetOutsideGroupsUnless(
+    const std::function<bool()>& cancelled) {
   uint64_t offset;
   {
     MutexLock lock(&group_mu_);
-    while (started_groups_ > 0) group_cv_.Wait(&group_mu_);
+    while (started_groups_ > 0) {
+      if (cancelled()) return std::nullopt;
+      group_cv_.WaitWithTimeout(&group_mu_, std::chrono::milliseconds(10));
+    }
     // Every byte reserved so far belongs to a finished group or to no group; the ones
     // reserved from now on come after it.
     offset = reserved_end();

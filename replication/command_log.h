@@ -31,7 +31,9 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -76,6 +78,10 @@ class CommandLog final : public MutationListener {
   // waits until no started group is open, then returns the reserved end once published.
   // A full resync starts its snapshot there.
   uint64_t OffsetOutsideGroups() ABSL_LOCKS_EXCLUDED(group_mu_);
+  // The same, giving up (nullopt) once `cancelled` returns true; it is asked every 10 ms
+  // while a group stays open. For a waiter that the group's own thread may wait for.
+  std::optional<uint64_t> OffsetOutsideGroupsUnless(const std::function<bool()>& cancelled)
+      ABSL_LOCKS_EXCLUDED(group_mu_);
 
   // The offset just past the last published byte: Redis's master_repl_offset. Every byte
   // before it is written, and it never decreases.

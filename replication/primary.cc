@@ -59,6 +59,41 @@ constexpr size_t kBlockBytes = 64 << 10;
 constexpr size_t kPullBudget = 4 << 20;
 // An unfinished command from a replica may hold at most this much.
 constexpr size_t kMaxInbound = 1 << 20;
+// A resync's sends are timed in pieces of this size (see TimedSends).
+constexpr size_t kTimedSendBytes = 64 << 10;
+
+// The blocking sends of a resync (its reply, the snapshot, the backlog), in timed
+// pieces: while a piece waits for the replica to read, `blocked_since_ms` says since
+// when, so that Tick can drop a replica that stopped reading mid-sync. Without it such a
+// replica would hold one of the kSyncWorkers until it disconnects, and with two of them
+// no other replica could sync. Only Send is timed; the rest is the wrapped transport's.
+class TimedSends final : public Transport {
+ public:
+  TimedSends(Transport& inner, std::atomic<int64_t>* blocked_since_ms)
+      : inner_(inner), blocked_since_ms_(blocked_since_ms) {}
+
+  Status Send(std::string_view bytes) override {
+    while (!bytes.empty()) {
+      const std::string_view piece = bytes.substr(0, kTimedSendBytes);
+      blocked_since_ms_->store(MonotonicMillis(), std::memory_order_relaxed);
+      Status sent = inner_.Send(piece);
+      blocked_since_ms_->store(0, std::memory_order_relaxed);
+      MIRRORKV_RETURN_IF_ERROR(sent);
+      bytes.remove_prefix(piece.size());
+    }
+    return Status::Ok();
+  }
+  Result<size_t> Receive(char* buffer, size_t capacity,
+                         std::chrono::milliseconds timeout) override {
+    return inner_.Receive(buffer, capacity, timeout);
+  }
+  void Close() override { inner_.Close(); }
+  std::string peer() const override { return inner_.peer(); }
+
+ private:
+  Transport& inner_;
+  std::atomic<int64_t>* const blocked_since_ms_;
+};
 
 }  // namespace
 
@@ -85,6 +120,9 @@ struct Primary::Impl::Session {
   // Relaxed: statistics and thresholds, read without ordering other data.
   std::atomic<uint64_t> acked_offset{0};
   std::atomic<int64_t> last_ack_ms{0};
+  // While a resync's send waits for the replica to read: since when (TimedSends); 0
+  // otherwise.
+  std::atomic<int64_t> send_blocked_since_ms{0};
   // The offset up to which the stream was handed to the transport (the snapshot of a
   // full resync counts as its offset). An acknowledgement counts only up to here: a
   // replica (buggy, or of another history) that acknowledges bytes this session never
@@ -389,10 +427,16 @@ void Primary::Impl::HandleHandshakeCommand(const SessionPtr& session,
   }
   s.listening_port.store(s.handshake.listening_port(), std::memory_order_relaxed);
   if (reply.empty()) return;  // REPLCONF ACK or GETACK before PSYNC: no reply
-  // A few bytes on a connection that has sent nothing else yet: the socket takes them.
-  Status sent = s.transport->Send(reply);
+  // A few bytes, which the socket takes at once unless the peer pipelines handshake
+  // commands without reading the replies: it is dropped rather than allowed to block
+  // this thread, which serves every replica.
+  Result<size_t> sent = s.transport->TrySend(reply);
   if (!sent.ok()) {
-    Drop(s, absl::StrCat("Connection with replica ", s.peer, " lost: ", AsAbsl(sent.message())));
+    Drop(s, absl::StrCat("Connection with replica ", s.peer,
+                         " lost: ", AsAbsl(sent.status().message())));
+  } else if (*sent < reply.size()) {
+    Drop(s, absl::StrCat("Disconnecting replica ", s.peer,
+                         ": it does not read the replies to its handshake"));
   }
 }
 
@@ -437,7 +481,15 @@ void Primary::Impl::Tick(int64_t now) {
     sessions_ = live;
   }
   for (const SessionPtr& s : live) {
-    if (!s->online.load(std::memory_order_acquire)) continue;
+    if (!s->online.load(std::memory_order_acquire)) {
+      const int64_t blocked_since = s->send_blocked_since_ms.load(std::memory_order_relaxed);
+      if (blocked_since != 0 && now - blocked_since > options_.replica_timeout.count()) {
+        Drop(*s, absl::StrCat("Disconnecting timedout replica (full sync): ", s->peer,
+                              ", it has read nothing of its sync for ",
+                              (now - blocked_since) / 1000, " s"));
+      }
+      continue;
+    }
     int64_t since_ack = now - s->last_ack_ms.load(std::memory_order_relaxed);
     if (since_ack > options_.replica_timeout.count()) {
       Drop(*s, absl::StrCat("Disconnecting timedout replica (streaming sync): ", s->peer,
@@ -470,6 +522,7 @@ void Primary::Impl::SyncWorkerMain() {
 void Primary::Impl::Resync(const SessionPtr& session) {
   Session& s = *session;
   const Handshake& handshake = s.handshake;
+  TimedSends sends(*s.transport, &s.send_blocked_since_ms);
   std::optional<uint64_t> start = PartialResyncStart(handshake);
   Status status;
   if (start.has_value()) {
@@ -477,11 +530,11 @@ void Primary::Impl::Resync(const SessionPtr& session) {
     Log(absl::StrCat("Partial resynchronization request from ", s.peer, " accepted. Sending ",
                      log_->end_offset() - *start, " bytes of backlog starting from offset ",
                      *start + 1, "."));
-    status = s.transport->Send(absl::StrCat("+CONTINUE ", replication_id_, "\r\n"));
+    status = sends.Send(absl::StrCat("+CONTINUE ", replication_id_, "\r\n"));
     if (status.ok()) {
       // The replica holds everything before `start`.
       s.acked_offset.store(*start, std::memory_order_relaxed);
-      status = SendBacklogAndAttach(session, *start);
+      status = SendBacklogAndAttach(session, sends, *start);
     }
   } else {
     if (handshake.replication_id() != "?") {
@@ -497,7 +550,7 @@ void Primary::Impl::Resync(const SessionPtr& session) {
     // Attached before the snapshot starts, so that everything logged from `offset` on
     // stays in the replication buffer (up to the replica's limits) while it is sent.
     uint64_t offset = AttachAtEnd(session);
-    status = FullResync(s, offset);
+    status = FullResync(s, sends, offset);
     if (status.ok()) {
       // It holds nothing until it has loaded the snapshot and says so in an ACK: WAIT
       // must not count it before that.
@@ -539,7 +592,8 @@ uint64_t Primary::Impl::AttachAtEnd(const SessionPtr& session) {
   return offset;
 }
 
-Status Primary::Impl::SendBacklogAndAttach(const SessionPtr& session, uint64_t from) {
+Status Primary::Impl::SendBacklogAndAttach(const SessionPtr& session, Transport& sends,
+                                           uint64_t from) {
   std::string chunk;
   while (true) {
     uint64_t until;
@@ -560,7 +614,7 @@ Status Primary::Impl::SendBacklogAndAttach(const SessionPtr& session, uint64_t f
     chunk.clear();
     Result<size_t> n = log_->Read(from, std::min<uint64_t>(until - from, 1 << 20), &chunk);
     if (!n.ok()) return n.status();
-    MIRRORKV_RETURN_IF_ERROR(session->transport->Send(chunk));
+    MIRRORKV_RETURN_IF_ERROR(sends.Send(chunk));
     from += *n;
   }
   stream_cv_.Signal();
@@ -581,30 +635,69 @@ std::optional<uint64_t> Primary::Impl::PartialResyncStart(const Handshake& hands
   return std::nullopt;
 }
 
-Status Primary::Impl::FullResync(Session& session, uint64_t offset) {
+Status Primary::Impl::FullResync(Session& session, Transport& sends, uint64_t offset) {
   // The snapshot starts at `offset`: every change logged from here on is in the stream
   // after it, so the fuzzy snapshot plus that stream gives the exact data set.
   if (!session.handshake.legacy_sync()) {
-    MIRRORKV_RETURN_IF_ERROR(session.transport->Send(
-        absl::StrCat("+FULLRESYNC ", replication_id_, " ", offset, "\r\n")));
+    MIRRORKV_RETURN_IF_ERROR(
+        sends.Send(absl::StrCat("+FULLRESYNC ", replication_id_, " ", offset, "\r\n")));
   }
   const SnapshotPosition position{replication_id_, offset};
   if (session.handshake.mirrorkv_snapshot()) {
     // Each collection records the log's reserved end while its stripe is locked: the
     // replica skips the collection effects its copy already holds (docs/design.md).
-    return internal::SendFramed(
-        *session.transport, session.handshake.eof(), [&](WritableFile& out) {
-          return internal::WriteSnapshotAt(store_, position, out, {},
-                                           [this] { return log_->reserved_end(); })
-              .status();
-        });
+    return internal::SendFramed(sends, session.handshake.eof(), [&](WritableFile& out) {
+      return internal::WriteSnapshotAt(
+                 store_, position, out, {}, [this] { return log_->reserved_end(); }, nullptr)
+          .status();
+    });
   }
   // A redis-server replica: an RDB of the same walk, so that nothing is appended to the
   // shared log for one replica's sync (see docs/replication_protocol.md).
   RdbWriteOptions rdb;
   rdb.position = position;
-  return internal::SendFramed(*session.transport, session.handshake.eof(), [&](WritableFile& out) {
+  return internal::SendFramed(sends, session.handshake.eof(), [&](WritableFile& out) {
     return WriteRdb(store_, out, rdb).status();
+  });
+}
+
+// A save to disk is a full resync whose stream is kept in the file: the fuzzy walk
+// starts at S, and the history [S, E) covers every change the walk may have seen, so a
+// loader that replays it over the copy (with the copy offsets, as a replica does) holds
+// the data exactly as it was at E. Both ends are outside effect groups, so the history
+// never opens a MULTI it does not close.
+Result<SnapshotInfo> Primary::Impl::SaveSnapshotFile(const std::string& path,
+                                                     const SnapshotOptions& options) {
+  // Cancellable waits: the thread that holds a group open may be the one cancelling
+  // this save (REPLICAOF inside MULTI/EXEC destroys the Primary).
+  const std::function<bool()> cancelled =
+      options.cancelled != nullptr ? options.cancelled : [] { return false; };
+  const std::optional<uint64_t> start = log_->OffsetOutsideGroupsUnless(cancelled);
+  if (!start.has_value()) return internal::CancelledStatus();
+  const SnapshotPosition position{replication_id_, *start};
+  auto history = [this, from = *start, &cancelled]() -> std::optional<std::string> {
+    const std::optional<uint64_t> end_outside_groups = log_->OffsetOutsideGroupsUnless(cancelled);
+    if (!end_outside_groups.has_value()) return std::nullopt;  // the writer reports it
+    const uint64_t end = *end_outside_groups;
+    std::string stream;
+    for (uint64_t at = from; at < end;) {
+      Result<size_t> n = log_->Read(at, end - at, &stream);
+      if (!n.ok() || *n == 0) {
+        Log(
+            absl::StrCat("Snapshot saved without its replication history: the backlog no "
+                         "longer holds offsets ",
+                         from, " to ", end,
+                         " written during the save, so a node restarted from it will need a full "
+                         "resync (a larger repl-backlog-size keeps it)"));
+        return std::nullopt;
+      }
+      at += *n;
+    }
+    return stream;
+  };
+  return internal::WriteFileAtomically(path, "snapshot", {}, [&](WritableFile& out) {
+    return internal::WriteSnapshotAt(
+        store_, position, out, options, [this] { return log_->reserved_end(); }, history);
   });
 }
 
@@ -907,6 +1000,11 @@ size_t Primary::replica_count() const { return impl_->replica_count(); }
 ResyncCounters Primary::resync_counters() const { return impl_->resync_counters(); }
 
 uint64_t Primary::backlog_first_offset() const { return impl_->backlog_first_offset(); }
+
+Result<SnapshotInfo> Primary::SaveSnapshotFile(const std::string& path,
+                                               const SnapshotOptions& options) {
+  return impl_->SaveSnapshotFile(path, options);
+}
 
 void Primary::SetMinReplicas(size_t count, std::chrono::milliseconds max_lag) {
   impl_->SetMinReplicas(count, max_lag);

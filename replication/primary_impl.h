@@ -88,6 +88,7 @@ class Primary::Impl {
   size_t replica_count() const;
   ResyncCounters resync_counters() const;
   uint64_t backlog_first_offset() const { return log_->first_offset(); }
+  Result<SnapshotInfo> SaveSnapshotFile(const std::string& path, const SnapshotOptions& options);
   internal::CommandLog& log() { return *log_; }
   void SetMinReplicas(size_t count, std::chrono::milliseconds max_lag);
 
@@ -134,12 +135,13 @@ class Primary::Impl {
   void Resync(const SessionPtr& session);
   // Where streaming starts for a partial resync, or nullopt when a full one is needed.
   std::optional<uint64_t> PartialResyncStart(const Handshake& handshake) const;
-  // Sends the +FULLRESYNC reply and the data set; the session is already streaming (into
-  // its output buffer) from `offset`.
-  Status FullResync(Session& session, uint64_t offset);
-  // Sends the backlog from `from` up to where the replication buffer starts, then
-  // attaches the session to the buffer.
-  Status SendBacklogAndAttach(const SessionPtr& session, uint64_t from)
+  // Sends the +FULLRESYNC reply and the data set through `sends` (the session's
+  // transport, timed); the session is already streaming (into its output buffer) from
+  // `offset`.
+  Status FullResync(Session& session, Transport& sends, uint64_t offset);
+  // Sends the backlog from `from` up to where the replication buffer starts through
+  // `sends`, then attaches the session to the buffer.
+  Status SendBacklogAndAttach(const SessionPtr& session, Transport& sends, uint64_t from)
       ABSL_LOCKS_EXCLUDED(stream_mu_);
   // Attaches `session` to the replication buffer at the buffer's end (for a full resync:
   // returns that offset, where the snapshot starts).

@@ -2,7 +2,8 @@
 """The main job (scripts/run.sh): three application processes, each embedding a mirrorkv node
 (examples/embedded_node), serving login sessions and one-time codes, with three
 redis-sentinels (quorum 2). The primary's process is killed with SIGKILL; Sentinel
-promotes another node, and the old one rejoins as a replica when it comes back.
+promotes another node. The old one comes back from the snapshot it saved (once a second)
+and, made a replica of the new primary by Sentinel, catches up with a partial resync.
 
 Prints a progress line per second and a summary: sessions written, WAIT-acknowledged,
 lost (must be 0), failover time, partial and full resyncs. Exits 1 if anything
@@ -12,7 +13,9 @@ Usage: embedded_demo.py <path to embedded_node>
 """
 
 import os
+import shutil
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests",
@@ -49,8 +52,9 @@ def progress(started, nodes, note=""):
 def main():
     failover.NODE = sys.argv[1]
     nodes, sentinels = [], []
+    directory = tempfile.mkdtemp(prefix="mkv-demo-")
     try:
-        a = failover.Node(free_port())
+        a = failover.Node(free_port(), directory=directory)
         nodes.append(a)
         time.sleep(0.5)
         nodes += [failover.Node(free_port(), replicaof=a.port) for _ in range(2)]
@@ -59,6 +63,7 @@ def main():
         for _ in range(6):
             time.sleep(1)
             progress(started, nodes)
+        saves = info_fields(a.port, "persistence").get("rdb_saves")
 
         a.kill()
         killed_at = time.monotonic()
@@ -82,14 +87,18 @@ def main():
                 break
             time.sleep(0.05)
 
-        # The old primary's process comes back (empty) on its port; Sentinel makes it a
-        # replica of the new primary.
+        # The old primary's process comes back on its port from its last snapshot; Sentinel
+        # makes it a replica of the new primary. It writes nothing until then: a node that
+        # wrote on its own after the restart would have left the history the others share,
+        # and would need a full resync.
         old_port = a.port
         killed_written, killed_acked = written(a), a.acked()
         a.stop()
         nodes.remove(a)
-        back = failover.Node(old_port)
+        back = failover.Node(old_port, write=False, directory=directory)
         nodes.append(back)
+        print("%5.1fs  the old primary's process restarts from its snapshot (%s saves before "
+              "the kill)" % (time.monotonic() - started, saves), flush=True)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             time.sleep(1)
@@ -118,12 +127,17 @@ def main():
                                            if failover_time is not None else "no failover"))
         print("resyncs                %d partial, %d full (of the nodes alive now)" % (partial,
                                                                                        full))
+        back_fields = info_fields(back.port, "replication")
+        print("old primary rejoined   with a %s resync" % (
+            "partial" if back_fields.get("mirrorkv_partial_resyncs") == "1" and
+            back_fields.get("mirrorkv_full_resyncs") == "0" else "full"))
         return 0 if lost == 0 and failover_time is not None else 1
     finally:
         for sentinel in sentinels:
             sentinel.stop()
         for node in nodes:
             node.stop()
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@
 #include "mirrorkv/snapshot.h"
 #include "server/keyspace_listener.h"
 #include "server/logger.h"
+#include "server/replication_role.h"
 #include "server/server.h"
 
 namespace mirrorkv::server {
@@ -58,7 +59,8 @@ std::string Persistence::SnapshotPath() const {
 
 // The existence check comes first so that a missing file is a notice ("starting empty")
 // and every other failure is an error the caller turns into exit code 1.
-Status Persistence::Load(Store& store, const std::string& path, bool rdb, bool skip_unsupported) {
+Result<ReplicationPosition> Persistence::Load(Store& store, const std::string& path, bool rdb,
+                                              bool skip_unsupported) {
   // Temporary files of saves that a crash interrupted: never read, but they fill the disk.
   Result<std::vector<std::string>> removed = RemoveStaleSnapshotTemporaries(path);
   if (!removed.ok()) return removed.status();
@@ -68,9 +70,12 @@ Status Persistence::Load(Store& store, const std::string& path, bool rdb, bool s
   struct stat info;
   if (!rdb && stat(path.c_str(), &info) != 0 && errno == ENOENT) {
     Log(LogLevel::kNotice, "No snapshot at '%s': starting with an empty data set", path);
-    return Status::Ok();
+    return ReplicationPosition{};
   }
-  if (rdb || StartsLikeRdb(path)) return LoadRdb(store, path, skip_unsupported);
+  if (rdb || StartsLikeRdb(path)) {
+    MIRRORKV_RETURN_IF_ERROR(LoadRdb(store, path, skip_unsupported));
+    return ReplicationPosition{};
+  }
   Log(LogLevel::kNotice, "Loading snapshot '%s' (%.1f MB)", path, Megabytes(info.st_size));
   int64_t started = NowMs();
   int64_t last_report = started;
@@ -85,18 +90,30 @@ Status Persistence::Load(Store& store, const std::string& path, bool rdb, bool s
     Log(LogLevel::kNotice, "Loading: %d keys, %.1f MB of %.1f MB (%d%%)", progress.entries_done,
         Megabytes(progress.bytes_done), Megabytes(progress.bytes_expected), percent);
   };
-  Result<SnapshotInfo> loaded = LoadSnapshotFile(store, path, options);
-  if (!loaded.ok()) {
-    if (loaded.status().IsNotFound()) return Status::Ok();  // removed meanwhile
-    return loaded.status();
+  SnapshotInfo loaded;
+  Result<ReplicationPosition> position = LoadSnapshotFileToResume(store, path, options, &loaded);
+  if (!position.ok()) {
+    if (position.status().IsNotFound()) return ReplicationPosition{};  // removed meanwhile
+    return position.status();
   }
   Log(LogLevel::kNotice, "DB loaded from disk: %.3f seconds", (NowMs() - started) / 1000.0);
   Log(LogLevel::kNotice, "Done loading snapshot, keys loaded: %d, keys expired: %d.",
-      loaded->entries, loaded->expired);
+      loaded.entries, loaded.expired);
+  if (!position->replication_id.empty()) {
+    Log(LogLevel::kNotice,
+        "The snapshot continues replication history %s at offset %d (its save's %d bytes of "
+        "stream replayed): replicas and a new primary that share it can resume with a partial "
+        "resync",
+        position->replication_id, position->offset, loaded.history_bytes);
+  } else if (!loaded.position.replication_id.empty()) {
+    Log(LogLevel::kNotice,
+        "The snapshot carries no replication history to continue: the next sync with a "
+        "primary or a replica is a full resync");
+  }
   MutexLock lock(&mu_);
-  last_load_loaded_ = loaded->entries;
-  last_load_expired_ = loaded->expired;
-  return Status::Ok();
+  last_load_loaded_ = loaded.entries;
+  last_load_expired_ = loaded.expired;
+  return position;
 }
 
 Status Persistence::LoadRdb(Store& store, const std::string& path, bool skip_unsupported) {
@@ -150,7 +167,9 @@ Status Persistence::SaveNow(bool background) {
     Log(LogLevel::kVerbose, "Saving: %d of about %d keys written", progress.entries_done,
         progress.entries_expected);
   };
-  Result<SnapshotInfo> saved = SaveSnapshotFile(server_.store(), path, SnapshotPosition{}, options);
+  options.cancelled = [this] { return cancelled_.load(std::memory_order_relaxed); };
+  // With a primary's history when there is one, so that a restart continues it.
+  Result<SnapshotInfo> saved = server_.replication().SaveSnapshotFile(path, options);
   if (!saved.ok()) {
     Log(LogLevel::kWarning, "%s: %s", background ? "Background saving error" : "Error saving DB",
         saved.status().ToString());
@@ -234,6 +253,11 @@ void Persistence::WaitForBackgroundSave() {
   }
   // Joined without the lock: the thread takes it to publish its result.
   if (finishing.joinable()) finishing.join();
+}
+
+void Persistence::CancelBackgroundSave() {
+  cancelled_.store(true, std::memory_order_relaxed);
+  WaitForBackgroundSave();
 }
 
 // Redis's serverCron rule: a save point fires when enough changes happened and enough

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "engine/base/mutex.h"
+#include "mirrorkv/replication.h"
 #include "mirrorkv/status.h"
 #include "mirrorkv/store.h"
 #include "server/config.h"
@@ -39,8 +40,10 @@ class Persistence {
   // except with `rdb`; a corrupt or unreadable one is (kCorruption, kIOError), and so
   // is an RDB holding data mirrorkv does not hold unless `skip_unsupported`
   // (skip-unsupported-data) is set (kInvalidArgument); the store is then unchanged.
-  Status Load(Store& store, const std::string& path, bool rdb = false,
-              bool skip_unsupported = false);
+  // Returns the replication position the loaded data is exactly at, for a snapshot a
+  // primary saved (LoadSnapshotFileToResume); an empty one otherwise.
+  Result<ReplicationPosition> Load(Store& store, const std::string& path, bool rdb = false,
+                                   bool skip_unsupported = false);
 
   // SAVE: writes the snapshot now, on the calling thread. kFailedPrecondition ("ERR
   // Background save already in progress") while a BGSAVE runs; kIOError if writing
@@ -57,6 +60,9 @@ class Persistence {
   // scheduled, and reaps a finished background thread.
   void Cron(int64_t now_ms, const std::vector<SavePoint>& points) ABSL_LOCKS_EXCLUDED(mu_);
   void WaitForBackgroundSave() ABSL_LOCKS_EXCLUDED(mu_);
+  // For the server's teardown: stops a running background save at its next batch (the
+  // old file stays) and waits for it; later saves are refused.
+  void CancelBackgroundSave() ABSL_LOCKS_EXCLUDED(mu_);
 
   // For INFO and LASTSAVE.
   struct Stats {
@@ -86,6 +92,7 @@ class Persistence {
   // Serializes the writers: at most one snapshot is being written at any time.
   Mutex save_mu_ ABSL_ACQUIRED_BEFORE(mu_);
   mutable Mutex mu_;
+  std::atomic<bool> cancelled_{false};  // CancelBackgroundSave
   std::thread background_ ABSL_GUARDED_BY(mu_);
   bool bgsave_running_ ABSL_GUARDED_BY(mu_) = false;
   bool bgsave_scheduled_ ABSL_GUARDED_BY(mu_) = false;

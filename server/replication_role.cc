@@ -73,12 +73,13 @@ std::string_view ReplicaHost(std::string_view peer) {
 }
 
 Result<std::unique_ptr<ServerReplication>> ServerReplication::Create(
-    Store& store, const ReplicationSettings& settings) {
+    Store& store, const ReplicationSettings& settings, const ReplicationPosition& resume_from) {
   std::unique_ptr<ServerReplication> replication(new ServerReplication(store, settings));
-  // min-replicas-to-write must refuse writes from the start, which the Primary does.
-  if (settings.min_replicas_to_write > 0) {
+  // min-replicas-to-write must refuse writes from the start, which the Primary does; a
+  // resumed history must be logged from the first write on, or its offsets would lie.
+  if (settings.min_replicas_to_write > 0 || !resume_from.replication_id.empty()) {
     MutexLock lock(&replication->mu_);
-    MIRRORKV_RETURN_IF_ERROR(replication->EnsurePrimaryLocked());
+    MIRRORKV_RETURN_IF_ERROR(replication->EnsurePrimaryLocked(resume_from));
   }
   return replication;
 }
@@ -86,18 +87,57 @@ Result<std::unique_ptr<ServerReplication>> ServerReplication::Create(
 ServerReplication::ServerReplication(Store& store, const ReplicationSettings& settings)
     : store_(store), settings_(settings), standalone_id_(NewReplicationId()) {}
 
-Status ServerReplication::EnsurePrimaryLocked() {
+Status ServerReplication::EnsurePrimaryLocked(const ReplicationPosition& resume_from) {
   if (primary_ != nullptr) return Status::Ok();
-  Result<std::unique_ptr<Primary>> primary = Primary::Create(store_, ToPrimaryOptions(settings_));
+  PrimaryOptions options = ToPrimaryOptions(settings_);
+  options.resume_from = resume_from;
+  Result<std::unique_ptr<Primary>> primary = Primary::Create(store_, options);
   if (!primary.ok()) return primary.status();
   primary_ = std::move(*primary);
-  Log(LogLevel::kNotice, "Replication backlog created, my new replication IDs are '%s' and '%s'",
-      primary_->position().replication_id, std::string(40, '0'));
+  if (resume_from.replication_id.empty()) {
+    Log(LogLevel::kNotice, "Replication backlog created, my new replication IDs are '%s' and '%s'",
+        primary_->position().replication_id, std::string(40, '0'));
+  } else {
+    Log(LogLevel::kNotice,
+        "Replication backlog created, continuing replication ID '%s' from offset %d (the "
+        "snapshot's)",
+        resume_from.replication_id, resume_from.offset);
+  }
   return Status::Ok();
+}
+
+void ServerReplication::EndPrimarySavesLocked() {
+  cancel_primary_saves_.store(true, std::memory_order_relaxed);
+  while (primary_saves_ > 0) primary_saves_done_.Wait(&mu_);
+  cancel_primary_saves_.store(false, std::memory_order_relaxed);
+}
+
+Result<SnapshotInfo> ServerReplication::SaveSnapshotFile(const std::string& path,
+                                                         SnapshotOptions options) {
+  std::shared_ptr<Primary> primary;
+  {
+    MutexLock lock(&mu_);
+    if (replica_ == nullptr) primary = primary_;
+    if (primary != nullptr) ++primary_saves_;
+  }
+  if (primary == nullptr) return mirrorkv::SaveSnapshotFile(store_, path, {}, options);
+  options.cancelled = [this, cancelled = std::move(options.cancelled)] {
+    return cancel_primary_saves_.load(std::memory_order_relaxed) ||
+           (cancelled != nullptr && cancelled());
+  };
+  Result<SnapshotInfo> saved = primary->SaveSnapshotFile(path, options);
+  if (!saved.ok() && cancel_primary_saves_.load(std::memory_order_relaxed)) {
+    saved = saved.status().WithContext("the server stopped being a primary (REPLICAOF)");
+  }
+  MutexLock lock(&mu_);
+  primary.reset();  // before the count: the last owner must be primary_
+  if (--primary_saves_ == 0) primary_saves_done_.SignalAll();
+  return saved;
 }
 
 ServerReplication::~ServerReplication() {
   MutexLock lock(&mu_);
+  EndPrimarySavesLocked();
   if (replica_ != nullptr) replica_->Stop();  // also ends the WaitForApplied in progress
   replica_.reset();
   primary_.reset();  // disconnects the replicas, answers the WAITs
@@ -116,6 +156,8 @@ void ServerReplication::ResetPrimaryLocked() {
 bool ServerReplication::ReplicaOf(const std::string& host, uint16_t port,
                                   const ReplicationSettings& settings) {
   MutexLock lock(&mu_);
+  // First, so that the role is decided with mu_ held from here on.
+  EndPrimarySavesLocked();
   settings_ = settings;
   if (replica_ != nullptr) {
     if (host == master_host_ && port == master_port_) return false;

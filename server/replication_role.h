@@ -86,10 +86,15 @@ class ServerReplication {
   // returned object. Like Redis, which creates its backlog when the first replica
   // attaches, the Primary (and the logging of every write it implies, ~10% of the CPU of
   // a pipelined SET) is created only when a replica sends PSYNC, or here already when
-  // min_replicas_to_write is set (writes must be refused until replicas come). Fails as
+  // min_replicas_to_write is set (writes must be refused until replicas come), or when
+  // `resume_from` is set: the Store's data is exactly at that position of an earlier
+  // history (a primary's snapshot loaded at start, LoadSnapshotFileToResume), which the
+  // Primary continues, so that a replica at it, or the new primary this server is turned
+  // into a replica of after a failover, needs only a partial resync. Fails as
   // Primary::Create does.
-  static Result<std::unique_ptr<ServerReplication>> Create(Store& store,
-                                                           const ReplicationSettings& settings);
+  static Result<std::unique_ptr<ServerReplication>> Create(
+      Store& store, const ReplicationSettings& settings,
+      const ReplicationPosition& resume_from = {});
   ~ServerReplication();
   ServerReplication(const ServerReplication&) = delete;
   ServerReplication& operator=(const ServerReplication&) = delete;
@@ -171,6 +176,14 @@ class ServerReplication {
   bool is_replica() const ABSL_LOCKS_EXCLUDED(mu_);
   ReplicationReport Report() const ABSL_LOCKS_EXCLUDED(mu_);
 
+  // SAVE, BGSAVE and the save points: writes the Store to `path` atomically. On a primary
+  // with a Primary, with its position and history (Primary::SaveSnapshotFile), so that a
+  // restart continues the history; otherwise with no position (a replica's restart, or a
+  // primary's that never had a replica, starts with a full resync). A REPLICAOF or the
+  // destructor cancels a save in progress (options.cancelled) rather than wait for it.
+  Result<SnapshotInfo> SaveSnapshotFile(const std::string& path, SnapshotOptions options)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
   // For a scope, makes the calling thread's changes one atomic unit of the stream
   // (Primary::BeginEffectGroup): MULTI/EXEC and scripts use it so that a replica applies
   // their effects all at once. Nothing to do while no Primary logs (no replica ever
@@ -191,12 +204,17 @@ class ServerReplication {
  private:
   ServerReplication(Store& store, const ReplicationSettings& settings);
 
-  // Creates the Primary if there is none yet (a primary that never had a replica).
-  Status EnsurePrimaryLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Creates the Primary if there is none yet (a primary that never had a replica), with
+  // a new history or continuing `resume_from`.
+  Status EnsurePrimaryLocked(const ReplicationPosition& resume_from = {})
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // Drops the Primary (its replicas are disconnected, its WAITs answered), keeping its
   // resync counters.
   void ResetPrimaryLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Cancels the saves that use the Primary and waits until they have let it go, so that
+  // the caller, holding mu_ from here on, may destroy it. Releases mu_ while waiting.
+  void EndPrimarySavesLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   Store& store_;
   mutable Mutex mu_;
@@ -216,6 +234,11 @@ class ServerReplication {
   ResyncCounters past_resyncs_ ABSL_GUARDED_BY(mu_);
   // Subtracted from the current Primary's counters (ResetStats while it exists).
   ResyncCounters resyncs_at_reset_ ABSL_GUARDED_BY(mu_);
+  // Saves running on the Primary (SaveSnapshotFile), which EndPrimarySavesLocked cancels
+  // and waits for.
+  int primary_saves_ ABSL_GUARDED_BY(mu_) = 0;
+  std::atomic<bool> cancel_primary_saves_{false};
+  CondVar primary_saves_done_;
 };
 
 }  // namespace mirrorkv::server

@@ -145,6 +145,8 @@ Server::~Server() {
   if (scripting_ != nullptr) scripting_->Stop();
   // Connections first: they reference everything else.
   if (event_loop_ != nullptr) event_loop_->Stop();
+  // A background save goes first: it saves through the replication role.
+  if (persistence_ != nullptr) persistence_->CancelBackgroundSave();
   // Replica sessions, the link to a primary and WAITs in progress go before the Store, and
   // before the I/O threads that a finishing WAIT posts its reply to.
   replication_.reset();
@@ -218,15 +220,16 @@ Status Server::Init() {
   // an RDB by its magic.
   const bool rdb = !config_.load_rdb.empty();
   std::string path = rdb ? config_.load_rdb : absl::StrCat(config_.dir, "/", config_.dbfilename);
-  Status loaded = persistence_->Load(*store_, path, rdb, config_.skip_unsupported_data);
+  Result<ReplicationPosition> loaded =
+      persistence_->Load(*store_, path, rdb, config_.skip_unsupported_data);
   if (!loaded.ok()) {
-    return loaded.WithContext(
+    return loaded.status().WithContext(
         absl::StrCat("can't load ", rdb ? "the RDB '" : "the snapshot '", path, "'"));
   }
   // The Primary starts logging once the snapshot is loaded: a replica's full resync sends
   // the loaded data from the snapshot of the Store, not from the log.
   Result<std::unique_ptr<ServerReplication>> replication =
-      ServerReplication::Create(*store_, ReplicationSettingsLocked());
+      ServerReplication::Create(*store_, ReplicationSettingsLocked(), *loaded);
   if (!replication.ok()) return replication.status();
   replication_ = std::move(*replication);
   scripting_ = std::make_unique<Scripting>(*this);

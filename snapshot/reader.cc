@@ -15,6 +15,8 @@
 #include <chrono>
 #include <cstring>
 #include <memory>
+#include <optional>
+#include <string>
 #include <vector>
 
 #define XXH_INLINE_ALL
@@ -134,6 +136,9 @@ class SnapshotReader::Impl {
   bool block_done() const { return entries_left_ == 0; }
   const SnapshotPosition& position() const { return info_.position; }
   uint64_t offset() const { return offset_; }
+  // The history frame's stream (empty without one); verified once Next returned false
+  // with an OK status.
+  std::string_view history() const { return history_; }
   SnapshotInfo info() const {
     SnapshotInfo info = info_;
     info.bytes = offset_;
@@ -198,11 +203,14 @@ class SnapshotReader::Impl {
         return ReadBlock(at);
       case fmt::FrameTag::kFooter:
         return ReadFooter(at);
+      case fmt::FrameTag::kHistory:
+        return ReadHistory(at);
     }
     return Corrupt(at, absl::StrFormat("unknown frame tag 0x%02x", static_cast<uint8_t>(tag)));
   }
 
   Status ReadBlock(uint64_t at) {
+    if (info_.has_history) return Corrupt(at, "a block after the history frame");
     const std::string block_name = absl::StrCat("block ", info_.blocks);
     char head[fmt::kBlockHeadBytes];
     head[0] = static_cast<char>(fmt::FrameTag::kBlock);
@@ -383,6 +391,34 @@ class SnapshotReader::Impl {
   // The stream checksum is compared before the counts: a count that disagrees in a
   // stream whose checksum matches is a writer's bug, not damage, and deserves its own
   // message.
+  // The history frame: kept whole (it is at most a primary's backlog), handed to the
+  // loader once the footer verified it.
+  Status ReadHistory(uint64_t at) {
+    if (version_ < 3) {
+      return Corrupt(at, absl::StrCat("a history frame in a version ", version_, " snapshot"));
+    }
+    if (info_.has_history) return Corrupt(at, "a second history frame");
+    char head[fmt::kHistoryHeadBytes];
+    MIRRORKV_RETURN_IF_ERROR(ReadExact(head + 1, sizeof(head) - 1, "the history's length"));
+    const uint64_t length = fmt::GetU64(head + 1);
+    if (std::optional<uint64_t> left = remaining(); left.has_value() && length > *left) {
+      return Corrupt(at + 1, absl::StrCat("the history claims ", length, " bytes but only ", *left,
+                                          " remain"));
+    }
+    // The same piecewise read as a block's payload: a lying length costs memory only in
+    // proportion to the bytes that arrived.
+    history_.clear();
+    while (history_.size() < length) {
+      const size_t before = history_.size();
+      const size_t piece = std::min<uint64_t>(length - before, kReadChunkBytes);
+      history_.resize(before + piece);
+      MIRRORKV_RETURN_IF_ERROR(ReadExact(history_.data() + before, piece, "the history"));
+    }
+    info_.has_history = true;
+    info_.history_bytes = length;
+    return Status::Ok();
+  }
+
   Status ReadFooter(uint64_t at) {
     char footer[fmt::kFooterBytes];
     footer[0] = static_cast<char>(fmt::FrameTag::kFooter);
@@ -426,6 +462,7 @@ class SnapshotReader::Impl {
   const char* end_ = nullptr;
   uint32_t block_entries_ = 0;
   uint32_t entries_left_ = 0;
+  std::string history_;
   SnapshotInfo info_;
   Status status_;
   bool done_ = false;
@@ -449,7 +486,8 @@ SnapshotInfo SnapshotReader::info() const { return impl_->info(); }
 namespace internal {
 
 Result<SnapshotInfo> LoadSnapshotChecked(Store& store, ReadableFile& source,
-                                         const SnapshotReadOptions& options, bool require_end) {
+                                         const SnapshotReadOptions& options, bool require_end,
+                                         const HistoryApplier& apply_history) {
   const auto started = std::chrono::steady_clock::now();
   Store::Impl& target = store.impl();
   SnapshotReadOptions limited = options;
@@ -542,6 +580,12 @@ Result<SnapshotInfo> LoadSnapshotChecked(Store& store, ReadableFile& source,
   if (require_end) {
     MIRRORKV_ASSIGN_OR_RETURN(bool at_end, reader.AtEnd());
     if (!at_end) return Corrupt(reader.offset(), "unexpected bytes after the footer");
+  }
+  if (apply_history != nullptr && reader.info().has_history) {
+    MIRRORKV_RETURN_IF_ERROR(apply_history(*staging_store, reader.history(), start_offset));
+    // Every copy offset is within the history, and nothing before its end will be
+    // applied again: the floors have done their work.
+    staging.ClearReplayFloors();
   }
   MIRRORKV_RETURN_IF_ERROR(target.SwapContents(staging));
   SnapshotInfo info = reader.info();

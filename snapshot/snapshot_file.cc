@@ -168,13 +168,23 @@ Result<std::vector<std::string>> RemoveStaleSnapshotTemporaries(const std::strin
   return removed;
 }
 
-Result<SnapshotInfo> LoadSnapshotFile(Store& store, const std::string& path,
-                                      const SnapshotReadOptions& options) {
+namespace internal {
+
+Result<SnapshotInfo> LoadSnapshotFileWithHistory(Store& store, const std::string& path,
+                                                 const SnapshotReadOptions& options,
+                                                 const HistoryApplier& apply_history) {
   MIRRORKV_ASSIGN_OR_RETURN(std::unique_ptr<ReadableFile> file, NewReadableFile(path));
   Result<SnapshotInfo> loaded =
-      internal::LoadSnapshotChecked(store, *file, options, /*require_end=*/true);
+      LoadSnapshotChecked(store, *file, options, /*require_end=*/true, apply_history);
   if (!loaded.ok()) return loaded.status().WithContext(absl::StrCat("loading ", path));
   return loaded;
+}
+
+}  // namespace internal
+
+Result<SnapshotInfo> LoadSnapshotFile(Store& store, const std::string& path,
+                                      const SnapshotReadOptions& options) {
+  return internal::LoadSnapshotFileWithHistory(store, path, options, nullptr);
 }
 
 Result<std::unique_ptr<Store>> OpenStoreFromSnapshot(const std::string& path,

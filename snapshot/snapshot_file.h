@@ -5,6 +5,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -34,18 +35,41 @@ Result<SnapshotInfo> SaveSnapshotFileVia(Store& store, const std::string& path,
                                          const SnapshotOptions& options,
                                          const WritableFileWrapper& wrap);
 
+// Called once the walk is done: the replication stream from the snapshot's offset to an
+// offset past every change the walk may have seen, or nullopt when it is no longer
+// available (the snapshot then carries no history).
+using HistorySource = std::function<std::optional<std::string>()>;
+
 // WriteSnapshot, recording with each collection the replication stream's position at
 // the moment it was copied, read by calling `stream_position` with its stripe locked
-// (the command log's reserved end, for a primary serving a replica). WriteSnapshot
-// records the snapshot's start offset instead.
+// (the command log's reserved end, for a primary). WriteSnapshot records the snapshot's
+// start offset instead. With a `history` source the stream is version 3 and ends with
+// the history frame it returns: a loader that applies it gets the data exactly as it
+// was at the history's end (docs/snapshot-format.md).
 Result<SnapshotInfo> WriteSnapshotAt(Store& store, const SnapshotPosition& position,
                                      WritableFile& sink, const SnapshotOptions& options,
-                                     const std::function<uint64_t()>& stream_position);
+                                     const std::function<uint64_t()>& stream_position,
+                                     const HistorySource& history);
+
+// The error of a save stopped by SnapshotOptions::cancelled.
+Status CancelledStatus();
+
+// Applies a snapshot's history to the staging store of its load, before the load is
+// published: `stream` starts at offset `from` of the replication stream. An error fails
+// the load, which leaves the target unchanged.
+using HistoryApplier =
+    std::function<Status(Store& staging, std::string_view stream, uint64_t from)>;
 
 // LoadSnapshot; with `require_end`, a source holding bytes after the footer is
 // kCorruption (a file must hold exactly one snapshot).
 Result<SnapshotInfo> LoadSnapshotChecked(Store& store, ReadableFile& source,
-                                         const SnapshotReadOptions& options, bool require_end);
+                                         const SnapshotReadOptions& options, bool require_end,
+                                         const HistoryApplier& apply_history = nullptr);
+
+// LoadSnapshotFile, applying the file's history with `apply_history` (see above).
+Result<SnapshotInfo> LoadSnapshotFileWithHistory(Store& store, const std::string& path,
+                                                 const SnapshotReadOptions& options,
+                                                 const HistoryApplier& apply_history);
 
 // LoadRdb; with `require_end`, a source holding bytes after the checksum is kCorruption.
 Result<RdbLoadInfo> LoadRdbChecked(Store& store, ReadableFile& source,

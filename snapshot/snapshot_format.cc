@@ -23,10 +23,11 @@ Status ValidateReplicationId(std::string_view id) {
 
 // The header is fixed-size and written first, before any entry, so a reader learns the
 // position (and can reject an unknown version) from the first 80 bytes alone.
-void EncodeHeader(const SnapshotPosition& position, int64_t created_ms, char out[kHeaderBytes]) {
+void EncodeHeader(const SnapshotPosition& position, uint32_t version, int64_t created_ms,
+                  char out[kHeaderBytes]) {
   std::memcpy(out, kMagic, kMagicBytes);
-  PutU32(out + 8, kVersion);
-  PutU32(out + 12, 0);  // flags: none defined in version 1
+  PutU32(out + 8, version);
+  PutU32(out + 12, 0);  // flags: none defined
   // An empty id (no replication history) is stored as forty '0's.
   std::memset(out + 16, '0', kReplicationIdBytes);
   std::memcpy(out + 16, position.replication_id.data(), position.replication_id.size());

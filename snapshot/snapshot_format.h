@@ -1,13 +1,14 @@
-// The snapshot format, version 2 (reads version 1 too): its frozen constants and tags and the
-// byte-level encoding shared by the writer, the reader and the tests that craft malformed streams.
-// docs/snapshot-format.md is the authoritative description, with the grammar; change
-// the two together, and never renumber a tag (retired values stay reserved).
+// The snapshot format, version 3 (reads versions 1 and 2 too): its frozen constants and tags and
+// the byte-level encoding shared by the writer, the reader and the tests that craft malformed
+// streams. docs/snapshot-format.md is the authoritative description, with the grammar; change the
+// two together, and never renumber a tag (retired values stay reserved).
 //
-//   snapshot := header block* footer
+//   snapshot := header block* [history] footer
 //   header   := magic[8] version:u32 flags:u32 replid[40] offset:u64 created_ms:u64
 //               header_hash:u64                                           (80 bytes)
 //   block    := 0x01 codec:u8 entry_count:u32 raw_len:u32 stored_len:u32
 //               block_hash:u64 stored[stored_len]                    (22 + stored_len)
+//   history  := 0x03 length:u64 stream[length]            (version 3 only, at most one)
 //   footer   := 0x02 entry_count:u64 block_count:u64 stream_hash:u64       (25 bytes)
 //   entry    := tag key_len:varint value_len:varint [deadline:u64 if 0x02 or 0x04]
 //               key[key_len] value[value_len]                 (inside a decoded block)
@@ -31,15 +32,21 @@ namespace mirrorkv::internal::snapshot {
 // "\x89MKVSNAP": the high first byte catches transfers that strip the eighth bit, the
 // letters make the file recognisable in a hex dump.
 inline constexpr char kMagic[8] = {'\x89', 'M', 'K', 'V', 'S', 'N', 'A', 'P'};
-inline constexpr uint32_t kVersion = 2;
-// The oldest version this build reads: version 1 files hold strings only.
+inline constexpr uint32_t kVersion = 3;
+// The oldest version this build reads: version 1 files hold strings only. Writers write
+// version 2 unless the snapshot carries a history frame, so that a replica of an older
+// build still reads the snapshot of its full resync.
 inline constexpr uint32_t kMinVersion = 1;
+inline constexpr uint32_t kVersionWithoutHistory = 2;
 
 // What starts each frame after the header.
 enum class FrameTag : uint8_t {
   // 0x00 is reserved: a run of zero bytes must not read as a frame.
   kBlock = 0x01,
   kFooter = 0x02,
+  // Version 3: the replication stream from the header's offset to the end of the walk,
+  // as the primary logged it (a primary's save to disk: see snapshot.h).
+  kHistory = 0x03,
 };
 
 // How a block's stored bytes encode its raw bytes.
@@ -79,6 +86,8 @@ inline constexpr size_t kHeaderHashedBytes = 72;
 inline constexpr size_t kBlockHeadBytes = 22;
 inline constexpr size_t kBlockHashedHeadBytes = 14;
 inline constexpr size_t kFooterBytes = 25;
+// A history frame's fixed part: the tag and the stream's length.
+inline constexpr size_t kHistoryHeadBytes = 9;
 // The footer bytes before stream_hash (the tag and the two counts).
 inline constexpr size_t kFooterHashedBytes = 17;
 
@@ -182,7 +191,8 @@ inline char* EncodeEntry(char* out, std::string_view key, std::string_view value
 Status ValidateReplicationId(std::string_view id);
 
 // Encodes the whole header, header_hash included. `position` must be valid.
-void EncodeHeader(const SnapshotPosition& position, int64_t created_ms, char out[kHeaderBytes]);
+void EncodeHeader(const SnapshotPosition& position, uint32_t version, int64_t created_ms,
+                  char out[kHeaderBytes]);
 
 // Encodes a block's fixed part for the given stored bytes, block_hash included.
 void EncodeBlockHead(Codec codec, uint32_t entry_count, uint32_t raw_len, std::string_view stored,

@@ -13,6 +13,8 @@
 #include <chrono>
 #include <cstring>
 #include <memory>
+#include <optional>
+#include <string>
 
 #define XXH_INLINE_ALL
 #include <xxhash.h>
@@ -61,12 +63,28 @@ class SnapshotWriter::Impl {
     std::memset(raw_.Reserve(block_bytes_ + batch_bytes_), 0, block_bytes_ + batch_bytes_);
   }
 
-  // Writes the header. The position must have been validated.
-  Status Start(const SnapshotPosition& position, int64_t created_ms) {
+  // Writes the header. The position must have been validated. `with_history`: the
+  // stream will carry a history frame (AddHistory), which needs version 3.
+  Status Start(const SnapshotPosition& position, int64_t created_ms, bool with_history = false) {
     info_.position = position;
     char header[fmt::kHeaderBytes];
-    fmt::EncodeHeader(position, created_ms, header);
+    fmt::EncodeHeader(position, with_history ? fmt::kVersion : fmt::kVersionWithoutHistory,
+                      created_ms, header);
     return Write({header, sizeof(header)}, /*hash=*/true);
+  }
+
+  // Writes the history frame, after the last block (Finish writes no more blocks).
+  Status AddHistory(std::string_view stream) {
+    MIRRORKV_RETURN_IF_ERROR(CheckUsable());
+    MIRRORKV_RETURN_IF_ERROR(FlushBlock());
+    char head[fmt::kHistoryHeadBytes];
+    head[0] = static_cast<char>(fmt::FrameTag::kHistory);
+    fmt::PutU64(head + 1, stream.size());
+    MIRRORKV_RETURN_IF_ERROR(Write({head, sizeof(head)}, /*hash=*/true));
+    MIRRORKV_RETURN_IF_ERROR(Write(stream, /*hash=*/true));
+    info_.has_history = true;
+    info_.history_bytes = stream.size();
+    return Status::Ok();
   }
 
   // Checks that an entry can be encoded: kInvalidArgument otherwise.
@@ -233,6 +251,20 @@ Result<SnapshotInfo> SnapshotWriter::Finish() { return impl_->Finish(); }
 
 namespace {
 
+bool Cancelled(const SnapshotOptions& options) {
+  return options.cancelled != nullptr && options.cancelled();
+}
+
+}  // namespace
+
+namespace internal {
+
+Status CancelledStatus() { return Status::FailedPrecondition("the save was cancelled"); }
+
+}  // namespace internal
+
+namespace {
+
 fmt::CollectionTag CollectionTagOf(KeyType type) {
   switch (type) {
     case KeyType::kList:
@@ -253,19 +285,21 @@ fmt::CollectionTag CollectionTagOf(KeyType type) {
 
 Result<SnapshotInfo> WriteSnapshot(Store& store, const SnapshotPosition& position,
                                    WritableFile& sink, const SnapshotOptions& options) {
-  return internal::WriteSnapshotAt(store, position, sink, options,
-                                   [&position] { return position.offset; });
+  return internal::WriteSnapshotAt(
+      store, position, sink, options, [&position] { return position.offset; }, nullptr);
 }
 
 namespace internal {
 
 Result<SnapshotInfo> WriteSnapshotAt(Store& store, const SnapshotPosition& position,
                                      WritableFile& sink, const SnapshotOptions& options,
-                                     const std::function<uint64_t()>& stream_position) {
+                                     const std::function<uint64_t()>& stream_position,
+                                     const HistorySource& history) {
   MIRRORKV_RETURN_IF_ERROR(fmt::ValidateReplicationId(position.replication_id));
   Store::Impl& engine = store.impl();
   SnapshotWriter::Impl writer(sink, options);
-  MIRRORKV_RETURN_IF_ERROR(writer.Start(position, engine.clock().NowMillis()));
+  MIRRORKV_RETURN_IF_ERROR(
+      writer.Start(position, engine.clock().NowMillis(), /*with_history=*/history != nullptr));
   writer.set_entries_expected(store.size());
 
   // A replica keeps keys past their deadline until its primary deletes them, and so
@@ -329,8 +363,14 @@ Result<SnapshotInfo> WriteSnapshotAt(Store& store, const SnapshotPosition& posit
       average_entry = std::max<size_t>((average_entry + visited_bytes / visited) / 2, 1);
     }
     if (writer.block_full()) MIRRORKV_RETURN_IF_ERROR(writer.FlushBlock());
+    if (Cancelled(options)) return internal::CancelledStatus();
   } while (cursor != 0);
   writer.add_expired(expired);
+  if (history != nullptr) {
+    std::optional<std::string> stream = history();
+    if (Cancelled(options)) return internal::CancelledStatus();
+    if (stream.has_value()) MIRRORKV_RETURN_IF_ERROR(writer.AddHistory(*stream));
+  }
   return writer.Finish();
 }
 

@@ -181,6 +181,20 @@ class Primary {
   size_t replica_count() const;
   ResyncCounters resync_counters() const;
 
+  // Saves the Store to a snapshot file at `path`, atomically, as SaveSnapshotFile does,
+  // with this Primary's position and the history the save needs to be exact: a node
+  // restarted from the file with LoadSnapshotFileToResume holds the data exactly as it
+  // was at a position of this history, and continues it (PrimaryOptions::resume_from,
+  // or ReplicaOptions::resume_from when it comes back as a replica, e.g. after a
+  // failover: a partial resync from the promoted replica). The walk is fuzzy, so the
+  // file also carries the stream logged during it; when the backlog no longer holds
+  // all of it (a save that outlasted backlog_bytes of writes), the file is written
+  // without it and with no position to resume from, and the event logger says so.
+  // Waits for effect groups in progress at the start and at the end of the walk.
+  // Errors as SaveSnapshotFile's. Must not race with the Primary's destruction.
+  Result<SnapshotInfo> SaveSnapshotFile(const std::string& path,
+                                        const SnapshotOptions& options = {});
+
   // The oldest offset a replica can still resume from with a partial resync (Redis's
   // repl_backlog_first_byte_offset minus one); position().offset when the backlog is
   // empty.
@@ -345,5 +359,17 @@ class Replica {
   explicit Replica(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
+
+// Loads the snapshot file at `path` into `store` as LoadSnapshotFile does, and, for a
+// file a Primary saved (Primary::SaveSnapshotFile), applies the history it carries
+// before the new content is published, so that the Store holds the data exactly as it
+// was at the returned position: pass it as PrimaryOptions::resume_from or
+// ReplicaOptions::resume_from. The position is empty for a file with no history (any
+// other snapshot, or a save whose history the backlog had lost): its data is fuzzy and
+// needs a full resync. Errors as LoadSnapshotFile's; a history that does not apply is
+// kCorruption. On any error the Store is unchanged.
+Result<ReplicationPosition> LoadSnapshotFileToResume(Store& store, const std::string& path,
+                                                     const SnapshotReadOptions& options = {},
+                                                     SnapshotInfo* info = nullptr);
 
 }  // namespace mirrorkv

@@ -87,6 +87,9 @@ struct SnapshotOptions {
   bool compress = true;
   // Optional; see SnapshotProgressCallback.
   SnapshotProgressCallback progress;
+  // Optional; polled between batches, on the saving thread. Once it returns true the
+  // save stops with kFailedPrecondition (a file save then leaves the old file in place).
+  std::function<bool()> cancelled;
 };
 
 // How a snapshot is read. Plain struct; every field has a default.
@@ -116,6 +119,11 @@ struct SnapshotInfo {
   uint64_t bytes = 0;
   // Uncompressed size of all blocks.
   uint64_t raw_bytes = 0;
+  // Whether the stream carries the replication history from `position` to the end of
+  // the save (a primary's save, Primary::SaveSnapshotFile), and its size. LoadSnapshot
+  // ignores it; LoadSnapshotFileToResume (replication.h) applies it.
+  bool has_history = false;
+  uint64_t history_bytes = 0;
   // WriteSnapshot and SaveSnapshotFile only: the longest time the writer held stripe
   // locks for one batch, from its first entry to the end of the batch. What a writer
   // of that stripe could have waited for, beyond its turn; it includes any preemption

@@ -5,9 +5,11 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <mutex>
@@ -31,6 +33,7 @@ namespace mirrorkv {
 namespace {
 
 using namespace std::chrono_literals;
+namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 
 uint64_t TestSeed() { return testutil::TestSeed(424242); }
@@ -668,6 +671,143 @@ TEST_F(ReplicationTest, PromotionLetsOthersAndTheOldPrimaryContinuePartially) {
   c->Stop();
 }
 
+// --- A primary's snapshot on disk, resumed after a restart ---
+
+class SavedSnapshotTest : public ReplicationTest {
+ protected:
+  SavedSnapshotTest() {
+    std::string pattern = (fs::temp_directory_path() / "mirrorkv_resume_XXXXXX").string();
+    EXPECT_NE(::mkdtemp(pattern.data()), nullptr);
+    dir_ = pattern;
+    path_ = (fs::path(dir_) / "dump.mkv").string();
+  }
+  ~SavedSnapshotTest() override {
+    StopWriter();
+    fs::remove_all(dir_);
+  }
+
+  // Random writes of every kind (the seed is printed) on a thread, until StopWriter.
+  void StartWriter() {
+    for (int i = 0; i < 5000; ++i) {
+      ASSERT_TRUE(primary_store_->Set("k" + std::to_string(i), "0").ok());
+    }
+    writer_ = std::thread([this, seed = TestSeed()] {
+      std::mt19937_64 rng(seed);
+      for (int n = 0; !stop_.load(); ++n) {
+        std::string key = "k" + std::to_string(rng() % 6000);
+        if (rng() % 3 == 0) {
+          RandomCollectionWrite(*primary_store_, rng,
+                                rng() % 2 ? key : "c" + std::to_string(rng() % 500));
+        } else if (rng() % 5 == 0) {
+          (void)primary_store_->Del(key);
+        } else {
+          (void)primary_store_->Set(key, std::to_string(n));
+        }
+        writes_.fetch_add(1);
+      }
+    });
+  }
+  void StopWriter() {
+    stop_ = true;
+    if (writer_.joinable()) writer_.join();
+  }
+  // Save options that make the walk slow enough for the writer to change what it walks:
+  // small blocks, and a pause after each until `writes` more writes were made.
+  SnapshotOptions InterleavedSave(uint64_t writes_per_block) {
+    SnapshotOptions options;
+    options.block_bytes = 4096;
+    options.batch_bytes = 1024;
+    options.progress = [this, writes_per_block](const SnapshotProgress&) {
+      const uint64_t target = writes_.load() + writes_per_block;
+      const auto deadline = std::chrono::steady_clock::now() + 2s;
+      while (writes_.load() < target && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(100us);
+      }
+    };
+    return options;
+  }
+
+  std::string dir_, path_;
+  std::thread writer_;
+  std::atomic<bool> stop_{false};
+  std::atomic<uint64_t> writes_{0};
+};
+
+// The fuzzy walk plus its history, replayed at load, is the data exactly at the returned
+// position: a replica resuming there with a partial resync ends equal to the primary.
+TEST_F(SavedSnapshotTest, PrimarySaveResumesExactlyWithAPartialResync) {
+  StartWriter();
+  SnapshotInfo saved_info;
+  {
+    Result<SnapshotInfo> saved = primary_->SaveSnapshotFile(path_, InterleavedSave(20));
+    ASSERT_TRUE(saved.ok()) << saved.status().ToString();
+    saved_info = *saved;
+  }
+  ASSERT_TRUE(saved_info.has_history);
+  EXPECT_GT(saved_info.history_bytes, 0u) << "the writer changed nothing during the walk";
+  StopWriter();
+
+  auto restored = OpenStore();
+  SnapshotInfo info;
+  Result<ReplicationPosition> position = LoadSnapshotFileToResume(*restored, path_, {}, &info);
+  ASSERT_TRUE(position.ok()) << position.status().ToString();
+  EXPECT_EQ(position->replication_id, primary_->position().replication_id);
+  EXPECT_EQ(position->offset, saved_info.position.offset + saved_info.history_bytes);
+  EXPECT_EQ(info.history_bytes, saved_info.history_bytes);
+
+  ReplicaOptions options = FastReplicaOptions();
+  options.resume_from = *position;
+  auto replica = StartReplica(*restored, options);
+  ASSERT_TRUE(CaughtUp(*replica, *primary_));
+  EXPECT_EQ(replica->status().full_resyncs, 0u) << replica->status().last_error.ToString();
+  EXPECT_EQ(replica->status().partial_resyncs, 1u);
+  EXPECT_EQ(ContentOf(*restored), ContentOf(*primary_store_));
+  // A plain load of the same file is only as good as a fuzzy walk: it reports the start.
+  auto plain = OpenStore();
+  Result<SnapshotInfo> plain_info = LoadSnapshotFile(*plain, path_);
+  ASSERT_TRUE(plain_info.ok());
+  EXPECT_EQ(plain_info->position, saved_info.position);
+}
+
+// A Primary whose history outlasted the backlog during the save writes the snapshot
+// without it, and the load then offers no position to resume from.
+TEST_F(SavedSnapshotTest, HistoryLostToTheBacklogLeavesNoPositionToResume) {
+  slot_.Set(nullptr);
+  primary_.reset();
+  auto primary = Primary::Create(*primary_store_, {.backlog_bytes = 1});  // two chunks
+  ASSERT_TRUE(primary.ok());
+  primary_ = std::move(*primary);
+  StartWriter();
+  // Each write logs 30 bytes or more: 2000 of them fill the two 16 KiB chunks.
+  SnapshotOptions options = InterleavedSave(2000);
+  Result<SnapshotInfo> saved = primary_->SaveSnapshotFile(path_, options);
+  StopWriter();
+  ASSERT_TRUE(saved.ok()) << saved.status().ToString();
+  EXPECT_FALSE(saved->has_history);
+  auto restored = OpenStore();
+  Result<ReplicationPosition> position = LoadSnapshotFileToResume(*restored, path_);
+  ASSERT_TRUE(position.ok()) << position.status().ToString();
+  EXPECT_TRUE(position->replication_id.empty());
+}
+
+// Cancelled mid-walk, the save fails and the file saved before stays as it was.
+TEST_F(SavedSnapshotTest, CancelledSaveLeavesThePreviousFile) {
+  ASSERT_TRUE(primary_store_->Set("before", "1").ok());
+  ASSERT_TRUE(primary_->SaveSnapshotFile(path_).ok());
+  for (int i = 0; i < 5000; ++i)
+    ASSERT_TRUE(primary_store_->Set("k" + std::to_string(i), "v").ok());
+  SnapshotOptions options;
+  options.block_bytes = 4096;
+  int polls = 0;
+  options.cancelled = [&polls] { return ++polls > 3; };
+  Result<SnapshotInfo> saved = primary_->SaveSnapshotFile(path_, options);
+  EXPECT_EQ(saved.status().code(), StatusCode::kFailedPrecondition) << saved.status().ToString();
+  auto restored = OpenStore();
+  ASSERT_TRUE(LoadSnapshotFileToResume(*restored, path_).ok());
+  EXPECT_EQ(restored->size(), 1u);
+  EXPECT_EQ(*restored->Get("before"), "1");
+}
+
 TEST_F(ReplicationTest, WriteConfirmedByWaitSurvivesPromotionOfThatReplica) {
   auto replica = StartReplica(*replica_store_);
   ASSERT_TRUE(CaughtUp(*replica, *primary_));
@@ -1034,8 +1174,7 @@ TEST_F(ReplicationTest, ManyReplicasAreServedByAFixedSetOfThreads) {
   std::vector<std::unique_ptr<Transport>> idle;
   for (int i = 0; i < 300; ++i) {
     // Room for the whole full sync (an RDB of the store as it is then, up to the 2000
-    // keys written below): these replicas stop reading after it. One that stops reading
-    // during its sync holds a sync worker until it disconnects (a known limit).
+    // keys written below): these replicas stop reading after it.
     auto [near, far] = CreateInProcessTransportPair(1 << 20);
     ASSERT_TRUE(near->Send("*3\r\n$5\r\nPSYNC\r\n$1\r\n?\r\n$2\r\n-1\r\n").ok());
     primary_->Serve(std::move(far));
@@ -1051,6 +1190,84 @@ TEST_F(ReplicationTest, ManyReplicasAreServedByAFixedSetOfThreads) {
   EXPECT_LE(ThreadCount(), before + 2);
   EXPECT_GE(primary_->replica_count(), 2u);
   EXPECT_GE(primary_->resync_counters().full, 301u);
+}
+
+// Replicas that stop reading in the middle of their full sync occupy every sync worker;
+// each is dropped once its sync has waited replica_timeout for it, and the next replica
+// is served.
+TEST(ReplicationSyncTimeoutTest, ReplicasThatStopReadingMidSyncAreDropped) {
+  auto primary_store = OpenStore();
+  for (int i = 0; i < 20000; ++i) {
+    ASSERT_TRUE(primary_store->Set("k" + std::to_string(i), std::string(100, 'x')).ok());
+  }
+  std::mutex events_mu;
+  std::vector<std::string> events;
+  PrimaryOptions options;
+  options.replica_timeout = 500ms;
+  options.event_logger = [&](std::string_view line) {
+    std::lock_guard<std::mutex> lock(events_mu);
+    events.emplace_back(line);
+  };
+  auto primary = std::move(*Primary::Create(*primary_store, options));
+  std::vector<std::unique_ptr<Transport>> stuck;
+  for (size_t i = 0; i < 2; ++i) {  // Primary::Impl::kSyncWorkers
+    // 64 KiB of room for a snapshot of about 2 MB: the sync blocks in its first blocks.
+    auto [near, far] = CreateInProcessTransportPair(64 << 10);
+    ASSERT_TRUE(near->Send("*3\r\n$5\r\nPSYNC\r\n$1\r\n?\r\n$2\r\n-1\r\n").ok());
+    primary->Serve(std::move(far));
+    stuck.push_back(std::move(near));
+  }
+  auto replica_store = OpenStore();
+  PrimarySlot slot(primary.get());
+  auto replica =
+      std::move(*Replica::Create(*replica_store, ConnectTo(&slot), FastReplicaOptions()));
+  replica->Start();
+  ASSERT_TRUE(CaughtUp(*replica, *primary, 20s)) << replica->status().last_error.ToString();
+  EXPECT_EQ(ContentOf(*replica_store), ContentOf(*primary_store));
+  std::lock_guard<std::mutex> lock(events_mu);
+  EXPECT_EQ(std::count_if(events.begin(), events.end(),
+                          [](const std::string& line) {
+                            return line.find("it has read nothing of its sync for") !=
+                                   std::string::npos;
+                          }),
+            2)
+      << testing::PrintToString(events);
+  replica->Stop();
+}
+
+// A peer that pipelines handshake commands and never reads the replies is dropped, and
+// the thread that reads every replica keeps serving the others.
+TEST(ReplicationSyncTimeoutTest, PeerThatReadsNoHandshakeReplyIsDropped) {
+  auto primary_store = OpenStore();
+  std::mutex events_mu;
+  std::vector<std::string> events;
+  PrimaryOptions options;
+  options.event_logger = [&](std::string_view line) {
+    std::lock_guard<std::mutex> lock(events_mu);
+    events.emplace_back(line);
+  };
+  auto primary = std::move(*Primary::Create(*primary_store, options));
+  Result<uint16_t> port = primary->ListenTcp("127.0.0.1", 0);
+  ASSERT_TRUE(port.ok()) << port.status().ToString();
+  auto flooder = ConnectTcp("127.0.0.1", *port, 5s);
+  ASSERT_TRUE(flooder.ok());
+  std::string pings;
+  for (int i = 0; i < 10000; ++i) pings += "*1\r\n$4\r\nPING\r\n";
+  Status sent;
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (sent.ok() && std::chrono::steady_clock::now() < deadline) sent = (*flooder)->Send(pings);
+  EXPECT_FALSE(sent.ok()) << "the primary kept reading a peer that reads nothing";
+  // A replica still syncs and streams.
+  ASSERT_TRUE(primary_store->Set("k", "v").ok());
+  auto replica_store = OpenStore();
+  auto replica = std::move(*Replica::Create(
+      *replica_store, [port = *port] { return ConnectTcp("127.0.0.1", port, 5s); },
+      FastReplicaOptions()));
+  replica->Start();
+  ASSERT_TRUE(CaughtUp(*replica, *primary, 20s)) << replica->status().last_error.ToString();
+  replica->Stop();
+  std::lock_guard<std::mutex> lock(events_mu);
+  EXPECT_THAT(testing::PrintToString(events), HasSubstr("does not read the replies"));
 }
 
 // A replica far behind keeps its place in the replication buffer, whatever the backlog

@@ -113,6 +113,8 @@ class ServerProcess:
         self.exit_code = None
 
     def start(self, timeout=START_TIMEOUT, wait=True):
+        if getattr(self, "log_file", None) is not None:
+            self.log_file.close()  # a restart of the same server appends to the same log
         self.log_file = open(self.log_path, "ab")
         self.proc = subprocess.Popen([self.binary] + self.args, cwd=self.dir,
                                      stdout=self.log_file, stderr=subprocess.STDOUT)

@@ -7,13 +7,14 @@ Every server runs on a free loopback port and is stopped (bounded) in tearDown.
 """
 
 import os
+import subprocess
 import sys
 import tempfile
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (MultiServerTestCase, RespReader, connect,  # noqa: E402
+from harness import (REDIS_CLI, MultiServerTestCase, RespReader, connect,  # noqa: E402
                      encode_command, info_fields, recv_until_closed, stop_and_check,
                      wait_until)
 
@@ -173,6 +174,66 @@ class MirrorkvReplicaTest(ReplicationTestCase):
         self.wait_value(third, "after:promotion", b"yes")
         wait_until(lambda: info_fields(replica.port, "replication")["connected_slaves"] == "2",
                    SYNC_TIMEOUT, what="two replicas")
+
+    def test_restarted_primary_resumes_from_its_snapshot_with_partial_resync(self):
+        primary = self.start()
+        replica = self.replica_of(primary)
+        self.wait_link_up(replica)
+        p = primary.client()
+        for i in range(2000):
+            p.set("key:%d" % i, "v%d" % i)
+            p.rpush("list:%d" % (i % 10), i)
+        self.assertTrue(p.save())
+        # Written after the save: the restarted process gets them from the stream.
+        for i in range(2000, 2100):
+            p.set("key:%d" % i, "v%d" % i)
+            p.rpush("list:%d" % (i % 10), i)
+        self.wait_value(replica, "key:2099", b"v2099")
+        primary.proc.kill()
+        primary.proc.wait(timeout=10)
+
+        r = replica.client()
+        self.assertEqual(r.execute_command("REPLICAOF", "NO", "ONE"), b"OK")
+        r.set("after", "promotion")
+        r.rpush("list:0", "after")
+        primary.start()
+        self.assertIn("The snapshot continues replication history", primary.log())
+        p = primary.client()
+        self.assertEqual(p.execute_command("REPLICAOF", "127.0.0.1", str(replica.port)), b"OK")
+        self.wait_link_up(primary)
+        self.wait_value(primary, "after", b"promotion")
+        fields = info_fields(primary.port, "replication")
+        self.assertEqual((fields["mirrorkv_partial_resyncs"], fields["mirrorkv_full_resyncs"]),
+                         ("1", "0"))
+        self.assertEqual(p.dbsize(), r.dbsize())
+        for i in range(10):
+            self.assertEqual(p.lrange("list:%d" % i, 0, -1), r.lrange("list:%d" % i, 0, -1))
+
+    def test_replicaof_during_a_background_save_cancels_it(self):
+        other = self.start()
+        primary = self.start()
+        replica = self.replica_of(primary)  # the Primary exists: saves carry its history
+        self.wait_link_up(replica)
+        load = b"".join(encode_command("SET", "key:%d" % i, "x" * 200) for i in range(300000))
+        subprocess.run([REDIS_CLI, "-p", str(primary.port), "--pipe"], input=load, check=True,
+                       stdout=subprocess.DEVNULL, timeout=60)
+        p = primary.client()
+        p.execute_command("BGSAVE")
+        # Inside MULTI, as Sentinel sends it: the transaction's group is open while the
+        # save may be waiting for the stream to leave it.
+        with connect(primary.port) as s:
+            reader = RespReader(s)
+            started = time.monotonic()
+            for command in (("MULTI",), ("SET", "in", "multi"),
+                            ("SLAVEOF", "127.0.0.1", str(other.port)), ("EXEC",)):
+                s.sendall(encode_command(*command))
+            replies = [reader.read() for _ in range(4)]
+            self.assertLess(time.monotonic() - started, 5.0)
+        self.assertEqual(replies[3], b"*2\r\n+OK\r\n+OK\r\n")
+        wait_until(lambda: info_fields(primary.port, "persistence")["rdb_bgsave_in_progress"]
+                   == "0", SYNC_TIMEOUT, what="the background save to end")
+        self.wait_link_up(primary)
+        self.assertEqual(p.dbsize(), 0)  # a replica of the empty server now
 
     def test_slaveof_in_multi_as_sentinel_sends_it(self):
         primary = self.start()

@@ -161,10 +161,10 @@ std::string PatchedHeader(size_t at, std::string_view bytes) {
 }
 
 TEST_F(CorruptionTest, UnknownVersionFlagsAndBadIds) {
-  ExpectCorrupt(PatchedHeader(8, std::string("\x03\0\0\0", 4)),
-                "at byte 8: unsupported snapshot version 3 (this build reads versions 1 to 2)");
+  ExpectCorrupt(PatchedHeader(8, std::string("\x04\0\0\0", 4)),
+                "at byte 8: unsupported snapshot version 4 (this build reads versions 1 to 3)");
   ExpectCorrupt(PatchedHeader(8, std::string("\0\0\0\0", 4)),
-                "at byte 8: unsupported snapshot version 0 (this build reads versions 1 to 2)");
+                "at byte 8: unsupported snapshot version 0 (this build reads versions 1 to 3)");
   ExpectCorrupt(PatchedHeader(12, std::string("\x01\0\0\0", 4)),
                 "at byte 12: unknown header flags");
   ExpectCorrupt(PatchedHeader(16, "ABCDEF"), "at byte 16: the replication id");
@@ -196,6 +196,35 @@ TEST_F(CorruptionTest, MissingFooterAndUnknownFrames) {
   ExpectCorrupt(no_footer, "the stream ended before the footer");
   ExpectCorrupt(StreamBuilder().Bytes("\x07").Finish(), "at byte 80: unknown frame tag 0x07");
   ExpectCorrupt(StreamBuilder().Bytes(std::string(30, '\0')).Finish(), "unknown frame tag 0x00");
+}
+
+// The history frame (version 3): once, after the blocks, whole, and never in an older
+// version's stream.
+TEST_F(CorruptionTest, HistoryFrameOnlyOnceAfterTheBlocksOfAVersion3Stream) {
+  const std::string entry = StreamBuilder::Entry("k", "v");
+  const SnapshotPosition at{std::string(40, 'a'), 7};
+  const std::string history = "*1\r\n$4\r\nPING\r\n";
+  ExpectCorrupt(StreamBuilder(at).Block(entry, 1).History(history).Finish(),
+                "at byte 107: a history frame in a version 2 snapshot");
+  ExpectCorrupt(StreamBuilder(at, 3).History(history).History(history).Finish(),
+                "a second history frame");
+  ExpectCorrupt(StreamBuilder(at, 3).History(history).Block(entry, 1).Finish(),
+                "a block after the history frame");
+  // A length beyond the stream: refused before reading when the size is known, at the
+  // end of what arrived otherwise.
+  const std::string lying = StreamBuilder(at, 3).History(history, 1 << 30).Finish();
+  EXPECT_THAT(std::string(Load(lying, /*sized=*/true).message()),
+              HasSubstr("the history claims 1073741824 bytes but only"));
+  EXPECT_THAT(std::string(Load(lying, /*sized=*/false, 5).message()),
+              HasSubstr("into the history of 1048576 bytes"));
+  // Well formed, it loads; a plain load leaves the history aside.
+  const std::string whole = StreamBuilder(at, 3).Block(entry, 1).History(history).Finish();
+  testutil::TrickleReadableFile source(whole, SIZE_MAX, true);
+  Result<SnapshotInfo> info = LoadSnapshot(*target_, source, {});
+  ASSERT_TRUE(info.ok()) << info.status().ToString();
+  EXPECT_TRUE(info->has_history);
+  EXPECT_EQ(info->history_bytes, history.size());
+  EXPECT_EQ(info->position, at);
 }
 
 TEST_F(CorruptionTest, ImpossibleBlockHeads) {

@@ -1,15 +1,18 @@
 // Writes a small seed corpus for mirrorkv_snapshot_fuzz: valid snapshots that between
 // them hold every kind of frame, codec and entry (empty, small, with deadlines, an lz4
-// block and a raw one, several blocks).
+// block and a raw one, several blocks, a history frame).
 //
 //   mirrorkv_snapshot_fuzz_seeds <directory>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <string>
 
 #include "mirrorkv/file.h"
 #include "mirrorkv/snapshot.h"
+#include "mirrorkv/store.h"
+#include "snapshot/snapshot_file.h"
 
 namespace {
 
@@ -40,6 +43,22 @@ int Write(const std::filesystem::path& dir, const std::string& name,
   return 0;
 }
 
+// A version 3 snapshot of a small store, with a history frame of a few commands.
+int WriteWithHistory(const std::filesystem::path& dir, const std::string& id) {
+  auto store = mirrorkv::Store::Open({});
+  if (!store.ok() || !(*store)->Set("k", "v").ok()) return 1;
+  std::string out;
+  mirrorkv::StringWritableFile sink(&out);
+  auto written = mirrorkv::internal::WriteSnapshotAt(
+      **store, {id, 100}, sink, {}, [] { return uint64_t{100}; },
+      []() -> std::optional<std::string> {
+        return "*1\r\n$4\r\nPING\r\n*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nw\r\n";
+      });
+  if (!written.ok()) return 1;
+  std::ofstream(dir / "history.mkv", std::ios::binary) << out;
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -57,5 +76,6 @@ int main(int argc, char** argv) {
   failed += Write(dir, "lz4.mkv", {}, 40, 100, true, true);
   failed += Write(dir, "raw.mkv", {}, 20, 100, false, false);
   failed += Write(dir, "blocks.mkv", {id, 1}, 120, 60, true, true);
+  failed += WriteWithHistory(dir, id);
   return failed == 0 ? 0 : 1;
 }

@@ -58,6 +58,11 @@ std::string FixChecksums(std::string s) {
           &s[pos + fmt::kBlockHashedHeadBytes],
           fmt::BlockHash(&s[pos], std::string_view(s).substr(pos + fmt::kBlockHeadBytes, stored)));
       pos += fmt::kBlockHeadBytes + stored;
+    } else if (tag == static_cast<uint8_t>(fmt::FrameTag::kHistory) &&
+               pos + fmt::kHistoryHeadBytes <= s.size()) {
+      const uint64_t length = fmt::GetU64(&s[pos + 1]);  // covered by stream_hash only
+      if (length > s.size() - pos - fmt::kHistoryHeadBytes) break;
+      pos += fmt::kHistoryHeadBytes + length;
     } else if (tag == static_cast<uint8_t>(fmt::FrameTag::kFooter) &&
                pos + fmt::kFooterBytes <= s.size()) {
       fmt::PutU64(&s[pos + fmt::kFooterHashedBytes],

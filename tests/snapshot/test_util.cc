@@ -138,9 +138,9 @@ std::optional<uint64_t> TrickleReadableFile::size() const {
 
 // --- StreamBuilder ---
 
-StreamBuilder::StreamBuilder(const SnapshotPosition& position) {
+StreamBuilder::StreamBuilder(const SnapshotPosition& position, uint32_t version) {
   char header[fmt::kHeaderBytes];
-  fmt::EncodeHeader(position, 1'700'000'000'000, header);
+  fmt::EncodeHeader(position, version, 1'700'000'000'000, header);
   out_.assign(header, sizeof(header));
 }
 
@@ -169,6 +169,15 @@ StreamBuilder& StreamBuilder::RawBlock(fmt::Codec codec, uint32_t entries, uint3
 
 StreamBuilder& StreamBuilder::Bytes(std::string_view bytes) {
   out_.append(bytes);
+  return *this;
+}
+
+StreamBuilder& StreamBuilder::History(std::string_view stream, std::optional<uint64_t> length) {
+  char head[fmt::kHistoryHeadBytes];
+  head[0] = static_cast<char>(fmt::FrameTag::kHistory);
+  fmt::PutU64(head + 1, length.value_or(stream.size()));
+  out_.append(head, sizeof(head));
+  out_.append(stream);
   return *this;
 }
 

@@ -96,7 +96,8 @@ class TrickleReadableFile final : public ReadableFile {
 // well-checksummed streams that break one rule of the grammar.
 class StreamBuilder {
  public:
-  explicit StreamBuilder(const SnapshotPosition& position = {});
+  explicit StreamBuilder(const SnapshotPosition& position = {},
+                         uint32_t version = internal::snapshot::kVersionWithoutHistory);
   // Appends a block holding `raw` (encoded entries) that declares `entries` entries.
   StreamBuilder& Block(std::string_view raw, uint32_t entries,
                        internal::snapshot::Codec codec = internal::snapshot::Codec::kNone);
@@ -110,6 +111,9 @@ class StreamBuilder {
                      std::optional<uint64_t> blocks = std::nullopt);
   // Appends raw bytes (counted in no total).
   StreamBuilder& Bytes(std::string_view bytes);
+  // Appends a history frame holding `stream`, declaring `length` bytes (default: its
+  // size).
+  StreamBuilder& History(std::string_view stream, std::optional<uint64_t> length = std::nullopt);
 
   // One encoded entry.
   static std::string Entry(std::string_view key, std::string_view value, int64_t deadline = 0);
