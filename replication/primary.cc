@@ -400,8 +400,9 @@ void Primary::Impl::ReceiveFrom(Session& session) {
     int64_t offset = 0;
     if (args.size() >= 3 && internal::EqualsIgnoreCase(args[0], "REPLCONF") &&
         internal::EqualsIgnoreCase(args[1], "ACK") && internal::ParseInt64(args[2], &offset) &&
-        offset >= 0 && (session.online.load(std::memory_order_acquire) ||
-                        session.stream_on_ack.exchange(false, std::memory_order_acq_rel))) {
+        offset >= 0 &&
+        (session.online.load(std::memory_order_acquire) ||
+         session.stream_on_ack.exchange(false, std::memory_order_acq_rel))) {
       if (!session.online.exchange(true, std::memory_order_acq_rel)) stream_cv_.Signal();
       uint64_t previous = session.acked_offset.load(std::memory_order_relaxed);
       session.acked_offset.store(std::max(previous, static_cast<uint64_t>(offset)),
