@@ -116,6 +116,10 @@ struct Primary::Impl::Session {
 
   std::atomic<bool> closed{false};
   std::atomic<bool> online{false};  // past the sync: the sender writes to it
+  // A redis-server sent an RDB framed by an EOF mark finds the mark only at the end of
+  // what it has read, so the stream must not follow the payload before the replica's
+  // first ACK (as Redis's own primaries wait): set from the sync's end to that ACK.
+  std::atomic<bool> stream_on_ack{false};
   std::atomic<uint16_t> listening_port{0};
   // Relaxed: statistics and thresholds, read without ordering other data.
   std::atomic<uint64_t> acked_offset{0};
@@ -391,6 +395,11 @@ void Primary::Impl::ReceiveFrom(Session& session) {
   bool acked = false;
   while (true) {
     size_t consumed = 0;
+    // A redis-server sends bare newlines while it loads its sync, to show it is alive.
+    while (parsed_total < session.inbound.size() &&
+           (session.inbound[parsed_total] == '\n' || session.inbound[parsed_total] == '\r')) {
+      ++parsed_total;
+    }
     std::string_view rest = std::string_view(session.inbound).substr(parsed_total);
     if (!internal::ParseCommand(rest, {}, &args, &consumed).ok()) {
       Drop(session, absl::StrCat("Replica ", session.peer, " sent a malformed command"));
@@ -401,7 +410,10 @@ void Primary::Impl::ReceiveFrom(Session& session) {
     int64_t offset = 0;
     if (args.size() >= 3 && internal::EqualsIgnoreCase(args[0], "REPLCONF") &&
         internal::EqualsIgnoreCase(args[1], "ACK") && internal::ParseInt64(args[2], &offset) &&
-        offset >= 0 && session.online.load(std::memory_order_acquire)) {
+        offset >= 0 &&
+        (session.online.load(std::memory_order_acquire) ||
+         session.stream_on_ack.exchange(false, std::memory_order_acq_rel))) {
+      if (!session.online.exchange(true, std::memory_order_acq_rel)) stream_cv_.Signal();
       uint64_t previous = session.acked_offset.load(std::memory_order_relaxed);
       session.acked_offset.store(std::max(previous, static_cast<uint64_t>(offset)),
                                  std::memory_order_relaxed);
@@ -492,6 +504,13 @@ void Primary::Impl::Tick(int64_t now) {
   }
   for (const SessionPtr& s : live) {
     if (!s->online.load(std::memory_order_acquire)) {
+      const int64_t loading_for = now - s->last_ack_ms.load(std::memory_order_relaxed);
+      if (s->stream_on_ack.load(std::memory_order_acquire) &&
+          loading_for > options_.replica_timeout.count()) {
+        Drop(*s, absl::StrCat("Disconnecting timedout replica (loading its sync): ", s->peer,
+                              ", no acknowledgement for ", loading_for / 1000, " s"));
+        continue;
+      }
       const int64_t blocked_since = s->send_blocked_since_ms.load(std::memory_order_relaxed);
       if (blocked_since != 0 && now - blocked_since > options_.replica_timeout.count()) {
         Drop(*s, absl::StrCat("Disconnecting timedout replica (full sync): ", s->peer,
@@ -574,6 +593,10 @@ void Primary::Impl::Resync(const SessionPtr& session) {
     return;
   }
   s.last_ack_ms.store(MonotonicMillis(), std::memory_order_relaxed);
+  if (s.handshake.eof() && !s.handshake.mirrorkv_snapshot()) {
+    s.stream_on_ack.store(true, std::memory_order_release);
+    return;
+  }
   s.online.store(true, std::memory_order_release);
   stream_cv_.Signal();
 }

@@ -1,8 +1,9 @@
 // WalkInBatches: the fork-less walk of a whole Store in small batches under stripe locks,
-// for the RDB writer (strings only, for now).
+// for the RDB writer.
 //
 // Store::Impl::Walk visits whole buckets of one stripe under that stripe's lock. The
-// visitor given here must only copy the entry into a buffer (no I/O, no allocation
+// visitor given here must only copy the entry (a string's value, or a collection's
+// elements) into a buffer (no I/O, no allocation
 // beyond a rare buffer growth), so a stripe lock is held for about `budget()` bytes of
 // copying; the work on the copied bytes (compression, checksums, the sink's I/O) happens
 // in `after_batch`, with no lock held.
@@ -12,7 +13,6 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <string>
 
 #include "engine/store_impl.h"
 #include "mirrorkv/status.h"
@@ -25,20 +25,15 @@ struct WalkStats {
   // The longest time stripe locks were held for one batch, from its first entry to the
   // end of the batch (what a writer of that stripe could have waited for).
   std::chrono::nanoseconds longest_lock_hold{0};
-  // Live entries that are not strings (lists, sets, hashes, sorted sets): not visited,
-  // counted, and the first one's key kept, so that the caller can refuse the copy
-  // rather than leave them out silently.
-  uint64_t non_strings = 0;
-  std::string first_non_string;
 };
 
 // Walks every entry of `engine`: `budget()` gives the bytes the next batch may copy (at
-// least 1 is used), `visit(key, value, deadline_ms)` is called under a stripe lock for
-// each entry, `after_batch()` (returning Status) after each batch with no lock held; the
-// first error it returns ends the walk and is returned. Expired entries are left out
-// (and counted), except on a replica-mode store, which keeps keys past their deadline
-// until its primary deletes them. A batch asks Walk for at most 4096 entries, so a run
-// of tiny entries cannot make one lock hold long either.
+// least 1 is used), `visit(entry, deadline_ms)` returns the bytes it copied and is called
+// under a stripe lock for each live entry, `after_batch()` (returning Status) after each batch with
+// no lock held; the first error it returns ends the walk and is returned. Expired entries are left
+// out (and counted), except on a replica-mode store, which keeps keys past their deadline until its
+// primary deletes them. A batch asks Walk for at most 4096 entries, so a run of tiny entries cannot
+// make one lock hold long either.
 template <typename Budget, typename Visit, typename AfterBatch>
 Status WalkInBatches(Store::Impl& engine, Budget&& budget, Visit&& visit, AfterBatch&& after_batch,
                      WalkStats* stats) {
@@ -66,12 +61,7 @@ Status WalkInBatches(Store::Impl& engine, Budget&& budget, Visit&& visit, AfterB
         ++stats->expired;
         return;
       }
-      if (!entry.is_string()) {
-        if (stats->non_strings++ == 0) stats->first_non_string = entry.key();
-        return;
-      }
-      visited_bytes += entry.key().size() + entry.value().size() + 4;
-      visit(entry.key(), entry.value(), deadline);
+      visited_bytes += visit(entry, deadline);
     });
     if (visited > 0) {
       stats->longest_lock_hold = std::max<std::chrono::nanoseconds>(

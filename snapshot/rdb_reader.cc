@@ -1,5 +1,8 @@
 // LoadRdb and LoadRdbFile: read an RDB (versions 1 to 10, docs/rdb-format.md), verify
-// it whole, and publish its string keys through a StagedLoad.
+// it whole, and publish its strings, lists, sets, hashes and sorted sets through a
+// StagedLoad. Collections arrive in every encoding Redis has written: plain element
+// sequences, and the packed ones (listpack, ziplist, intset, zipmap: rdb_encodings.h),
+// which are decoded element by element into the engine's own structures.
 //
 // The reader trusts nothing, as the snapshot reader does: every length is checked
 // against the configured limits and, when the source knows its size, against what
@@ -8,13 +11,15 @@
 // actually arrived. Every byte read goes into the running CRC-64, compared with the
 // trailer before anything is published.
 //
-// What mirrorkv does not hold (keys of other types, databases other than 0, function
+// What mirrorkv does not hold (streams, module values, databases other than 0, function
 // libraries) is parsed all the same, to the byte, so that the checksum can be verified
 // and the refusal can say how many such items there are; module data in the old,
 // opaque format (type 6) cannot be skipped and ends the load.
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstring>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -24,11 +29,13 @@
 #include "absl/strings/str_format.h"
 #include "engine/base/numbers.h"
 #include "engine/base/strings.h"
+#include "engine/collection.h"
 #include "engine/entry.h"
 #include "engine/store_impl.h"
 #include "mirrorkv/rdb.h"
 #include "snapshot/crc64.h"
 #include "snapshot/lzf.h"
+#include "snapshot/rdb_encodings.h"
 #include "snapshot/rdb_format.h"
 #include "snapshot/snapshot_file.h"
 #include "snapshot/snapshot_format.h"
@@ -85,6 +92,126 @@ class ReadAheadFile final : public ReadableFile {
   std::unique_ptr<char[]> buffer_;
   size_t pos_ = 0;
   size_t end_ = 0;
+};
+
+// Quicklist node containers (RDB_TYPE_LIST_QUICKLIST_2): one item, or a listpack.
+constexpr uint64_t kQuicklistPlain = 1;
+constexpr uint64_t kQuicklistPacked = 2;
+
+// The engine type an RDB value type decodes to; kNone for strings, streams and modules.
+KeyType CollectionTypeOf(uint8_t type) {
+  switch (static_cast<ValueType>(type)) {
+    case ValueType::kList:
+    case ValueType::kListZiplist:
+    case ValueType::kListQuicklist:
+    case ValueType::kListQuicklist2:
+      return KeyType::kList;
+    case ValueType::kSet:
+    case ValueType::kSetIntset:
+      return KeyType::kSet;
+    case ValueType::kHash:
+    case ValueType::kHashZipmap:
+    case ValueType::kHashZiplist:
+    case ValueType::kHashListpack:
+      return KeyType::kHash;
+    case ValueType::kZset:
+    case ValueType::kZset2:
+    case ValueType::kZsetZiplist:
+    case ValueType::kZsetListpack:
+      return KeyType::kSortedSet;
+    default:
+      return KeyType::kNone;
+  }
+}
+
+// Builds one collection from the elements of its RDB value, in order: list items, set
+// members, hash fields each followed by its value, sorted-set members each followed by
+// its score (as text, from the packed encodings) or given with it (AddScored). The
+// first problem (an element over the size limit, a duplicate member or field, a NaN or
+// non-numeric score, a pair left half) is kept and ends the building.
+class CollectionBuilder {
+ public:
+  CollectionBuilder(KeyType type, uint64_t max_element_bytes)
+      : collection_(Collection::Create(type), &Collection::Destroy),
+        max_element_bytes_(max_element_bytes) {}
+
+  bool ok() const { return error_.empty(); }
+
+  void Add(std::string_view element) {
+    if (!ok() || !CheckSize(element)) return;
+    switch (collection_->type()) {
+      case KeyType::kList:
+        static_cast<ListValue&>(*collection_).Push(ListEnd::kRight, element);
+        return;
+      case KeyType::kSet:
+        if (!static_cast<SetValue&>(*collection_).Add(element)) Fail("a duplicate set member");
+        return;
+      case KeyType::kHash:
+        if (!half_) {
+          first_.assign(element);
+          half_ = true;
+          return;
+        }
+        half_ = false;
+        if (!static_cast<HashValue&>(*collection_).Set(first_, element)) {
+          Fail("a duplicate hash field");
+        }
+        return;
+      case KeyType::kSortedSet: {
+        if (!half_) {
+          first_.assign(element);
+          half_ = true;
+          return;
+        }
+        half_ = false;
+        double score;
+        if (!ParseScore(element, &score)) return Fail("a sorted set score is not a number");
+        AddScored(first_, score);
+        return;
+      }
+      case KeyType::kNone:
+      case KeyType::kString:
+        return;
+    }
+  }
+
+  void AddScored(std::string_view member, double score) {
+    if (!ok() || !CheckSize(member)) return;
+    if (std::isnan(score)) return Fail("a NaN sorted set score");
+    if (!static_cast<SortedSetValue&>(*collection_).Set(member, score)) {
+      Fail("a duplicate sorted set member");
+    }
+  }
+
+  // The first problem, or a pair left half at the end.
+  Status Finish() const {
+    if (!ok()) return Status::Corruption(error_);
+    if (half_) return Status::Corruption("an odd number of elements where pairs are stored");
+    return Status::Ok();
+  }
+
+  // The collection, or null when it is empty; the caller owns it.
+  Collection* Release() {
+    if (collection_->empty()) return nullptr;
+    return collection_.release();
+  }
+
+ private:
+  bool CheckSize(std::string_view element) {
+    if (element.size() <= max_element_bytes_) return true;
+    Fail(absl::StrCat("an element of ", element.size(), " bytes, over the limit of ",
+                      max_element_bytes_));
+    return false;
+  }
+  void Fail(std::string why) {
+    if (ok()) error_ = std::move(why);
+  }
+
+  std::unique_ptr<Collection, void (*)(Collection*)> collection_;
+  const uint64_t max_element_bytes_;
+  std::string first_;  // a field or member waiting for its value or score
+  bool half_ = false;
+  std::string error_;
 };
 
 class RdbReader {
@@ -552,8 +679,145 @@ class RdbReader {
     return Status::Ok();
   }
 
-  // One key: a string of database 0 is staged; anything else is skipped and counted.
+  // `problem` (a collection builder's or a packed decoder's, which know no position in
+  // the RDB) as the corruption of the value being read, placed at `at`.
+  Status InValue(uint64_t at, const Status& problem) const {
+    if (problem.ok()) return problem;
+    return Corrupt(at, absl::StrCat("the value of key '", AsAbsl(value_key_), "' (",
+                                    AsAbsl(rdb::ValueTypeName(value_type_)),
+                                    "): ", AsAbsl(problem.message())));
+  }
+
+  // Reads a blob (a packed encoding) into blob_ and decodes it with `decode`.
+  template <typename Decode>
+  Status ReadBlob(std::string_view what, Decode&& decode, CollectionBuilder& built) {
+    const uint64_t at = offset_;
+    blob_.clear();
+    MIRRORKV_RETURN_IF_ERROR(ReadString(&blob_, max_value_bytes_, what));
+    return InValue(at, decode(blob_, [&built](std::string_view element) { built.Add(element); }));
+  }
+
+  // Reads the value of a collection encoding into `built`. Positions in the messages of
+  // the packed decoders are relative to the blob.
+  Status ReadCollection(uint8_t type, CollectionBuilder& built) {
+    switch (static_cast<ValueType>(type)) {
+      case ValueType::kList:
+      case ValueType::kSet: {
+        MIRRORKV_ASSIGN_OR_RETURN(uint64_t n, ReadLength("a collection size"));
+        for (uint64_t i = 0; i < n && built.ok(); ++i) {
+          element_.clear();
+          MIRRORKV_RETURN_IF_ERROR(ReadString(&element_, max_value_bytes_, "an element"));
+          built.Add(element_);
+        }
+        return Status::Ok();
+      }
+      case ValueType::kHash: {
+        MIRRORKV_ASSIGN_OR_RETURN(uint64_t n, ReadLength("a hash size"));
+        for (uint64_t i = 0; i < n && built.ok(); ++i) {
+          element_.clear();
+          MIRRORKV_RETURN_IF_ERROR(ReadString(&element_, max_value_bytes_, "a hash field"));
+          built.Add(element_);
+          element_.clear();
+          MIRRORKV_RETURN_IF_ERROR(ReadString(&element_, max_value_bytes_, "a hash value"));
+          built.Add(element_);
+        }
+        return Status::Ok();
+      }
+      case ValueType::kZset:
+      case ValueType::kZset2: {
+        const bool binary = type == static_cast<uint8_t>(ValueType::kZset2);
+        MIRRORKV_ASSIGN_OR_RETURN(uint64_t n, ReadLength("a sorted set size"));
+        for (uint64_t i = 0; i < n && built.ok(); ++i) {
+          element_.clear();
+          MIRRORKV_RETURN_IF_ERROR(ReadString(&element_, max_value_bytes_, "a sorted set member"));
+          MIRRORKV_ASSIGN_OR_RETURN(double score, binary ? ReadBinaryScore() : ReadTextScore());
+          built.AddScored(element_, score);
+        }
+        return Status::Ok();
+      }
+      case ValueType::kListQuicklist:
+      case ValueType::kListQuicklist2: {
+        const bool v2 = type == static_cast<uint8_t>(ValueType::kListQuicklist2);
+        MIRRORKV_ASSIGN_OR_RETURN(uint64_t nodes, ReadLength("a quicklist size"));
+        for (uint64_t i = 0; i < nodes && built.ok(); ++i) {
+          uint64_t container = kQuicklistPacked;
+          const uint64_t at = offset_;
+          if (v2) {
+            MIRRORKV_ASSIGN_OR_RETURN(container, ReadLength("a quicklist node's container"));
+          }
+          if (container == kQuicklistPlain) {
+            element_.clear();
+            MIRRORKV_RETURN_IF_ERROR(ReadString(&element_, max_value_bytes_, "a list item"));
+            built.Add(element_);
+            continue;
+          }
+          if (container != kQuicklistPacked) {
+            return Corrupt(at, absl::StrCat("unknown quicklist node container ", container));
+          }
+          MIRRORKV_RETURN_IF_ERROR(
+              ReadBlob("a quicklist node", v2 ? rdb::DecodeListpack : rdb::DecodeZiplist, built));
+        }
+        return Status::Ok();
+      }
+      case ValueType::kHashZipmap:
+        return ReadBlob("a zipmap", rdb::DecodeZipmap, built);
+      case ValueType::kSetIntset:
+        return ReadBlob("an intset", rdb::DecodeIntset, built);
+      case ValueType::kListZiplist:
+      case ValueType::kZsetZiplist:
+      case ValueType::kHashZiplist:
+        return ReadBlob("a ziplist", rdb::DecodeZiplist, built);
+      case ValueType::kHashListpack:
+      case ValueType::kZsetListpack:
+        return ReadBlob("a listpack", rdb::DecodeListpack, built);
+      default:
+        return Status::Ok();  // not a collection encoding: CollectionTypeOf excludes it
+    }
+  }
+
+  // A sorted set score as 8 bytes of IEEE 754, little-endian (RDB_TYPE_ZSET_2).
+  Result<double> ReadBinaryScore() {
+    char bytes[8];
+    MIRRORKV_RETURN_IF_ERROR(ReadExact(bytes, 8, "a sorted set score"));
+    const uint64_t bits = snapshot::GetU64(bytes);
+    double score;
+    std::memcpy(&score, &bits, sizeof(score));
+    return score;
+  }
+
+  // A sorted set score as text (RDB_TYPE_ZSET): a length byte, 253 to 255 standing for
+  // NaN, +inf and -inf.
+  Result<double> ReadTextScore() {
+    const uint64_t at = offset_;
+    MIRRORKV_ASSIGN_OR_RETURN(uint8_t len, ReadByte("a sorted set score"));
+    if (len == 253) return std::numeric_limits<double>::quiet_NaN();
+    if (len == 254) return std::numeric_limits<double>::infinity();
+    if (len == 255) return -std::numeric_limits<double>::infinity();
+    char text[256];
+    MIRRORKV_RETURN_IF_ERROR(ReadExact(text, len, "a sorted set score"));
+    double score;
+    if (!ParseScore({text, len}, &score)) return Corrupt(at, "a sorted set score is not a number");
+    return score;
+  }
+
+  // One key: a string or collection of database 0 is staged; anything else is skipped
+  // and counted.
   Status ReadKey(uint64_t at, uint8_t type, uint64_t db, int64_t deadline) {
+    if (db == 0 && CollectionTypeOf(type) != KeyType::kNone) {
+      std::string key;
+      MIRRORKV_RETURN_IF_ERROR(ReadString(&key, max_key_bytes_, "a key"));
+      CollectionBuilder built(CollectionTypeOf(type), max_value_bytes_);
+      value_key_ = std::string_view(key).substr(0, 64);
+      value_type_ = type;
+      MIRRORKV_RETURN_IF_ERROR(ReadCollection(type, built));
+      MIRRORKV_RETURN_IF_ERROR(InValue(at, built.Finish()));
+      ++info_->keys;
+      // An empty collection is left out, as Redis does (it once wrote some by mistake).
+      if (Collection* collection = built.Release(); collection != nullptr) {
+        staged_->AddCollection(key, collection, deadline);
+      }
+      return Status::Ok();
+    }
     if (type == static_cast<uint8_t>(ValueType::kString) && db == 0) {
       Pending entry;
       entry.key_at = arena_.size();
@@ -631,6 +895,11 @@ class RdbReader {
   std::string arena_;  // the pending entries' keys and values
   std::vector<Pending> pending_;
   std::string lzf_;      // a compressed string as stored
+  std::string blob_;     // a packed collection encoding
+  std::string element_;  // a collection element
+  // The key and type of the collection being read, for the messages of InValue.
+  std::string_view value_key_;
+  uint8_t value_type_ = 0;
   std::string scratch_;  // a piece of a skipped string
 };
 
@@ -656,8 +925,8 @@ Result<RdbLoadInfo> LoadRdbChecked(Store& store, ReadableFile& source,
     std::string what;
     if (info.skipped_keys > 0) {
       what = absl::StrCat(info.skipped_keys,
-                          " keys of another type than string or in a database other than 0 "
-                          "(the first: ",
+                          " keys of a type mirrorkv does not hold (stream, module) or in a "
+                          "database other than 0 (the first: ",
                           info.first_skipped, ")");
     }
     if (info.skipped_functions > 0) {

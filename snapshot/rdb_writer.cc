@@ -6,17 +6,21 @@
 // between batches, with no lock held. Memory: the staging buffer, the output buffer and
 // LZF's scratch space, whatever the size of the store.
 //
-// Value types: an entry is encoded by its RDB value type, chosen in EncodeEntry. The
-// engine holds strings today, so every entry is RDB_TYPE_STRING; a new engine type adds
-// its RDB type and an encoder for its value there.
+// Value types: strings are RDB_TYPE_STRING; collections are written in the plain
+// encodings every Redis since 2.0 loads (RDB_TYPE_LIST, RDB_TYPE_SET, RDB_TYPE_HASH,
+// RDB_TYPE_ZSET_2 with binary scores): an element count, then each element as an RDB
+// string. Redis 7 converts them on load to its compact encodings (listpack, intset)
+// wherever its size thresholds allow, exactly as if it had written the packed forms
+// itself, so a redis-server replica or restart ends with the memory layout of its own.
 #include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <memory>
 #include <string>
 
-#include "absl/strings/str_cat.h"
 #include "engine/base/numbers.h"
+#include "engine/collection.h"
+#include "engine/entry.h"
 #include "engine/store_impl.h"
 #include "mirrorkv/clock.h"
 #include "mirrorkv/rdb.h"
@@ -44,8 +48,11 @@ constexpr size_t kMinCompressSaving = 5;
 // The Redis release whose RDB format this writer produces, for the redis-ver AUX field
 // that Redis logs when it loads the file.
 constexpr std::string_view kFormatRedisVersion = "7.0.0";
-// A staged entry: key length, value length (u32 each), deadline (u64), then the bytes.
-constexpr size_t kStagedHeadBytes = 16;
+// A staged entry: key length (u32), value length (u64), deadline (u64), KeyType (u8),
+// then the key and the value. A collection's staged value is its element count (u64),
+// then each element as a u32 length and its bytes, a sorted-set member followed by its
+// score's 8 bytes.
+constexpr size_t kStagedHeadBytes = 21;
 
 // Encodes RDB items into an output buffer and hands it to the sink whenever it holds
 // `buffer_bytes`, keeping the running CRC-64 of everything handed over.
@@ -99,17 +106,42 @@ class RdbEncoder {
     PutAux(key, FormatInt64(value, digits));
   }
 
-  // One key of database 0: its deadline if any, its type, its name and its value.
-  void EncodeEntry(std::string_view key, std::string_view value, int64_t deadline_ms) {
+  // One key of database 0: its deadline if any, its type, its name and its value (for a
+  // collection, in the staged form described at kStagedHeadBytes).
+  void EncodeEntry(KeyType type, std::string_view key, std::string_view value,
+                   int64_t deadline_ms) {
     if (deadline_ms != 0) {
       PutByte(static_cast<uint8_t>(rdb::Opcode::kExpireTimeMs));
       char* at = Reserve(8);
       snapshot::PutU64(at, static_cast<uint64_t>(deadline_ms));
       out_.Commit(8);
     }
-    PutByte(static_cast<uint8_t>(rdb::ValueType::kString));
+    if (type == KeyType::kString) {
+      PutByte(static_cast<uint8_t>(rdb::ValueType::kString));
+      PutString(key);
+      PutString(value);
+      return;
+    }
+    rdb::ValueType rdb_type = rdb::ValueType::kList;
+    if (type == KeyType::kSet) rdb_type = rdb::ValueType::kSet;
+    if (type == KeyType::kHash) rdb_type = rdb::ValueType::kHash;
+    if (type == KeyType::kSortedSet) rdb_type = rdb::ValueType::kZset2;
+    PutByte(static_cast<uint8_t>(rdb_type));
     PutString(key);
-    PutString(value);
+    const char* p = value.data();
+    uint64_t count = snapshot::GetU64(p);
+    p += 8;
+    // A hash's count is of fields; each is staged with its value.
+    PutLength(type == KeyType::kHash ? count / 2 : count);
+    for (uint64_t i = 0; i < count; ++i) {
+      const size_t n = snapshot::GetU32(p);
+      PutString({p + 4, n});
+      p += 4 + n;
+      if (type == KeyType::kSortedSet) {
+        PutBytes({p, 8});  // little-endian IEEE 754, as RDB_TYPE_ZSET_2 stores it
+        p += 8;
+      }
+    }
   }
 
   bool full() const { return out_.size() >= buffer_bytes_; }
@@ -157,27 +189,41 @@ class RdbEncoder {
 // The entries one batch copied under a stripe lock, encoded after the lock is released.
 class StagedEntries {
  public:
-  void Add(std::string_view key, std::string_view value, int64_t deadline_ms) {
-    char* at = buffer_.Reserve(kStagedHeadBytes + key.size() + value.size());
+  // Copies a live entry (called under its stripe lock) and returns the bytes copied.
+  size_t Add(const Entry& entry, int64_t deadline_ms) {
+    const std::string_view key = entry.key();
+    const size_t head = buffer_.size();
+    char* at = buffer_.Reserve(kStagedHeadBytes + key.size());
     snapshot::PutU32(at, static_cast<uint32_t>(key.size()));
-    snapshot::PutU32(at + 4, static_cast<uint32_t>(value.size()));
-    snapshot::PutU64(at + 8, static_cast<uint64_t>(deadline_ms));
+    snapshot::PutU64(at + 12, static_cast<uint64_t>(deadline_ms));
+    at[20] = static_cast<char>(entry.type());
     std::memcpy(at + kStagedHeadBytes, key.data(), key.size());
-    std::memcpy(at + kStagedHeadBytes + key.size(), value.data(), value.size());
-    buffer_.Commit(kStagedHeadBytes + key.size() + value.size());
+    buffer_.Commit(kStagedHeadBytes + key.size());
+    const size_t value_at = buffer_.size();
+    if (entry.is_string()) {
+      PutBytes(entry.value());
+    } else {
+      AddCollection(*entry.collection());
+    }
+    const size_t value_bytes = buffer_.size() - value_at;
+    snapshot::PutU64(buffer_.data() + head + 4, value_bytes);
     ++count_;
+    return kStagedHeadBytes + key.size() + value_bytes;
   }
 
-  // Calls encode(key, value, deadline) for each staged entry, then empties the stage.
+  // Calls encode(type, key, value, deadline) for each staged entry, then empties the
+  // stage.
   template <typename Encode>
   void Drain(Encode&& encode) {
     const char* p = buffer_.data();
     for (size_t i = 0; i < count_; ++i) {
       const size_t key_len = snapshot::GetU32(p);
-      const size_t value_len = snapshot::GetU32(p + 4);
-      const auto deadline = static_cast<int64_t>(snapshot::GetU64(p + 8));
+      const size_t value_len = snapshot::GetU64(p + 4);
+      const auto deadline = static_cast<int64_t>(snapshot::GetU64(p + 12));
+      const auto type = static_cast<KeyType>(p[20]);
       p += kStagedHeadBytes;
-      encode(std::string_view(p, key_len), std::string_view(p + key_len, value_len), deadline);
+      encode(type, std::string_view(p, key_len), std::string_view(p + key_len, value_len),
+             deadline);
       p += key_len + value_len;
     }
     count_ = 0;
@@ -189,6 +235,61 @@ class StagedEntries {
   uint64_t count() const { return count_; }
 
  private:
+  void PutBytes(std::string_view bytes) {
+    std::memcpy(buffer_.Reserve(bytes.size()), bytes.data(), bytes.size());
+    buffer_.Commit(bytes.size());
+  }
+  void PutU64(uint64_t v) {
+    snapshot::PutU64(buffer_.Reserve(8), v);
+    buffer_.Commit(8);
+  }
+  void PutElement(std::string_view element) {
+    snapshot::PutU32(buffer_.Reserve(4), static_cast<uint32_t>(element.size()));
+    buffer_.Commit(4);
+    PutBytes(element);
+  }
+
+  void AddCollection(const Collection& collection) {
+    switch (collection.type()) {
+      case KeyType::kList: {
+        const auto& items = static_cast<const ListValue&>(collection).items();
+        PutU64(items.size());
+        for (const std::string& item : items) PutElement(item);
+        return;
+      }
+      case KeyType::kSet: {
+        const auto& members = static_cast<const SetValue&>(collection).members();
+        PutU64(members.size());
+        for (const std::string& member : members) PutElement(member);
+        return;
+      }
+      case KeyType::kHash: {
+        const auto& fields = static_cast<const HashValue&>(collection).fields();
+        PutU64(fields.size() * 2);
+        for (const auto& [field, value] : fields) {
+          PutElement(field);
+          PutElement(value);
+        }
+        return;
+      }
+      case KeyType::kSortedSet: {
+        const auto& order = static_cast<const SortedSetValue&>(collection).order();
+        PutU64(order.size());
+        for (const ScoredMember& e : order) {
+          PutElement(e.member);
+          uint64_t bits;
+          std::memcpy(&bits, &e.score, sizeof(bits));
+          PutU64(bits);
+        }
+        return;
+      }
+      case KeyType::kNone:
+      case KeyType::kString:
+        PutU64(0);
+        return;
+    }
+  }
+
   Buffer buffer_;
   uint64_t count_ = 0;
 };
@@ -235,15 +336,14 @@ Result<SnapshotInfo> WriteRdb(Store& store, WritableFile& sink, const RdbWriteOp
   WalkStats walked;
   MIRRORKV_RETURN_IF_ERROR(WalkInBatches(
       engine, [&] { return batch_bytes; },
-      [&](std::string_view key, std::string_view value, int64_t deadline) {
-        staged.Add(key, value, deadline);
-      },
+      [&](const Entry& entry, int64_t deadline) { return staged.Add(entry, deadline); },
       [&]() -> Status {
         info.entries += staged.count();
-        staged.Drain([&](std::string_view key, std::string_view value, int64_t deadline) {
-          encoder.EncodeEntry(key, value, deadline);
-          info.raw_bytes += key.size() + value.size();
-        });
+        staged.Drain(
+            [&](KeyType type, std::string_view key, std::string_view value, int64_t deadline) {
+              encoder.EncodeEntry(type, key, value, deadline);
+              info.raw_bytes += key.size() + value.size();
+            });
         staged.Trim(batch_bytes * 2);
         if (!encoder.full()) return Status::Ok();
         MIRRORKV_RETURN_IF_ERROR(encoder.Flush());
@@ -256,13 +356,6 @@ Result<SnapshotInfo> WriteRdb(Store& store, WritableFile& sink, const RdbWriteOp
         return Status::Ok();
       },
       &walked));
-  if (walked.non_strings > 0) {
-    // A replica or a file that silently lacked these keys would then diverge on their
-    // next effects: refuse until the RDB encodings of the collection types exist.
-    return Status::FailedPrecondition(absl::StrCat(
-        "an RDB of lists, sets, hashes and sorted sets is not written yet: ", walked.non_strings,
-        " such keys, the first '", walked.first_non_string.substr(0, 64), "'"));
-  }
   MIRRORKV_RETURN_IF_ERROR(encoder.Finish());
   info.expired = walked.expired;
   info.longest_lock_hold = walked.longest_lock_hold;

@@ -37,6 +37,15 @@ void StagedLoad::Add(std::string_view key, std::string_view value, int64_t deadl
   groups_[stripe_shift_ == 64 ? 0 : hash >> stripe_shift_].push_back(m);
 }
 
+void StagedLoad::AddCollection(std::string_view key, Collection* collection, int64_t deadline_ms) {
+  if (drop_expired_ && deadline_ms != 0 && deadline_ms <= now_) {
+    ++expired_;
+    Collection::Destroy(collection);
+    return;
+  }
+  staging_->impl().InsertCollection(key, collection, deadline_ms);
+}
+
 Status StagedLoad::Apply() {
   Store::Impl& staging = staging_->impl();
   Status status;

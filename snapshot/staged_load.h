@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "engine/collection.h"
 #include "engine/store_impl.h"
 #include "mirrorkv/mutation.h"
 #include "mirrorkv/status.h"
@@ -29,6 +30,11 @@ class StagedLoad {
   // it) and counted in expired(); a replica-mode target keeps it for its primary's
   // delete, as the engine's replica rule requires.
   void Add(std::string_view key, std::string_view value, int64_t deadline_ms);
+
+  // Inserts a collection into the staging store at once, taking ownership. Entries
+  // queued by Add are not applied first: the caller gives each key once (an RDB holds
+  // every key once). A primary-mode target drops an expired one, as Add does.
+  void AddCollection(std::string_view key, Collection* collection, int64_t deadline_ms);
 
   // Applies the queued entries to the staging store, one ApplyBatch per stripe, so a
   // stripe is locked once for many entries; per key, the order of the input is kept.

@@ -20,11 +20,13 @@
 // Reading validates everything before anything is published: every malformed input
 // (bad magic, an unsupported version, truncation at any byte, a wrong checksum,
 // impossible lengths, an undecodable compressed string) is kCorruption naming what is
-// wrong and at which byte, and the target Store keeps its content. mirrorkv holds
-// strings only: an RDB with keys of another type, or in a database other than 0, is
-// refused (kInvalidArgument naming the first such key, its type and how many there
-// are), unless RdbReadOptions::skip_unsupported asks to load the strings of database 0
-// and count the rest.
+// wrong and at which byte, and the target Store keeps its content. Strings, lists, sets,
+// hashes and sorted sets are read in every encoding Redis has written (the packed ones
+// included: listpack, ziplist, intset, zipmap) and written in plain encodings that every
+// Redis loads. An RDB with streams or module values, or keys in a database other than
+// 0, is refused (kInvalidArgument naming the first such key, its type and how many
+// there are), unless RdbReadOptions::skip_unsupported asks to load database 0's other
+// keys and count the rest.
 #pragma once
 
 #include <chrono>
@@ -62,9 +64,9 @@ struct RdbReadOptions {
   // LoadRdb uses the smaller of these and the target store's limits.
   size_t max_key_bytes = 512u << 20;
   size_t max_value_bytes = 512u << 20;
-  // Off: a key of another type than string, a key in a database other than 0, or a
-  // function library makes the load fail with kInvalidArgument (the store unchanged).
-  // On: they are skipped and counted in RdbLoadInfo, and the strings of database 0 load.
+  // Off: a stream or module key, a key in a database other than 0, or a function
+  // library makes the load fail with kInvalidArgument (the store unchanged). On: they
+  // are skipped and counted in RdbLoadInfo, and the other keys of database 0 load.
   bool skip_unsupported = false;
   // Optional; called every few MiB read (bytes_done, and bytes_expected when the
   // source's size is known).
@@ -79,13 +81,14 @@ struct RdbLoadInfo {
   // The AUX fields repl-id and repl-offset, if the writer recorded them (empty id
   // otherwise). A Redis primary records its replication position there.
   SnapshotPosition position;
-  // String keys of database 0 read (including expired ones), and of those, the ones
-  // dropped because their deadline had passed (never on a replica-mode store).
+  // Keys of database 0 read (including expired ones; an empty collection, which Redis
+  // also leaves out, counts but is not loaded), and of those, the ones dropped because
+  // their deadline had passed (never on a replica-mode store).
   uint64_t keys = 0;
   uint64_t expired = 0;
   // With skip_unsupported: keys left out (other types, other databases), function
   // libraries left out, and a description of the first key left out, such as
-  // "'queue' (list, db 0)". Without it these are all zero or empty on success.
+  // "'events' (stream, db 0)". Without it these are all zero or empty on success.
   uint64_t skipped_keys = 0;
   uint64_t skipped_functions = 0;
   std::string first_skipped;
@@ -94,8 +97,12 @@ struct RdbLoadInfo {
   std::chrono::nanoseconds elapsed{0};
 };
 
-// Writes the string keys of `store` with their deadlines as an RDB to `sink`. Safe while
-// other threads use the store (fuzzy, as WriteSnapshot). Keys already expired are left
+// Writes every key of `store` (strings and collections) with its deadline as an RDB to
+// `sink`. Safe while other threads use the store (fuzzy, as WriteSnapshot: each key is
+// copied whole, under its stripe lock, at its own moment). Replaying the command log from
+// options.position over the result is exact for strings, sets, hashes and sorted sets,
+// whose logged effects are idempotent; a list changed while the walk runs can receive the
+// effects of that time twice (see docs/rdb-format.md). Keys already expired are left
 // out, except on a replica-mode store. Memory: about buffer_bytes plus the largest
 // entry, whatever the store's size. Flushes but does not Sync or Close the sink.
 // kInvalidArgument for a replication id that is neither empty nor 40 lowercase hex
@@ -110,7 +117,7 @@ Result<SnapshotInfo> WriteRdb(Store& store, WritableFile& sink,
 Result<SnapshotInfo> SaveRdbFile(Store& store, const std::string& path,
                                  const RdbWriteOptions& options = {});
 
-// Replaces the content of `store` with the string keys of database 0 of the RDB read
+// Replaces the content of `store` with the keys of database 0 of the RDB read
 // from `source`, atomically for readers, once all of it was read and its checksum
 // verified (a checksum of zero means the writer computed none, as Redis reads it).
 // Reads exactly up to the end of the checksum, so bytes that follow in a stream stay

@@ -243,9 +243,9 @@ struct ReplicaOptions {
   // (an old primary rejoining as a replica, a store loaded from a snapshot). Empty:
   // the first sync is a full resync.
   ReplicationPosition resume_from;
-  // What to do with what a Redis primary may send and mirrorkv does not hold: keys of
-  // other types or databases in its RDB (see RdbReadOptions::skip_unsupported), and
-  // commands in its stream that mirrorkv cannot apply (LPUSH, INCR ...). false: the
+  // What to do with what a Redis primary may send and mirrorkv does not hold: streams,
+  // modules or other databases in its RDB (see RdbReadOptions::skip_unsupported), and
+  // commands in its stream that mirrorkv cannot apply (INCR, ZRANGESTORE ...). false: the
   // sync fails, or the link drops before the command, with the reason logged; the data
   // stays as it was, and the replica keeps retrying from the same position. true: they
   // are skipped, counted in ReplicaStatus and logged, and the rest is applied; the

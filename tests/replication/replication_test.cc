@@ -917,7 +917,7 @@ TEST(ReplicationBadStreamTest, BadRecordStopsTheLinkAndLeavesDataAsBefore) {
   };
   std::vector<Case> cases = {
       // Well-formed but not applicable here (see ReplicaOptions::skip_unsupported).
-      {"unknown command", "*2\r\n$6\r\nRENAME\r\n$1\r\na\r\n", StatusCode::kInvalidArgument},
+      {"unknown command", "*2\r\n$4\r\nINCR\r\n$1\r\na\r\n", StatusCode::kInvalidArgument},
       {"other database", "*2\r\n$6\r\nSELECT\r\n$1\r\n3\r\n", StatusCode::kInvalidArgument},
       {"bad integer", "*3\r\n$9\r\nPEXPIREAT\r\n$1\r\na\r\n$3\r\nabc\r\n"},
       {"wrong type", ":5\r\n"},

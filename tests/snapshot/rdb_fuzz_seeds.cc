@@ -1,7 +1,8 @@
 // Writes a small seed corpus for mirrorkv_rdb_fuzz: RDBs written by WriteRdb that between
 // them hold every string encoding (raw, integers of 8, 16 and 32 bits, LZF), deadlines,
-// AUX fields with a replication position, and an empty data set; each also with its
-// checksum zeroed, which the fuzzer keeps when it mutates the body.
+// AUX fields with a replication position, a list, a set, a hash and a sorted set, and an
+// empty data set; each also with its checksum zeroed, which the fuzzer keeps when it
+// mutates the body.
 //
 //   mirrorkv_rdb_fuzz_seeds <directory>
 #include <cstdio>
@@ -9,6 +10,7 @@
 #include <fstream>
 #include <string>
 
+#include "mirrorkv/collections.h"
 #include "mirrorkv/file.h"
 #include "mirrorkv/rdb.h"
 #include "mirrorkv/store.h"
@@ -16,7 +18,7 @@
 namespace {
 
 int Write(const std::filesystem::path& dir, const std::string& name, int entries, bool deadlines,
-          bool position) {
+          bool position, bool collections = false) {
   mirrorkv::StoreOptions store_options;
   store_options.stripe_count = 4;
   store_options.active_expiry_interval = std::chrono::milliseconds(0);
@@ -43,6 +45,19 @@ int Write(const std::filesystem::path& dir, const std::string& name, int entries
       if (!(*store)->Expire(key, mirrorkv::Expiry::After(std::chrono::hours(1))).ok()) return 1;
     }
   }
+  if (collections) {
+    // One of each type, with integer, short and LZF-compressible elements.
+    const std::string long_item(60, 'c');
+    const std::string_view items[] = {"1", "-300", "item", long_item};
+    mirrorkv::Store& s = **store;
+    if (!mirrorkv::Lists(s).Push("list", mirrorkv::ListEnd::kRight, items).ok() ||
+        !mirrorkv::Sets(s).Add("set", items).ok() ||
+        !mirrorkv::Hashes(s).Set("hash", {{{"f", "1"}, {"g", long_item}}}).ok() ||
+        !mirrorkv::SortedSets(s).Add("zset", {{{1.5, "a"}, {-2, "b"}}}).ok() ||
+        !s.Expire("list", mirrorkv::Expiry::After(std::chrono::hours(1))).ok()) {
+      return 1;
+    }
+  }
   std::string out;
   mirrorkv::StringWritableFile sink(&out);
   mirrorkv::RdbWriteOptions options;
@@ -67,5 +82,6 @@ int main(int argc, char** argv) {
   failed += Write(dir, "empty.rdb", 0, false, false);
   failed += Write(dir, "strings.rdb", 12, false, true);
   failed += Write(dir, "deadlines.rdb", 8, true, false);
+  failed += Write(dir, "collections.rdb", 2, false, false, /*collections=*/true);
   return failed == 0 ? 0 : 1;
 }
