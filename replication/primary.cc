@@ -132,6 +132,10 @@ struct Primary::Impl::Session {
   // replica (buggy, or of another history) that acknowledges bytes this session never
   // sent must not make WAIT confirm them.
   std::atomic<uint64_t> sent_offset{0};
+  // Whether the replica holds what its sync sent: at once after a partial resync, after
+  // its first acknowledgement (sent once loaded) after a full one. WAIT counts no replica
+  // before, even for an offset of 0 (a Primary that has logged nothing yet).
+  std::atomic<bool> holds_sync{false};
 
   uint64_t confirmed_offset() const {
     return std::min(acked_offset.load(std::memory_order_relaxed),
@@ -418,6 +422,7 @@ void Primary::Impl::ReceiveFrom(Session& session) {
       session.acked_offset.store(std::max(previous, static_cast<uint64_t>(offset)),
                                  std::memory_order_relaxed);
       session.last_ack_ms.store(MonotonicMillis(), std::memory_order_relaxed);
+      session.holds_sync.store(true, std::memory_order_relaxed);
       acked = true;
     }
   }
@@ -468,12 +473,14 @@ void Primary::Impl::CompleteWaiters(bool all) {
     MutexLock lock(&waiters_mu_);
     if (waiters_.empty()) return;
     auto now = SteadyClock::now();
-    std::vector<uint64_t> acked;  // the online replicas' offsets, ascending
+    // The offsets the replicas confirmed, ascending: counted as CountAcked counts them.
+    std::vector<uint64_t> acked;
     {
       MutexLock sessions_lock(&mu_);
       for (const SessionPtr& s : sessions_) {
-        if (s->online.load(std::memory_order_acquire)) {
-          acked.push_back(s->acked_offset.load(std::memory_order_relaxed));
+        if (s->online.load(std::memory_order_acquire) &&
+            s->holds_sync.load(std::memory_order_relaxed)) {
+          acked.push_back(s->confirmed_offset());
         }
       }
     }
@@ -563,6 +570,7 @@ void Primary::Impl::Resync(const SessionPtr& session) {
     if (status.ok()) {
       // The replica holds everything before `start`.
       s.acked_offset.store(*start, std::memory_order_relaxed);
+      s.holds_sync.store(true, std::memory_order_relaxed);
       status = SendBacklogAndAttach(session, sends, *start);
     }
   } else {
@@ -884,7 +892,8 @@ size_t Primary::Impl::CountAcked(uint64_t target) const {
   MutexLock lock(&mu_);
   size_t acked = 0;
   for (const auto& s : sessions_) {
-    acked += s->online.load(std::memory_order_acquire) && s->confirmed_offset() >= target;
+    acked += s->online.load(std::memory_order_acquire) &&
+             s->holds_sync.load(std::memory_order_relaxed) && s->confirmed_offset() >= target;
   }
   return acked;
 }

@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <map>
 #include <mutex>
 #include <random>
@@ -544,9 +545,17 @@ TEST_F(ReplicationTest, WaitDoesNotCountAReplicaStillLoadingItsSnapshot) {
   for (int i = 0; i < 20000; ++i) {
     ASSERT_TRUE(primary_store_->Set("k" + std::to_string(i), std::string(100, 'x')).ok());
   }
+  // A Primary that has logged nothing: WAIT's target offset is 0, which a replica that
+  // has not acknowledged anything yet must not be taken to have reached.
+  slot_.Set(nullptr);
+  primary_.reset();
+  primary_ = std::move(*Primary::Create(*primary_store_, primary_options_));
+  slot_.Set(primary_.get());
   std::atomic<SnapshotGate*> live_gate{nullptr};  // set on the replica's link thread
   Replica::Connector connector = [&]() -> Result<std::unique_ptr<Transport>> {
-    auto [near, far] = CreateInProcessTransportPair();
+    // Room for the whole snapshot: the primary finishes sending it, and takes the replica
+    // online, while the replica has not loaded it.
+    auto [near, far] = CreateInProcessTransportPair(8 << 20);
     primary_->Serve(std::move(far));
     auto gated = std::make_unique<SnapshotGate>(std::move(near));
     live_gate.store(gated.get());
@@ -566,6 +575,11 @@ TEST_F(ReplicationTest, WaitDoesNotCountAReplicaStillLoadingItsSnapshot) {
   // Nothing is written after the snapshot's start: the replica would hold everything
   // WAIT asks for once loaded, but it has not loaded it yet.
   EXPECT_EQ(primary_->WaitForReplicas(1, 200ms), 0u);
+  std::promise<size_t> async_count;
+  primary_->WaitForReplicasAsync(
+      1, std::chrono::steady_clock::now() + 200ms, [] { return false; },
+      [&](size_t n) { async_count.set_value(n); });
+  EXPECT_EQ(async_count.get_future().get(), 0u);
   EXPECT_EQ(replica->status().link, LinkState::kSyncing);
   gate->Open();
   EXPECT_EQ(primary_->WaitForReplicas(1, 5s), 1u);
