@@ -21,7 +21,9 @@ uint64_t GetLe(const char* p, size_t n) {
 int64_t SignExtend(uint64_t v, int bits) {
   const uint64_t sign = uint64_t{1} << (bits - 1);
   v &= (sign << 1) - 1;
-  return static_cast<int64_t>(v ^ sign) - static_cast<int64_t>(sign);
+  // In unsigned arithmetic, then converted (modular since C++20): for 64 bits the
+  // signed subtraction would overflow.
+  return static_cast<int64_t>((v ^ sign) - sign);
 }
 
 Status Bad(std::string_view encoding, size_t at, std::string_view what) {
