@@ -10,6 +10,7 @@ test comes from $MIRRORKV_SERVER (ctest sets it).
 """
 
 import os
+import random
 import shutil
 import signal
 import socket
@@ -37,6 +38,22 @@ def free_port():
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def reusable_port():
+    """A free TCP port on 127.0.0.1 below Linux's ephemeral range (32768 and up), for a
+    server that a test stops and starts again on the same port: free_port() of tests
+    running at the same time, and the kernel's own choice of ports, never hand it out
+    meanwhile."""
+    rng = random.Random()
+    while True:
+        port = rng.randrange(20000, 32000)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
 
 
 def connect(port, timeout=IO_TIMEOUT):

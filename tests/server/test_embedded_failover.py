@@ -21,8 +21,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (STOP_TIMEOUT, free_port, info_fields, terminate,  # noqa: E402
-                     wait_until)
+from harness import (STOP_TIMEOUT, free_port, info_fields, reusable_port,  # noqa: E402
+                     terminate, wait_until)
 from test_sentinel import FAILOVER_TIMEOUT, REDIS_SENTINEL, Sentinel  # noqa: E402
 
 NODE = os.environ.get("MIRRORKV_EMBEDDED_NODE", "")
@@ -90,7 +90,8 @@ class EmbeddedFailoverTest(unittest.TestCase):
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def test_sentinels_fail_embedded_nodes_over_without_losing_acked_writes(self):
-        primary = Node(free_port(), directory=self.dir)
+        # Restarted on its port below: a port no other test can be given meanwhile.
+        primary = Node(reusable_port(), directory=self.dir)
         self.nodes.append(primary)
         wait_until(lambda: role(primary.port) == "master", 10, what="the primary node")
         replicas = [Node(free_port(), replicaof=primary.port) for _ in range(2)]
@@ -141,7 +142,12 @@ class EmbeddedFailoverTest(unittest.TestCase):
         before = info_fields(new_primary.port, "stats")
         returning = Node(primary.port, write=False, directory=self.dir)
         self.nodes.append(returning)
-        wait_following(returning, new_primary, "the returning old primary")
+        try:
+            wait_following(returning, new_primary, "the returning old primary")
+        except AssertionError:
+            print("the returning node's output:\n" + "\n".join(returning.lines()),
+                  file=sys.stderr)
+            raise
         after = info_fields(new_primary.port, "stats")
         self.assertEqual(int(after["sync_full"]), int(before["sync_full"]),
                          "the returning node needed a full resync")
