@@ -15,8 +15,8 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (REDIS_CLI, MultiServerTestCase, RespReader, connect,  # noqa: E402
-                     encode_command, info_fields, recv_until_closed, stop_and_check,
-                     wait_until)
+                     encode_command, info_fields, recv_until_closed, reusable_port,
+                     stop_and_check, wait_until)
 
 # Bound for a replica to catch up or a link to come up (loaded machine, sanitizers).
 SYNC_TIMEOUT = 20.0
@@ -176,7 +176,7 @@ class MirrorkvReplicaTest(ReplicationTestCase):
                    SYNC_TIMEOUT, what="two replicas")
 
     def test_restarted_primary_resumes_from_its_snapshot_with_partial_resync(self):
-        primary = self.start()
+        primary = self.start(port=reusable_port())  # restarted on it below
         replica = self.replica_of(primary)
         self.wait_link_up(replica)
         p = primary.client()
