@@ -206,6 +206,25 @@ inline bool SkipOnRetry(CommandContext& ctx, const Status& status) {
   return ctx.client.retrying_blocked() && status.message() == kWrongTypeMessage;
 }
 
+// The loop of the pops over several keys (BLPOP, LMPOP, BZPOPMIN, ZMPOP ...): calls
+// pop(key), which pops from `key` and replies when it holds something (Result<bool>:
+// whether it did), for each key in order until one did. An error is the reply, except
+// what SkipOnRetry passes over. Returns whether a reply was made; false when every key
+// was empty, for the caller's empty reply or block.
+template <typename Pop>
+bool PopFromFirstNonEmpty(CommandContext& ctx, std::span<const std::string_view> keys, Pop&& pop) {
+  for (std::string_view key : keys) {
+    Result<bool> found = pop(key);
+    if (!found.ok()) {
+      if (SkipOnRetry(ctx, found.status())) continue;
+      ReplyStatusError(ctx, found.status());
+      return true;
+    }
+    if (*found) return true;
+  }
+  return false;
+}
+
 inline void ReplyNullArray(ReplyBuilder& reply) { reply.NullArray(); }
 
 // What a blocking command does when none of its keys had anything: inside MULTI/EXEC it

@@ -247,19 +247,14 @@ void BlockingPopGeneric(CommandContext& ctx, ListEnd end) {
   if (!ParseBlockTimeout(ctx, ctx.args.back(), &timeout_ms)) return;
   const std::span<const std::string_view> keys = ctx.args.subspan(1, ctx.argc() - 2);
   Lists lists(ctx.server.store());
-  for (std::string_view key : keys) {
-    Result<bool> found = lists.Pop(key, end, 1, [&](const Element& e) {
+  const bool replied = PopFromFirstNonEmpty(ctx, keys, [&](std::string_view key) {
+    return lists.Pop(key, end, 1, [&](const Element& e) {
       ctx.reply.ArrayHeader(2);
       ctx.reply.Bulk(key);
       ctx.reply.Bulk(e.member);
     });
-    if (!found.ok()) {
-      if (SkipOnRetry(ctx, found.status())) continue;
-      return ReplyStatusError(ctx, found.status());
-    }
-    if (*found) return;
-  }
-  BlockOrReplyNull(ctx, keys, timeout_ms, &ReplyNullArray);
+  });
+  if (!replied) BlockOrReplyNull(ctx, keys, timeout_ms, &ReplyNullArray);
 }
 
 void BLPopCommand(CommandContext& ctx) { BlockingPopGeneric(ctx, ListEnd::kLeft); }
@@ -283,21 +278,17 @@ void MultiPopGeneric(CommandContext& ctx, bool blocking) {
       ctx.args.subspan(numkeys_at + 1, end_at - numkeys_at - 1);
   RunExclusive(ctx, [&] {
     Lists lists(ctx.server.store());
-    for (std::string_view key : keys) {
+    const bool replied = PopFromFirstNonEmpty(ctx, keys, [&](std::string_view key) {
       ArrayWriter writer(ctx.reply, true);
-      Result<bool> found = lists.Pop(key, end, static_cast<size_t>(count), [&](const Element& e) {
+      return lists.Pop(key, end, static_cast<size_t>(count), [&](const Element& e) {
         if (e.index == 0) {
           ctx.reply.ArrayHeader(2);
           ctx.reply.Bulk(key);
         }
         writer.Item(e, e.member);
       });
-      if (!found.ok()) {
-        if (SkipOnRetry(ctx, found.status())) continue;
-        return ReplyStatusError(ctx, found.status());
-      }
-      if (*found) return;
-    }
+    });
+    if (replied) return;
     if (blocking) return BlockOrReplyNull(ctx, keys, timeout_ms, &ReplyNullArray);
     ctx.reply.NullArray();
   });

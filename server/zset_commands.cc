@@ -422,20 +422,15 @@ void BlockingPopGeneric(CommandContext& ctx, bool max) {
   if (!ParseBlockTimeout(ctx, ctx.args.back(), &timeout_ms)) return;
   const std::span<const std::string_view> keys = ctx.args.subspan(1, ctx.argc() - 2);
   SortedSets zsets(ctx.server.store());
-  for (std::string_view key : keys) {
-    Result<bool> found = zsets.Pop(key, 1, max, [&](const Element& e) {
+  const bool replied = PopFromFirstNonEmpty(ctx, keys, [&](std::string_view key) {
+    return zsets.Pop(key, 1, max, [&](const Element& e) {
       ctx.reply.ArrayHeader(3);
       ctx.reply.Bulk(key);
       ctx.reply.Bulk(e.member);
       ctx.reply.Double(e.score);
     });
-    if (!found.ok()) {
-      if (SkipOnRetry(ctx, found.status())) continue;
-      return ReplyStatusError(ctx, found.status());
-    }
-    if (*found) return;
-  }
-  BlockOrReplyNull(ctx, keys, timeout_ms, &ReplyNullArray);
+  });
+  if (!replied) BlockOrReplyNull(ctx, keys, timeout_ms, &ReplyNullArray);
 }
 
 void BZPopMinCommand(CommandContext& ctx) { BlockingPopGeneric(ctx, false); }
@@ -462,8 +457,8 @@ void MultiPopGeneric(CommandContext& ctx, bool blocking) {
       ctx.args.subspan(numkeys_at + 1, where_at - numkeys_at - 1);
   RunExclusive(ctx, [&] {
     SortedSets zsets(ctx.server.store());
-    for (std::string_view key : keys) {
-      Result<bool> found = zsets.Pop(key, static_cast<size_t>(count), max, [&](const Element& e) {
+    const bool replied = PopFromFirstNonEmpty(ctx, keys, [&](std::string_view key) {
+      return zsets.Pop(key, static_cast<size_t>(count), max, [&](const Element& e) {
         if (e.index == 0) {
           ctx.reply.ArrayHeader(2);
           ctx.reply.Bulk(key);
@@ -473,12 +468,8 @@ void MultiPopGeneric(CommandContext& ctx, bool blocking) {
         ctx.reply.Bulk(e.member);
         ctx.reply.Double(e.score);
       });
-      if (!found.ok()) {
-        if (SkipOnRetry(ctx, found.status())) continue;
-        return ReplyStatusError(ctx, found.status());
-      }
-      if (*found) return;
-    }
+    });
+    if (replied) return;
     if (blocking) return BlockOrReplyNull(ctx, keys, timeout_ms, &ReplyNullArray);
     ctx.reply.NullArray();
   });

@@ -30,6 +30,18 @@ Status Bad(std::string_view encoding, size_t at, std::string_view what) {
   return Status::Corruption(absl::StrCat(AsAbsl(encoding), " at byte ", at, ": ", AsAbsl(what)));
 }
 
+// The checks a listpack and a ziplist start with: room for the header of `header` bytes
+// and the end marker, and a leading u32 total that is the blob's size.
+Status CheckTotalBytes(std::string_view encoding, std::string_view blob, size_t header) {
+  if (blob.size() < header + 1) return Bad(encoding, 0, "shorter than its header and end");
+  if (GetLe(blob.data(), 4) != blob.size()) {
+    return Bad(
+        encoding, 0,
+        absl::StrCat("total of ", GetLe(blob.data(), 4), " bytes, but it holds ", blob.size()));
+  }
+  return Status::Ok();
+}
+
 void PassInteger(int64_t v, ElementCallback element) {
   char digits[kMaxInt64Digits];
   element(FormatInt64(v, digits));
@@ -62,12 +74,7 @@ bool ListpackBacklenMatches(const char* p, size_t n, uint64_t entry) {
 Status DecodeListpack(std::string_view blob, ElementCallback element) {
   constexpr std::string_view kName = "listpack";
   constexpr size_t kHeader = 6;
-  if (blob.size() < kHeader + 1) return Bad(kName, 0, "shorter than its header and end");
-  if (GetLe(blob.data(), 4) != blob.size()) {
-    return Bad(
-        kName, 0,
-        absl::StrCat("total of ", GetLe(blob.data(), 4), " bytes, but it holds ", blob.size()));
-  }
+  MIRRORKV_RETURN_IF_ERROR(CheckTotalBytes(kName, blob, kHeader));
   const uint64_t declared = GetLe(blob.data() + 4, 2);
   const size_t end = blob.size() - 1;  // the 0xFF terminator
   if (static_cast<uint8_t>(blob[end]) != 0xff) return Bad(kName, end, "no end marker");
@@ -129,12 +136,7 @@ Status DecodeListpack(std::string_view blob, ElementCallback element) {
 Status DecodeZiplist(std::string_view blob, ElementCallback element) {
   constexpr std::string_view kName = "ziplist";
   constexpr size_t kHeader = 10;
-  if (blob.size() < kHeader + 1) return Bad(kName, 0, "shorter than its header and end");
-  if (GetLe(blob.data(), 4) != blob.size()) {
-    return Bad(
-        kName, 0,
-        absl::StrCat("total of ", GetLe(blob.data(), 4), " bytes, but it holds ", blob.size()));
-  }
+  MIRRORKV_RETURN_IF_ERROR(CheckTotalBytes(kName, blob, kHeader));
   const uint64_t tail = GetLe(blob.data() + 4, 4);
   const uint64_t declared = GetLe(blob.data() + 8, 2);
   const size_t end = blob.size() - 1;

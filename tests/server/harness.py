@@ -56,6 +56,24 @@ def reusable_port():
             return port
 
 
+def redis_server_from_rdb_export(test, primary):
+    """Exports `primary`'s data set as an RDB with `redis-cli --rdb` (SYNC, no +FULLRESYNC
+    line), checks it with redis-check-rdb, and returns a redis-server started from it,
+    stopped with the test's other servers (`test` is a MultiServerTestCase)."""
+    path = os.path.join(primary.dir, "export.rdb")
+    result = subprocess.run([REDIS_CLI, "-p", str(primary.port), "--rdb", path],
+                            capture_output=True, timeout=60)
+    test.assertEqual(result.returncode, 0, result.stderr)
+    check = subprocess.run(["/usr/bin/redis-check-rdb", path], capture_output=True, timeout=60)
+    test.assertIn(b"Checksum OK", check.stdout, check.stdout[-2000:])
+    workdir = tempfile.mkdtemp(prefix="mkvrdb-")
+    shutil.copy(path, os.path.join(workdir, "dump.rdb"))
+    redis = ServerProcess(args=["--dbfilename", "dump.rdb"], redis=True, workdir=workdir)
+    redis.own_dir = True
+    test.servers.append(redis)
+    return redis.start()
+
+
 def connect(port, timeout=IO_TIMEOUT):
     s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
     s.settimeout(timeout)

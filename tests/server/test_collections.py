@@ -44,6 +44,22 @@ def dataset(server):
     return content
 
 
+def start_primary_replica_and_redis(test):
+    """A mirrorkv-server primary with a replica whose link is up, a redis-server, and a
+    check that the replica has applied everything the primary logged."""
+    primary = test.start()
+    replica = test.start("--replicaof", "127.0.0.1", str(primary.port))
+    redis = test.start(redis=True)
+    wait_until(lambda: harness.info_fields(replica.port, "replication").get(
+        "master_link_status") == "up", what="the replica's link")
+
+    def offsets_equal():
+        master = harness.info_fields(primary.port, "replication")["master_repl_offset"]
+        slave = harness.info_fields(replica.port, "replication").get("slave_repl_offset")
+        return master == slave
+    return primary, replica, redis, offsets_equal
+
+
 class BenchmarkWithReplicaTest(MultiServerTestCase):
     def test_default_suite_runs_to_the_end_and_the_replica_ends_equal(self):
         requests = os.environ.get("MIRRORKV_BENCH_REQUESTS", "3000")
@@ -88,16 +104,7 @@ class NewCommandsWithReplicaTest(MultiServerTestCase):
 
     def test_replica_and_redis_end_with_the_same_content(self):
         import test_vs_redis
-        primary = self.start()
-        replica = self.start("--replicaof", "127.0.0.1", str(primary.port))
-        redis = self.start(redis=True)
-        wait_until(lambda: harness.info_fields(replica.port, "replication").get(
-            "master_link_status") == "up", what="the replica's link")
-
-        def offsets_equal():
-            master = harness.info_fields(primary.port, "replication")["master_repl_offset"]
-            slave = harness.info_fields(replica.port, "replication").get("slave_repl_offset")
-            return master == slave
+        primary, replica, redis, offsets_equal = start_primary_replica_and_redis(self)
 
         for name in self.CASES:
             test_vs_redis.run_case(primary.port, test_vs_redis.CASES[name])
@@ -116,16 +123,7 @@ class BlockingWithReplicaTest(MultiServerTestCase):
 
     def test_replica_and_redis_end_with_the_same_content(self):
         import test_vs_redis
-        primary = self.start()
-        replica = self.start("--replicaof", "127.0.0.1", str(primary.port))
-        redis = self.start(redis=True)
-        wait_until(lambda: harness.info_fields(replica.port, "replication").get(
-            "master_link_status") == "up", what="the replica's link")
-
-        def offsets_equal():
-            master = harness.info_fields(primary.port, "replication")["master_repl_offset"]
-            slave = harness.info_fields(replica.port, "replication").get("slave_repl_offset")
-            return master == slave
+        primary, replica, redis, offsets_equal = start_primary_replica_and_redis(self)
 
         for name, steps in test_vs_redis.BLOCKING_SCENARIOS.items():
             # The scenarios end with FLUSHALL's successor state; add a marker so that an

@@ -30,7 +30,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (REDIS_CLI, MultiServerTestCase, ServerProcess,  # noqa: E402
-                     info_fields, wait_until)
+                     info_fields, redis_server_from_rdb_export, wait_until)
 
 KEYS = 200_000
 VALUE_BYTES = 100
@@ -185,18 +185,7 @@ class RedisReplicaOfMirrorkvTest(RdbTestCase):
         """`redis-cli --rdb` (SYNC, no +FULLRESYNC line) is the RDB export."""
         primary = self.start()
         load_data_set(primary.port, 1000, seed=3)
-        path = os.path.join(primary.dir, "export.rdb")
-        result = subprocess.run([REDIS_CLI, "-p", str(primary.port), "--rdb", path],
-                                capture_output=True, timeout=60)
-        self.assertEqual(result.returncode, 0, result.stderr)
-        check = subprocess.run(["/usr/bin/redis-check-rdb", path], capture_output=True, timeout=60)
-        self.assertIn(b"Checksum OK", check.stdout)
-        workdir = tempfile.mkdtemp(prefix="mkvrdb-")
-        shutil.copy(path, os.path.join(workdir, "dump.rdb"))
-        redis = ServerProcess(args=["--dbfilename", "dump.rdb"], redis=True, workdir=workdir)
-        redis.own_dir = True
-        self.servers.append(redis)
-        redis.start()
+        redis = redis_server_from_rdb_export(self, primary)
         assert_same_data(self, primary, redis, 1000)
 
 

@@ -22,14 +22,13 @@ import random
 import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (REDIS_CLI, MultiServerTestCase, ServerProcess,  # noqa: E402
-                     info_fields, wait_until)
+from harness import (REDIS_CLI, MultiServerTestCase,  # noqa: E402
+                     info_fields, redis_server_from_rdb_export, wait_until)
 
 PER_TYPE = 25_000
 TTL_MS = 3_600_000
@@ -290,19 +289,7 @@ class RedisReplicaOfMirrorkvCollectionsTest(MultiServerTestCase):
     def test_rdb_export_passes_redis_check_rdb_and_loads_into_redis_server(self):
         primary = self.start()
         load(primary.port, 2000, seed=3)
-        path = os.path.join(primary.dir, "export.rdb")
-        result = subprocess.run([REDIS_CLI, "-p", str(primary.port), "--rdb", path],
-                                capture_output=True, timeout=60)
-        self.assertEqual(result.returncode, 0, result.stderr)
-        check = subprocess.run(["/usr/bin/redis-check-rdb", path], capture_output=True,
-                               timeout=60)
-        self.assertIn(b"Checksum OK", check.stdout, check.stdout[-2000:])
-        workdir = tempfile.mkdtemp(prefix="mkvrdb-")
-        shutil.copy(path, os.path.join(workdir, "dump.rdb"))
-        redis = ServerProcess(args=["--dbfilename", "dump.rdb"], redis=True, workdir=workdir)
-        redis.own_dir = True
-        self.servers.append(redis)
-        redis.start()
+        redis = redis_server_from_rdb_export(self, primary)
         assert_same(self, primary, redis, all_keys(2000))
 
 

@@ -844,8 +844,10 @@ def run_case(port, case):
         return replies
 
 
-@unittest.skipUnless(os.path.exists(harness.REDIS_SERVER), "redis-server is not installed")
-class VersusRedisTest(unittest.TestCase):
+class SideBySideTestCase(unittest.TestCase):
+    """A redis-server and a mirrorkv-server for the whole class, stopped (and the
+    mirrorkv-server's exit checked) at its end."""
+
     @classmethod
     def setUpClass(cls):
         cls.redis = harness.ServerProcess(redis=True).start()
@@ -858,6 +860,10 @@ class VersusRedisTest(unittest.TestCase):
             harness.stop_and_check(cls.mirrorkv)
         finally:
             cls.mirrorkv.cleanup()
+
+
+@unittest.skipUnless(os.path.exists(harness.REDIS_SERVER), "redis-server is not installed")
+class VersusRedisTest(SideBySideTestCase):
 
     def check(self, name):
         case = CASES[name]
@@ -992,21 +998,8 @@ def run_blocking_scenario(port, steps):
 
 
 @unittest.skipUnless(os.path.exists(harness.REDIS_SERVER), "redis-server is not installed")
-class BlockingVersusRedisTest(unittest.TestCase):
+class BlockingVersusRedisTest(SideBySideTestCase):
     """Blocking commands woken by other clients, side by side with redis-server."""
-
-    @classmethod
-    def setUpClass(cls):
-        cls.redis = harness.ServerProcess(redis=True).start()
-        cls.mirrorkv = harness.ServerProcess().start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.redis.cleanup()
-        try:
-            harness.stop_and_check(cls.mirrorkv)
-        finally:
-            cls.mirrorkv.cleanup()
 
     def check(self, name):
         steps = BLOCKING_SCENARIOS[name]
