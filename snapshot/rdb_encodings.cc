@@ -42,6 +42,14 @@ Status CheckTotalBytes(std::string_view encoding, std::string_view blob, size_t 
   return Status::Ok();
 }
 
+// A listpack's or ziplist's u16 entry count at byte `at` against the entries it holds;
+// 65535 means "too many to count here", as Redis writes it.
+Status CheckDeclaredCount(std::string_view encoding, size_t at, uint64_t declared, uint64_t count) {
+  if (declared == 65535 || declared == count) return Status::Ok();
+  return Bad(encoding, at,
+             absl::StrCat("header counts ", declared, " entries, but it holds ", count));
+}
+
 void PassInteger(int64_t v, ElementCallback element) {
   char digits[kMaxInt64Digits];
   element(FormatInt64(v, digits));
@@ -126,11 +134,7 @@ Status DecodeListpack(std::string_view blob, ElementCallback element) {
     ++count;
     p += entry + backlen;
   }
-  if (declared != 65535 && declared != count) {
-    return Bad(kName, 4,
-               absl::StrCat("header counts ", declared, " entries, but it holds ", count));
-  }
-  return Status::Ok();
+  return CheckDeclaredCount(kName, 4, declared, count);
 }
 
 Status DecodeZiplist(std::string_view blob, ElementCallback element) {
@@ -216,11 +220,7 @@ Status DecodeZiplist(std::string_view blob, ElementCallback element) {
   if (tail != last) {
     return Bad(kName, 4, absl::StrCat("header places the last entry at ", tail, ", not ", last));
   }
-  if (declared != 65535 && declared != count) {
-    return Bad(kName, 8,
-               absl::StrCat("header counts ", declared, " entries, but it holds ", count));
-  }
-  return Status::Ok();
+  return CheckDeclaredCount(kName, 8, declared, count);
 }
 
 Status DecodeIntset(std::string_view blob, ElementCallback element) {
